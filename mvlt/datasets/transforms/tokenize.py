@@ -1,0 +1,61 @@
+"""Caption tokenisation in the data pipeline (runs in the loader workers)."""
+from typing import Union
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mvlt.registry import TRANSFORMS
+from mvlt.utils.tokenizer import build_tokenizer
+
+
+@TRANSFORMS.register_module()
+class Tokenize(BaseTransform):
+    """``results['caption']`` -> ``input_ids`` / ``attention_mask`` (L,).
+
+    Adds [CLS] ... [SEP], truncates to ``max_length`` and pads with [PAD] to
+    exactly ``max_length`` (SPEC section 1: L = 128).
+
+    Args:
+        tokenizer (str | dict): Vocabulary, see ``build_tokenizer``.
+        max_length (int): L.
+    """
+
+    def __init__(self,
+                 tokenizer: Union[str, dict],
+                 max_length: int = 128) -> None:
+        self.tokenizer_cfg = tokenizer
+        self.max_length = max_length
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        # Built on first use so that the transform pickles cheaply into
+        # dataloader workers.
+        if self._tokenizer is None:
+            self._tokenizer = build_tokenizer(self.tokenizer_cfg)
+        return self._tokenizer
+
+    def transform(self, results: dict) -> dict:
+        caption = results['caption']
+        if not isinstance(caption, str):
+            raise TypeError(
+                f'Caption of {results.get("img_path", "a sample")} is '
+                f'{type(caption).__name__}, expected str.')
+        encoded = self.tokenizer(
+            caption,
+            max_length=self.max_length,
+            padding='max_length',
+            truncation=True)
+        results['input_ids'] = np.asarray(encoded['input_ids'], np.int64)
+        results['attention_mask'] = np.asarray(encoded['attention_mask'],
+                                               np.int64)
+        return results
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state['_tokenizer'] = None
+        return state
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(tokenizer={self.tokenizer_cfg!r}, '
+                f'max_length={self.max_length})')

@@ -1,0 +1,1 @@
+"""Loops (registry: LOOPS)."""

@@ -1,0 +1,52 @@
+"""Common interface of the MVLT heads."""
+from typing import Dict, Optional
+
+import torch
+from mmengine.model import BaseModule
+
+from ..backbones import VLFeatures
+
+
+class BaseVLHead(BaseModule):
+    """A head reads :class:`VLFeatures` and the preprocessed batch.
+
+    ``loss`` returns a dict whose ``loss_*`` entries are already multiplied by
+    ``loss_weight`` (other entries are logged only); ``predict`` returns a
+    dict of per-sample tensors (first dimension = batch).
+
+    Args:
+        loss_weight (float): Weight of the head's loss in the total
+            (the paper's w_1, w_2, w_3).
+    """
+
+    #: The modalities the head reads: a subset of {'visual', 'text'}.
+    requires: tuple = ('visual', 'text')
+
+    def __init__(self,
+                 loss_weight: float = 1.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.loss_weight = float(loss_weight)
+
+    def loss(self, feats: VLFeatures,
+             batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError(f'{type(self).__name__} has no loss.')
+
+    def predict(self, feats: VLFeatures,
+                batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError(f'{type(self).__name__} cannot predict.')
+
+
+def num_loss_rows(batch: Dict[str, torch.Tensor], pairs: str,
+                  total: int) -> int:
+    """Rows of the batch a matched-only objective uses.
+
+    The data preprocessor puts the matched image-caption pairs first and
+    records how many there are in ``batch['num_matched']`` (a Python int, so
+    slicing needs no host-device sync).
+    """
+    if pairs == 'all':
+        return total
+    if pairs != 'matched':
+        raise ValueError(f"pairs must be 'matched' or 'all', got {pairs!r}.")
+    return int(batch.get('num_matched', total))

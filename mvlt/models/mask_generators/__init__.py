@@ -1,0 +1,11 @@
+"""Mask generators for masked image reconstruction (registry: MASK_GENERATORS)."""
+from .base import BaseMaskGenerator
+from .center import CenterMask
+from .grid import GridMask
+from .random_grid import RandomGridMask
+from .stroke import StrokeMask
+
+__all__ = [
+    'BaseMaskGenerator', 'RandomGridMask', 'GridMask', 'StrokeMask',
+    'CenterMask'
+]

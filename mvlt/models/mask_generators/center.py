@@ -1,0 +1,50 @@
+"""Center masking: one central block (paper figure 8, table 3c)."""
+import math
+from typing import Optional
+
+import torch
+
+from mvlt.registry import MASK_GENERATORS
+from .base import BaseMaskGenerator, uniform
+
+
+@MASK_GENERATORS.register_module(name=['CenterMask', 'center'])
+class CenterMask(BaseMaskGenerator):
+    """Mask one block of units in the middle of the image.
+
+    The block is as close to square as the unit grid allows and covers
+    ``mask_ratio`` of the units (side ``round(sqrt(mask_ratio) * grid)``).
+    ``max_shift_units`` lets the block move by up to that many units from the
+    centre, drawn per image (0 = always the exact centre).
+    """
+
+    def __init__(self,
+                 mask_ratio: float = 0.5,
+                 patch_size: int = 4,
+                 unit_scale: int = 4,
+                 fill_value: float = 1e-6,
+                 max_shift_units: int = 0) -> None:
+        super().__init__(mask_ratio, patch_size, unit_scale, fill_value)
+        self.max_shift_units = int(max_shift_units)
+
+    def generate_units(self, batch_size: int, grid_height: int,
+                       grid_width: int, device: torch.device,
+                       generator: Optional[torch.Generator]) -> torch.Tensor:
+        side_scale = math.sqrt(self.mask_ratio)
+        block_h = min(grid_height, int(round(side_scale * grid_height)))
+        block_w = min(grid_width, int(round(side_scale * grid_width)))
+        top = torch.full((batch_size, ), (grid_height - block_h) // 2,
+                         device=device)
+        left = torch.full((batch_size, ), (grid_width - block_w) // 2,
+                          device=device)
+        if self.max_shift_units > 0:
+            span = 2 * self.max_shift_units + 1
+            shifts = (uniform((2, batch_size), device, generator) *
+                      span).long() - self.max_shift_units
+            top = (top + shifts[0]).clamp(0, grid_height - block_h)
+            left = (left + shifts[1]).clamp(0, grid_width - block_w)
+        rows = torch.arange(grid_height, device=device)[None, :, None]
+        cols = torch.arange(grid_width, device=device)[None, None, :]
+        top, left = top[:, None, None], left[:, None, None]
+        return ((rows >= top) & (rows < top + block_h) & (cols >= left) &
+                (cols < left + block_w))

@@ -1,0 +1,128 @@
+"""Word-piece tokenizer built from a local BERT vocabulary (never downloaded)."""
+import functools
+import os
+import os.path as osp
+from typing import Iterable, Union
+
+from transformers import BertTokenizerFast
+
+TokenizerConfig = Union[str, dict]
+
+#: Special tokens of a vocabulary made by :func:`build_vocab`, ids 0-4.
+SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
+
+
+def _vocab_lines(vocab_file: str) -> int:
+    with open(vocab_file, encoding='utf-8') as f:
+        return sum(1 for line in f if line.rstrip('\n'))
+
+
+@functools.lru_cache(maxsize=8)
+def _load(vocab: str, do_lower_case: bool,
+          strip_accents: Union[bool, None]) -> BertTokenizerFast:
+    if osp.isdir(vocab):
+        tokenizer = BertTokenizerFast.from_pretrained(
+            vocab,
+            local_files_only=True,
+            do_lower_case=do_lower_case,
+            strip_accents=strip_accents)
+        vocab_file = osp.join(vocab, 'vocab.txt')
+    else:
+        # transformers 5 takes the vocabulary as `vocab=`; its old
+        # `vocab_file=` keyword is silently ignored and leaves only the five
+        # special tokens, hence the size check below.
+        tokenizer = BertTokenizerFast(
+            vocab=vocab,
+            do_lower_case=do_lower_case,
+            strip_accents=strip_accents)
+        vocab_file = vocab
+    if osp.isfile(vocab_file) and len(tokenizer) < _vocab_lines(vocab_file):
+        raise RuntimeError(
+            f'Tokenizer built from {vocab} has {len(tokenizer)} entries but '
+            f'{vocab_file} lists {_vocab_lines(vocab_file)}; the installed '
+            'transformers did not read the vocabulary.')
+    return tokenizer
+
+
+def build_tokenizer(cfg: TokenizerConfig) -> BertTokenizerFast:
+    """Build (and cache) a ``BertTokenizerFast`` from a local vocabulary.
+
+    Args:
+        cfg (str | dict): A path to a ``vocab.txt`` file or to a directory
+            holding ``vocab.txt`` (or ``tokenizer.json``), or a dict with
+            ``vocab_file`` and optionally ``do_lower_case`` (default True) and
+            ``strip_accents`` (default None: follow ``do_lower_case``).
+
+    Returns:
+        BertTokenizerFast: The tokenizer; ``len(tokenizer)`` is the
+        vocabulary size the model's embedding must have.
+
+    Raises:
+        FileNotFoundError: When the vocabulary is missing; the message says
+            how to get one (nothing is downloaded).
+    """
+    if isinstance(cfg, str):
+        cfg = dict(vocab_file=cfg)
+    cfg = dict(cfg)
+    cfg.pop('type', None)
+    vocab = cfg.pop('vocab_file', None)
+    do_lower_case = bool(cfg.pop('do_lower_case', True))
+    strip_accents = cfg.pop('strip_accents', None)
+    if cfg:
+        raise KeyError(f'tokenizer config: unknown keys {sorted(cfg)}; '
+                       'allowed: vocab_file, do_lower_case, strip_accents.')
+    if not vocab:
+        raise ValueError(
+            'tokenizer config needs vocab_file: a BERT vocab.txt or a folder '
+            'holding one (for example bert-base-uncased/vocab.txt, or one '
+            'made by tools/misc/build_vocab.py).')
+    vocab = osp.expanduser(str(vocab))
+    if not osp.exists(vocab):
+        raise FileNotFoundError(
+            f'Vocabulary {vocab!r} does not exist. Nothing is downloaded: '
+            'pass tokenizer.vocab_file pointing to a local vocab.txt (for '
+            'example the bert-base-uncased one) or build one from your '
+            'captions with `python tools/misc/build_vocab.py CAPTIONS OUT_DIR`.'
+        )
+    if osp.isdir(vocab) and not any(
+            osp.exists(osp.join(vocab, name))
+            for name in ('vocab.txt', 'tokenizer.json')):
+        raise FileNotFoundError(
+            f'Vocabulary folder {vocab!r} holds neither vocab.txt nor '
+            f'tokenizer.json (found: {sorted(os.listdir(vocab))[:10]}).')
+    return _load(vocab, do_lower_case, strip_accents)
+
+
+def build_vocab(captions: Iterable[str],
+                out_dir: str,
+                vocab_size: int = 8000,
+                min_frequency: int = 1,
+                lowercase: bool = True) -> str:
+    """Train a BERT-layout WordPiece vocabulary with ``tokenizers``.
+
+    Args:
+        captions (Iterable[str]): The corpus.
+        out_dir (str): Folder that receives ``vocab.txt``.
+        vocab_size (int): Upper bound on entries (fewer on a small corpus).
+        min_frequency (int): Minimum count of a merged piece.
+        lowercase (bool): Lower-case the text (uncased BERT).
+
+    Returns:
+        str: Path of the written ``vocab.txt`` ([PAD] [UNK] [CLS] [SEP]
+        [MASK] first).
+    """
+    from tokenizers import BertWordPieceTokenizer
+    tokenizer = BertWordPieceTokenizer(
+        clean_text=True,
+        handle_chinese_chars=True,
+        strip_accents=None,
+        lowercase=lowercase)
+    tokenizer.train_from_iterator(
+        captions,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        wordpieces_prefix='##')
+    os.makedirs(out_dir, exist_ok=True)
+    tokenizer.save_model(out_dir)
+    return osp.join(out_dir, 'vocab.txt')

@@ -1,0 +1,1 @@
+"""Visualisation (registries: VISUALIZERS, VISBACKENDS)."""
