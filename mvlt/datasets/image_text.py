@@ -3,10 +3,10 @@ import json
 import os.path as osp
 from typing import List, Optional, Sequence
 
-from mmengine.dataset import BaseDataset
 from mmengine.fileio import get_local_path
 
 from mvlt.registry import DATASETS
+from .base import MVLTBaseDataset
 from .label_map import LabelMap
 
 
@@ -19,7 +19,7 @@ def assign_product_index(data_list: List[dict]) -> None:
 
 
 @DATASETS.register_module()
-class ImageTextDataset(BaseDataset):
+class ImageTextDataset(MVLTBaseDataset):
     """Image-caption pairs listed one per line in a JSON-lines file.
 
     Each line is an object with ``img_path`` (relative to
@@ -35,8 +35,9 @@ class ImageTextDataset(BaseDataset):
         ann_file (str): The JSON-lines file.
         unknown_label (str): ``'error'`` or ``'ignore'`` for a category name
             that the map lacks.
-        **kwargs: ``BaseDataset`` arguments (``data_root``, ``data_prefix``,
-            ``pipeline``, ``metainfo``, ``test_mode``, ...).
+        **kwargs: ``MVLTBaseDataset`` arguments (``on_bad_sample``,
+            ``data_root``, ``data_prefix``, ``pipeline``, ``metainfo``,
+            ``test_mode``, ...).
     """
 
     METAINFO = dict(categories=(), subcategories=())
