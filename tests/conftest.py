@@ -94,3 +94,29 @@ def nano_config(nano_data):
     cfg = Config.fromfile(NANO_CONFIG)
     cfg.merge_from_dict(nano_cfg_options(nano_data))
     return cfg
+
+
+@pytest.fixture(scope='session')
+def synthetic_fashiongen(tmp_path_factory) -> dict:
+    """A small synthetic Fashion-Gen (HDF5 release layout, 64 px): 24 train
+    and 10 validation products of 1-3 views, and its vocabulary.
+
+    The dict is ``write_synthetic_fashiongen``'s (``train``, ``validation``,
+    ``vocab``, ``num_images``, ``num_products``) plus ``root``.
+    """
+    from mvlt.datasets.synthetic import write_synthetic_fashiongen
+    root = str(tmp_path_factory.mktemp('synthetic_fashiongen'))
+    data = write_synthetic_fashiongen(
+        root, train_products=24, val_products=10, views=(1, 3), seed=0,
+        img_size=64)
+    data['root'] = root
+    return data
+
+
+@pytest.fixture(scope='session')
+def synthetic_coco(tmp_path_factory) -> dict:
+    """A tiny COCO 2014 layout (see ``write_synthetic_coco``): 6 train, 2
+    restval, 2 val and 4 test images of 5 captions (6 for the first image of
+    each split)."""
+    from mvlt.datasets.synthetic import write_synthetic_coco
+    return write_synthetic_coco(str(tmp_path_factory.mktemp('synthetic_coco')))

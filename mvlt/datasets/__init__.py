@@ -1,7 +1,13 @@
 """Data sets and transforms of mvlt (registries: DATASETS, TRANSFORMS)."""
 from .base import MVLTBaseDataset
+from .coco_retrieval import COCORetrievalDataset
+from .fashiongen import FashionGenDataset
 from .image_text import ImageTextDataset
 from .label_map import IGNORE_LABEL, LabelMap
+from .samplers import ResumableSampler
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['MVLTBaseDataset', 'ImageTextDataset', 'LabelMap', 'IGNORE_LABEL']
+__all__ = [
+    'MVLTBaseDataset', 'ImageTextDataset', 'FashionGenDataset',
+    'COCORetrievalDataset', 'LabelMap', 'IGNORE_LABEL', 'ResumableSampler'
+]

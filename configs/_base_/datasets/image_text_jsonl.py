@@ -17,7 +17,8 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # Saves its position in checkpoints: a resumed run continues mid-epoch.
+    sampler=dict(type='ResumableSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
         type='ImageTextDataset',

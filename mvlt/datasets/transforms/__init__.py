@@ -9,11 +9,15 @@ from mmcv.transforms import (CenterCrop, Normalize, Pad, RandomChoiceResize,
 
 from mvlt.registry import TRANSFORMS
 from .formatting import PackMVLTInputs
-from .loading import LoadImage
+from .loading import LoadFashionGenImage, LoadImage
+from .processing import ForegroundCrop
 from .tokenize import Tokenize
 
 for _transform in (CenterCrop, Normalize, Pad, RandomChoiceResize, RandomFlip,
                    RandomGrayscale, RandomResize, Resize):
     TRANSFORMS.register_module(module=_transform, force=True)
 
-__all__ = ['LoadImage', 'Tokenize', 'PackMVLTInputs']
+__all__ = [
+    'LoadImage', 'LoadFashionGenImage', 'ForegroundCrop', 'Tokenize',
+    'PackMVLTInputs'
+]

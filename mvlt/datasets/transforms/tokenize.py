@@ -15,16 +15,25 @@ class Tokenize(BaseTransform):
     Adds [CLS] ... [SEP], truncates to ``max_length`` and pads with [PAD] to
     exactly ``max_length`` (SPEC section 1: L = 128).
 
+    Any text is accepted (other scripts and emoji become word pieces or
+    [UNK]; a caption of any length is truncated), except an empty or
+    whitespace-only caption, which is an error naming the sample unless
+    ``allow_empty`` (with ``on_bad_sample='skip'`` such samples are skipped
+    and counted).
+
     Args:
         tokenizer (str | dict): Vocabulary, see ``build_tokenizer``.
         max_length (int): L.
+        allow_empty (bool): Accept empty captions ([CLS] [SEP] only).
     """
 
     def __init__(self,
                  tokenizer: Union[str, dict],
-                 max_length: int = 128) -> None:
+                 max_length: int = 128,
+                 allow_empty: bool = False) -> None:
         self.tokenizer_cfg = tokenizer
         self.max_length = max_length
+        self.allow_empty = allow_empty
         self._tokenizer = None
 
     @property
@@ -41,6 +50,12 @@ class Tokenize(BaseTransform):
             raise TypeError(
                 f'Caption of {results.get("img_path", "a sample")} is '
                 f'{type(caption).__name__}, expected str.')
+        if not caption.strip() and not self.allow_empty:
+            raise ValueError(
+                f'Caption of {results.get("img_path", "a sample")} is empty '
+                f'({caption!r}); fix the annotation, set '
+                "on_bad_sample='skip' to skip such samples, or "
+                'Tokenize(allow_empty=True).')
         encoded = self.tokenizer(
             caption,
             max_length=self.max_length,
@@ -58,4 +73,5 @@ class Tokenize(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(tokenizer={self.tokenizer_cfg!r}, '
-                f'max_length={self.max_length})')
+                f'max_length={self.max_length}, '
+                f'allow_empty={self.allow_empty})')
