@@ -3,11 +3,18 @@
 Every registry except ``MASK_GENERATORS`` is a child of the MMEngine root
 registry of the same role, under the scope ``mvlt``; ``locations`` name the
 packages to import so that ``build`` from a config finds a ``type=`` without
-the caller importing anything by hand.
+the caller importing anything by hand. Their build functions are MMEngine's,
+wrapped so that a misspelt ``type`` or keyword gets a "did you mean" hint.
 
 ``MASK_GENERATORS`` is a new root registry: image-mask strategies for masked
 image reconstruction (random-grid, grid, stroke, center and plug-ins).
 """
+import difflib
+import functools
+import inspect
+import re
+from typing import Any, Callable, Iterable
+
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
@@ -31,7 +38,7 @@ from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import \
     WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry
+from mmengine.registry import Registry, build_from_cfg
 
 __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS',
@@ -41,59 +48,135 @@ __all__ = [
     'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS', 'MASK_GENERATORS'
 ]
 
+_UNEXPECTED_KEYWORD = re.compile(
+    r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+_NOT_REGISTERED = re.compile(r'^(\S+) is not in the .*registry')
+
+
+def _registered_names(registry: Registry) -> set:
+    """Names a ``type=`` can take in ``registry`` (its parents included)."""
+    names = set()
+    while registry is not None:
+        names.update(registry.module_dict)
+        registry = registry.parent
+    return names
+
+
+def _close(word: str, candidates: Iterable[str]) -> list:
+    candidates = list(candidates)
+    # Case-insensitive: 'PVTVl' is one edit from 'PVTVL' either way.
+    lowered = {c.lower(): c for c in candidates}
+    matches = difflib.get_close_matches(
+        word.lower(), lowered, n=3, cutoff=0.75)
+    return [lowered[m] for m in matches]
+
+
+def near_miss_hint(err: Exception, cfg: Any, registry: Registry) -> str:
+    """A "did you mean ...?" for a misspelt type or keyword, or ''.
+
+    Args:
+        err (Exception): The KeyError / TypeError of a build.
+        cfg (dict): The config that failed.
+        registry (Registry): The registry it was built from.
+    """
+    text = str(err.args[0]) if err.args else ''
+    if 'did you mean' in text.lower():
+        return ''
+    missing = _NOT_REGISTERED.match(text)
+    if isinstance(err, KeyError) and missing:
+        matches = _close(missing.group(1), _registered_names(registry))
+        return f" Did you mean {' / '.join(matches)}?" if matches else ''
+    keyword = _UNEXPECTED_KEYWORD.search(text)
+    if isinstance(err, TypeError) and keyword and isinstance(cfg, dict):
+        obj_type = cfg.get('type')
+        obj_cls = registry.get(obj_type) if isinstance(obj_type,
+                                                       str) else obj_type
+        if not inspect.isclass(obj_cls) or \
+                obj_cls.__name__ != keyword.group(1):
+            return ''
+        params = [
+            name for name, param in inspect.signature(
+                obj_cls.__init__).parameters.items()
+            if name != 'self' and param.kind not in (param.VAR_POSITIONAL,
+                                                     param.VAR_KEYWORD)
+        ]
+        matches = _close(keyword.group(2), params)
+        return (f" Did you mean {' / '.join(matches)}?"
+                if matches else f' Valid arguments: {", ".join(params)}.')
+    return ''
+
+
+def _with_suggestions(build_func: Callable) -> Callable:
+    """Wrap an MMEngine build function to add :func:`near_miss_hint`."""
+
+    @functools.wraps(build_func)
+    def build(cfg: Any, registry: Registry, *args, **kwargs) -> Any:
+        try:
+            return build_func(cfg, registry, *args, **kwargs)
+        except (KeyError, TypeError) as err:
+            hint = near_miss_hint(err, cfg, registry)
+            if not hint:
+                raise
+            text = str(err.args[0])
+            # After the first sentence, before MMEngine's long advice.
+            head, sep, tail = text.partition(' registry. ')
+            error = type(err)(
+                head + sep.rstrip() + hint + ' ' +
+                tail if sep else text.rstrip('.') + '.' + hint)
+        # Raised outside the except block: the hint is the whole story.
+        raise error
+
+    return build
+
+
+def _child(name: str, parent: Registry, locations: list) -> Registry:
+    """A registry of scope mvlt under ``parent``, with hinting builds."""
+    return Registry(
+        name,
+        parent=parent,
+        locations=locations,
+        build_func=_with_suggestions(parent.build_func))
+
+
 _ENGINE = ['mvlt.engine']
 _MODELS = ['mvlt.models']
 _DATASETS = ['mvlt.datasets']
 _EVALUATION = ['mvlt.evaluation']
 _VISUALIZATION = ['mvlt.visualization']
 
-RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=_ENGINE)
-RUNNER_CONSTRUCTORS = Registry(
-    'runner constructor',
-    parent=MMENGINE_RUNNER_CONSTRUCTORS,
-    locations=_ENGINE)
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=_ENGINE)
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=_ENGINE)
-LOG_PROCESSORS = Registry(
-    'log processor', parent=MMENGINE_LOG_PROCESSORS, locations=_ENGINE)
-OPTIMIZERS = Registry(
-    'optimizer', parent=MMENGINE_OPTIMIZERS, locations=_ENGINE)
-OPTIM_WRAPPERS = Registry(
-    'optimizer wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=_ENGINE)
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    locations=_ENGINE)
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler',
-    parent=MMENGINE_PARAM_SCHEDULERS,
-    locations=_ENGINE)
+RUNNERS = _child('runner', MMENGINE_RUNNERS, _ENGINE)
+RUNNER_CONSTRUCTORS = _child('runner constructor',
+                             MMENGINE_RUNNER_CONSTRUCTORS, _ENGINE)
+LOOPS = _child('loop', MMENGINE_LOOPS, _ENGINE)
+HOOKS = _child('hook', MMENGINE_HOOKS, _ENGINE)
+LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS, _ENGINE)
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, _ENGINE)
+OPTIM_WRAPPERS = _child('optimizer wrapper', MMENGINE_OPTIM_WRAPPERS, _ENGINE)
+OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
+                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    _ENGINE)
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
+                          _ENGINE)
 
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, locations=_DATASETS)
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=_DATASETS)
-TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, locations=_DATASETS)
+DATASETS = _child('dataset', MMENGINE_DATASETS, _DATASETS)
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, _DATASETS)
+TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, _DATASETS)
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=_MODELS)
-MODEL_WRAPPERS = Registry(
-    'model wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=_MODELS)
-WEIGHT_INITIALIZERS = Registry(
-    'weight initializer',
-    parent=MMENGINE_WEIGHT_INITIALIZERS,
-    locations=_MODELS)
-TASK_UTILS = Registry(
-    'task util', parent=MMENGINE_TASK_UTILS, locations=_MODELS)
+MODELS = _child('model', MMENGINE_MODELS, _MODELS)
+MODEL_WRAPPERS = _child('model wrapper', MMENGINE_MODEL_WRAPPERS, _MODELS)
+WEIGHT_INITIALIZERS = _child('weight initializer',
+                             MMENGINE_WEIGHT_INITIALIZERS, _MODELS)
+TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, _MODELS)
 
-METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=_EVALUATION)
-EVALUATORS = Registry(
-    'evaluator', parent=MMENGINE_EVALUATOR, locations=_EVALUATION)
+METRICS = _child('metric', MMENGINE_METRICS, _EVALUATION)
+EVALUATORS = _child('evaluator', MMENGINE_EVALUATOR, _EVALUATION)
 
-VISUALIZERS = Registry(
-    'visualizer', parent=MMENGINE_VISUALIZERS, locations=_VISUALIZATION)
-VISBACKENDS = Registry(
-    'vis backend', parent=MMENGINE_VISBACKENDS, locations=_VISUALIZATION)
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, _VISUALIZATION)
+VISBACKENDS = _child('vis backend', MMENGINE_VISBACKENDS, _VISUALIZATION)
 
 # A root registry: mask strategies are a concept of this project only.
 MASK_GENERATORS = Registry(
-    'mask generator', scope='mvlt', locations=['mvlt.models.mask_generators'])
+    'mask generator',
+    scope='mvlt',
+    locations=['mvlt.models.mask_generators'],
+    build_func=_with_suggestions(build_from_cfg))

@@ -7,9 +7,10 @@ import argparse
 import os
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
-from mvlt.utils import register_all_modules, setup_distributed
+from mvlt.engine import build_runner
+from mvlt.utils import (register_all_modules, run_reporting_failures,
+                        setup_distributed)
 from mvlt.utils.config import enable_amp, load_config, set_work_dir
 
 
@@ -71,8 +72,8 @@ def main() -> None:
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     setup_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    # A failing rank names itself and ends at once; the others follow.
+    run_reporting_failures(lambda: build_runner(cfg).train())
 
 
 if __name__ == '__main__':

@@ -1,12 +1,27 @@
 # Runtime settings shared by every mvlt config.
 default_scope = 'mvlt'
+# MMEngine's Runner with atomic checkpoint writes and shape-checked loading
+# (the tools build RUNNERS.build(cfg)).
+runner_type = 'MVLTRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # Writes the checkpoint, then last_checkpoint, then prunes old ones: a
+    # kill at any moment leaves a loadable last checkpoint.
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # RNG states and the data position in checkpoints (exact resume; the
+    # mid-epoch position needs train_dataloader.sampler 'ResumableSampler').
+    resume_state=dict(type='ResumeStateHook'),
+    # NaN / Inf loss terms: named with the iteration; with
+    # optim_wrapper.type='NonFiniteSkipOptimWrapper' (or AMP) the update is
+    # skipped and counted and the run stops after max_consecutive in a row,
+    # otherwise it stops at the first. Nothing non-finite is saved.
+    nonfinite_guard=dict(type='NonFiniteGuardHook', max_consecutive=3),
+    # Samples skipped under on_bad_sample='skip', in the training log.
+    bad_samples=dict(type='BadSampleCounterHook'),
 )
 
 env_cfg = dict(

@@ -1,11 +1,57 @@
-"""Base class of the mvlt data sets: handling of samples that cannot be read."""
+"""Base class of the mvlt data sets: handling of unreadable samples."""
 import logging
+import multiprocessing
+from multiprocessing.context import get_spawning_popen
 from typing import Any
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 BAD_SAMPLE_POLICIES = ('raise', 'skip')
+
+#: After this many unreadable samples in a row the data set, not a sample,
+#: is broken (wrong data_root, unreadable disk): stop instead of skipping.
+MAX_BAD_IN_A_ROW = 50
+
+#: Errors that mean "this sample's data is bad"; their re-raised form drops
+#: the library traceback. Anything else keeps its chain (a bug to debug).
+_DATA_ERRORS = (OSError, ValueError, KeyError, TypeError, UnicodeError,
+                EOFError)
+
+
+class SharedCounter:
+    """An integer shared by a data set and its dataloader worker processes.
+
+    Worker processes inherit the counter (with fork, or when spawn pickles
+    the data set while starting them), so increments made while loading in
+    a worker are visible to the main process. Any other copy (``deepcopy``,
+    pickling to a file) gets an independent counter with the current value.
+    """
+
+    def __init__(self, value: int = 0) -> None:
+        self._shared = multiprocessing.Value('q', value)
+
+    @property
+    def value(self) -> int:
+        """The current count."""
+        return int(self._shared.value)
+
+    def increment(self) -> int:
+        """Add one; return the new count."""
+        with self._shared.get_lock():
+            self._shared.value += 1
+            return int(self._shared.value)
+
+    def __reduce__(self):
+        if get_spawning_popen() is not None:
+            return _rebuild_shared_counter, (self._shared, )
+        return SharedCounter, (self.value, )
+
+
+def _rebuild_shared_counter(shared: Any) -> SharedCounter:
+    counter = SharedCounter.__new__(SharedCounter)
+    counter._shared = shared
+    return counter
 
 
 class MVLTBaseDataset(BaseDataset):
@@ -14,9 +60,12 @@ class MVLTBaseDataset(BaseDataset):
     Args:
         on_bad_sample (str): ``'raise'`` (default): an error while reading or
             transforming sample i is re-raised with the index and file in the
-            message. ``'skip'``: the sample is logged with its index and file,
-            counted in :attr:`num_bad_samples`, and replaced by the next
-            readable sample.
+            message. ``'skip'``: the sample is logged (WARNING, with index,
+            file and error), counted in :attr:`num_bad_samples` (shared with
+            the dataloader workers; ``BadSampleCounterHook`` puts it in the
+            training log), and replaced by the next readable sample. After
+            ``MAX_BAD_IN_A_ROW`` failures in a row the data set itself is
+            taken to be broken and an error is raised.
         **kwargs: ``BaseDataset`` arguments.
     """
 
@@ -25,8 +74,13 @@ class MVLTBaseDataset(BaseDataset):
             raise ValueError(f'on_bad_sample must be one of '
                              f'{BAD_SAMPLE_POLICIES}, got {on_bad_sample!r}.')
         self.on_bad_sample = on_bad_sample
-        self.num_bad_samples = 0
+        self._bad_samples = SharedCounter()
         super().__init__(*args, **kwargs)
+
+    @property
+    def num_bad_samples(self) -> int:
+        """Samples skipped so far by this data set and its workers."""
+        return self._bad_samples.value
 
     def describe_sample(self, index: int) -> str:
         """Where sample ``index`` comes from, for messages."""
@@ -35,6 +89,8 @@ class MVLTBaseDataset(BaseDataset):
         except Exception:  # the description must never fail
             return f'sample {index}'
         source = info.get('img_path') or info.get('h5_path') or ''
+        if source and 'h5_row' in info:
+            source = f'{source} row {info["h5_row"]}'
         return f'sample {index}' + (f' ({source})' if source else '')
 
     def __getitem__(self, index: int) -> Any:
@@ -42,32 +98,49 @@ class MVLTBaseDataset(BaseDataset):
             try:
                 return super().__getitem__(index)
             except Exception as err:
-                if str(self.describe_sample(index)) in str(err):
-                    raise
-                raise type(err)(f'{self.describe_sample(index)}: {err}') \
-                    if _reraisable(err) else err
-        for attempt in range(len(self)):
+                raise _with_location(err, self.describe_sample(index))
+        failures = []
+        for attempt in range(min(len(self), MAX_BAD_IN_A_ROW)):
             current = (index + attempt) % len(self)
             try:
                 return super().__getitem__(current)
             except Exception as err:
-                self.num_bad_samples += 1
+                count = self._bad_samples.increment()
+                where = self.describe_sample(current)
+                failures.append(where)
                 print_log(
-                    f'Skipped bad {self.describe_sample(current)}: '
-                    f'{type(err).__name__}: {err} '
-                    f'[{self.num_bad_samples} skipped so far in this '
-                    'process]',
+                    f'Skipped bad {where}: {type(err).__name__}: '
+                    f'{_message(err)} [{count} skipped so far]',
                     logger='current',
                     level=logging.WARNING)
-        raise RuntimeError(f'Every sample of {type(self).__name__} '
-                           f'({self.ann_file}) failed to load.')
+        raise RuntimeError(
+            f'{type(self).__name__} ({self.ann_file}): {len(failures)} '
+            f'samples in a row failed to load ({failures[0]} ... '
+            f'{failures[-1]}); the data set is broken rather than a few '
+            'samples: check data_root / data_prefix / ann_file.')
 
 
-def _reraisable(err: Exception) -> bool:
-    """Whether ``type(err)(message)`` rebuilds the error faithfully."""
-    try:
-        type(err)('probe')
-    except Exception:
-        return False
-    return type(err) in (ValueError, TypeError, KeyError, OSError,
-                         FileNotFoundError, RuntimeError, IndexError)
+def _message(err: BaseException) -> str:
+    """The text of an error (a KeyError's str() adds quotes)."""
+    if len(err.args) == 1 and isinstance(err.args[0], str):
+        return err.args[0]
+    return str(err)
+
+
+def _with_location(err: Exception, where: str) -> Exception:
+    """``err`` with ``where`` in front of its message, to raise."""
+    message = _message(err)
+    if where in message:
+        return err
+    text = f'{where}: {message}'
+    if type(err) in (OSError, FileNotFoundError, ValueError, KeyError,
+                     TypeError, RuntimeError, IndexError, EOFError):
+        new = type(err)(text)
+    else:
+        new = RuntimeError(f'{where}: {type(err).__name__}: {message}')
+    if isinstance(err, _DATA_ERRORS):
+        new.__cause__ = None
+        new.__suppress_context__ = True
+    else:
+        new.__cause__ = err
+    return new

@@ -51,9 +51,9 @@ class ImageTextDataset(MVLTBaseDataset):
 
     def _read_rows(self) -> List[dict]:
         rows = []
-        with get_local_path(self.ann_file) as path, open(
-                path, encoding='utf-8') as f:
-            for line_no, line in enumerate(f, start=1):
+        with get_local_path(self.ann_file) as path, open(path, 'rb') as f:
+            for line_no, raw in enumerate(f, start=1):
+                line = self._decode_line(raw, line_no)
                 if not line.strip():
                     continue
                 try:
@@ -77,6 +77,18 @@ class ImageTextDataset(MVLTBaseDataset):
         if not rows:
             raise ValueError(f'{self.ann_file} holds no samples.')
         return rows
+
+    def _decode_line(self, raw: bytes, line_no: int) -> str:
+        """One line as text; a clear error for a file that is not UTF-8."""
+        try:
+            # utf-8-sig drops the byte-order mark some editors write first.
+            return raw.decode('utf-8-sig' if line_no == 1 else 'utf-8')
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f'{self.ann_file}:{line_no}: not UTF-8 text (byte '
+                f'{raw[err.start:err.start + 1]!r} at column {err.start + 1}'
+                '); save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 '
+                'in.jsonl > out.jsonl`.') from None
 
     def _label_map(self, rows: List[dict], field: str,
                    meta_key: str) -> Optional[LabelMap]:

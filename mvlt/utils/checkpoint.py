@@ -1,19 +1,29 @@
-"""Loading MMEngine checkpoints with ``torch.load(weights_only=True)``.
+"""Safe loading and crash-safe writing of MMEngine checkpoints.
 
-Since torch 2.6 ``torch.load`` refuses every global that is not allow-listed,
-and MMEngine 0.10.7 checkpoints hold its ``HistoryBuffer`` (with NumPy arrays
-and its statistics methods pickled as ``getattr(HistoryBuffer, 'min')``) in their
-``message_hub``. Instead of turning the safety off, this module allow-lists
-exactly those types and replaces ``getattr`` by a version that only returns
-the statistics methods of ``HistoryBuffer``; anything else in a checkpoint
-(for example a ``__reduce__`` payload that would run code) is refused with an
-error that names the file.
+Loading: since torch 2.6 ``torch.load`` refuses every global that is not
+allow-listed, and MMEngine 0.10.7 checkpoints hold its ``HistoryBuffer`` (with
+NumPy arrays and its statistics methods pickled as
+``getattr(HistoryBuffer, 'min')``) in their ``message_hub``. Instead of turning
+the safety off, this module allow-lists exactly those types and replaces
+``getattr`` by a version that only returns the statistics methods of
+``HistoryBuffer``; anything else in a checkpoint (for example a ``__reduce__``
+payload that would run code) is refused with an error that names the file.
+The allow-list covers everything MMEngine 0.10.7 and mvlt's hooks write
+(weights, optimizer / scheduler / AMP-scaler state, message hub, RNG and
+sampler state), so resuming needs no full unpickle either: every local load
+is ``weights_only=True``.
 
 Importing :mod:`mvlt.utils` registers :func:`load_checkpoint_file` as
 MMEngine's loader for local paths, so ``load_from``, ``--resume`` and
 ``tools/test.py`` all go through it.
+
+Writing: :func:`replace_atomically` and :func:`write_text_atomically` give
+the temporary-file + fsync + rename sequence that makes a kill at any moment
+leave either the old or the new file, never a torn one.
 """
+import os
 import os.path as osp
+import pickle
 from typing import Any, Callable, List, Union
 
 import numpy as np
@@ -25,6 +35,12 @@ from mmengine.runner import CheckpointLoader
 #: ``HistoryBuffer._statistics_methods`` at load time.
 _HISTORY_BUFFER_METHODS = frozenset({'min', 'max', 'mean', 'current'})
 
+#: NumPy scalar types whose arrays / scalars may appear in a checkpoint
+#: (message-hub statistics, metric values). Object arrays are left out.
+_NUMPY_TYPES = (np.bool_, np.float16, np.float32, np.float64, np.int8,
+                np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+                np.uint64)
+
 
 def _restricted_getattr(obj: Any, name: str) -> Any:
     """``getattr`` limited to the statistics methods of HistoryBuffer."""
@@ -32,33 +48,38 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
     if (obj is HistoryBuffer or isinstance(obj, HistoryBuffer)) and \
             name in allowed:
         return getattr(obj, name)
-    raise pickle_error(f'getattr({type(obj).__name__}, {name!r})')
-
-
-def pickle_error(what: str) -> Exception:
-    import pickle
-    return pickle.UnpicklingError(f'refused to load {what}')
+    raise pickle.UnpicklingError(
+        f'refused to load getattr({type(obj).__name__}, {name!r})')
 
 
 def _numpy_globals() -> List[Union[Callable, tuple]]:
     core = getattr(np, '_core', None) or np.core
-    names = [core.multiarray._reconstruct, core.multiarray.scalar]
-    dtype_classes = [type(np.dtype(t)) for t in (
-        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
-        np.int64, np.uint8, np.bool_)]
-    return [np.ndarray, np.dtype] + names + dtype_classes
+    dtype_classes = [type(np.dtype(t)) for t in _NUMPY_TYPES]
+    return [
+        np.ndarray, np.dtype, core.multiarray._reconstruct,
+        core.multiarray.scalar
+    ] + dtype_classes
 
 
 def safe_globals() -> List[Union[Callable, tuple]]:
     """The exact set of non-tensor globals an MMEngine checkpoint needs."""
-    return [HistoryBuffer, (_restricted_getattr, 'builtins.getattr'),
-            (_restricted_getattr, '__builtin__.getattr')] + _numpy_globals()
+    return [
+        HistoryBuffer, (_restricted_getattr, 'builtins.getattr'),
+        (_restricted_getattr, '__builtin__.getattr')
+    ] + _numpy_globals()
 
 
 def load_checkpoint_file(filename: str,
-                         map_location: Union[str, torch.device,
+                         map_location: Union[str, torch.device, Callable,
                                              None] = 'cpu') -> Any:
     """``torch.load`` a local checkpoint with weights-only unpickling.
+
+    Args:
+        filename (str): Path of the ``.pth`` file.
+        map_location: As for ``torch.load``.
+
+    Returns:
+        The unpickled object (usually a dict with ``state_dict``).
 
     Raises:
         FileNotFoundError: The file does not exist.
@@ -74,13 +95,18 @@ def load_checkpoint_file(filename: str,
                 filename, map_location=map_location, weights_only=True)
     except Exception as err:
         text = str(err)
-        if 'Unsupported global' in text or 'refused to load' in text or \
-                'WeightsUnpickler' in text:
+        lowered = text.lower()
+        if any(
+                word in lowered
+                for word in ('unsupported global', 'refused to load',
+                             'weightsunpickler')):
             reason = ('it holds objects that are not weights or MMEngine '
                       'training state (a pickle that could run code is '
-                      'refused)')
+                      'refused; nothing in it was executed)')
         else:
-            reason = 'it is truncated or corrupt, or not a torch checkpoint'
+            reason = ('it is truncated or corrupt, or not a torch checkpoint '
+                      '(an interrupted copy or write?); use an earlier '
+                      'checkpoint')
         detail = [
             line for line in text.splitlines()
             if line.strip() and not line.startswith(
@@ -94,3 +120,101 @@ def load_checkpoint_file(filename: str,
 @CheckpointLoader.register_scheme(prefixes='', force=True)
 def _load_local(filename: str, map_location=None) -> Any:
     return load_checkpoint_file(filename, map_location)
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make a rename in ``directory`` durable (no-op where unsupported)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temporary_path(path: str) -> str:
+    """A hidden sibling of ``path`` for writing it atomically.
+
+    Same directory (a rename across file systems is not atomic); the pid
+    keeps ranks / processes that write the same name apart.
+    """
+    directory, name = osp.split(path)
+    return osp.join(directory, f'.{name}.{os.getpid()}.tmp')
+
+
+def is_temporary_path(name: str) -> bool:
+    """Whether a file name was made by :func:`temporary_path`."""
+    return name.startswith('.') and name.endswith('.tmp')
+
+
+def replace_atomically(tmp_path: str, path: str) -> None:
+    """fsync ``tmp_path``, rename it to ``path`` and fsync the directory.
+
+    After this returns, ``path`` holds the new content even after a power
+    loss; before it, ``path`` still holds the old one.
+    """
+    with open(tmp_path, 'rb') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+    _fsync_dir(osp.dirname(osp.abspath(path)))
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see old or new, never half.
+    """
+    tmp_path = temporary_path(path)
+    with open(tmp_path, 'w', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+    replace_atomically(tmp_path, path)
+
+
+#: Parameter names whose first dimension is the word-piece vocabulary.
+_VOCAB_KEYS = ('word_embeddings.weight', 'mlm.bias', 'mlm.decoder.weight',
+               'mlm.decoder.bias')
+
+
+def check_state_dict_shapes(model: torch.nn.Module, state_dict: dict,
+                            filename: str) -> None:
+    """Raise when a checkpoint tensor does not fit the model's one.
+
+    MMEngine's non-strict loading only warns about such tensors and leaves
+    them randomly initialised, which silently ruins an evaluation.
+
+    Args:
+        model (nn.Module): The (unwrapped) model.
+        state_dict (dict): Checkpoint weights with the model's key names.
+        filename (str): The checkpoint, for the message.
+
+    Raises:
+        ValueError: Naming the file, up to five mismatching keys with both
+            shapes, and for word-piece tables the two vocabulary sizes.
+    """
+    own = model.state_dict()
+    mismatched = [(key, tuple(value.shape), tuple(own[key].shape))
+                  for key, value in state_dict.items()
+                  if key in own and hasattr(value, 'shape')
+                  and tuple(value.shape) != tuple(own[key].shape)]
+    if not mismatched:
+        return
+    vocab = [(ckpt[0], mine[0]) for key, ckpt, mine in mismatched
+             if key.endswith(_VOCAB_KEYS) and ckpt and mine]
+    listing = '; '.join(f'{key}: checkpoint {list(ckpt)} vs model {list(mine)}'
+                        for key, ckpt, mine in mismatched[:5])
+    more = f' and {len(mismatched) - 5} more' if len(mismatched) > 5 else ''
+    if vocab:
+        ckpt_size, model_size = vocab[0]
+        raise ValueError(
+            f'Checkpoint {filename} was trained with a vocabulary of '
+            f'{ckpt_size} word pieces but the model has {model_size} (from '
+            'its tokenizer vocab_file): use the vocabulary the checkpoint was '
+            f'trained with. Mismatching tensors: {listing}{more}.')
+    raise ValueError(
+        f'Checkpoint {filename} does not fit the model: {listing}{more}. '
+        'Build the model with the settings the checkpoint was trained with '
+        '(widths, image size, number of classes), or drop those keys from '
+        'the checkpoint to train them anew.')

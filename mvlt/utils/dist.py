@@ -1,6 +1,10 @@
-"""Distributed set-up that also works on machines without CUDA."""
+"""Distributed set-up that works without CUDA, and prompt failure reports."""
 import datetime
 import os
+import sys
+import time
+import traceback
+from typing import Any, Callable, Dict, Tuple
 
 import torch
 import torch.distributed as torch_dist
@@ -56,3 +60,115 @@ def _export_slurm_env() -> None:
         first = subprocess.getoutput(
             f'scontrol show hostname {nodes} | head -n1')
         os.environ['MASTER_ADDR'] = first
+
+
+#: Store key under which a failing rank leaves its error for the others.
+_FAILURE_KEY = 'mvlt/failure/rank{}'
+#: Words of the errors a collective raises when a peer is gone or hung.
+_COMMUNICATION_ERRORS = ('connection closed', 'connection reset', 'timed out',
+                         'timeout', 'broken pipe', 'gloo', 'nccl',
+                         'connection refused', 'socket')
+
+
+def _default_store():
+    """The rendezvous store of the default process group, or None."""
+    try:
+        from torch.distributed.distributed_c10d import _get_default_store
+        return _get_default_store()
+    except Exception:  # private API, or the group is already gone
+        return None
+
+
+def _summary(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f'{type(err).__name__}: {text[0][:500] if text else ""}'.rstrip(
+        ': ')
+
+
+def _is_communication_error(summary: str) -> bool:
+    lowered = summary.lower()
+    return any(word in lowered for word in _COMMUNICATION_ERRORS)
+
+
+def _failure_reports(store, rank: int, world_size: int,
+                     wait_s: float) -> Tuple[Dict[int, str], bool]:
+    """Errors the other ranks left in ``store``; and whether it answered."""
+    reports: Dict[int, str] = {}
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            for other in range(world_size):
+                key = _FAILURE_KEY.format(other)
+                if other == rank or other in reports:
+                    continue
+                if store.check([key]):
+                    reports[other] = store.get(key).decode('utf-8', 'replace')
+        except Exception:
+            return reports, False
+        if reports or time.monotonic() >= deadline:
+            return reports, True
+        time.sleep(0.2)
+
+
+def run_reporting_failures(main: Callable[[], Any]) -> Any:
+    """Run ``main``; in a distributed run end this rank at once on an error.
+
+    Without a process group (or with one rank) errors propagate as usual.
+    With several ranks, a rank whose ``main`` raises prints its traceback,
+    leaves a one-line summary in the rendezvous store, prints which rank
+    failed (its own error, or the one another rank left when this rank only
+    saw a broken connection) and exits with status 1 at once: no atexit
+    hooks, so no wait in a collective or in process-group teardown. The
+    other ranks' next collective then fails within seconds (the peer's
+    sockets are closed) instead of waiting for ``dist_cfg.timeout``, which
+    still bounds the wait for a rank that hangs.
+
+    Args:
+        main (Callable): The tool's work (build the runner, train / test).
+
+    Returns:
+        What ``main`` returns.
+    """
+    try:
+        return main()
+    except BaseException as err:  # noqa: B902 - KeyboardInterrupt included
+        if not (torch_dist.is_available() and torch_dist.is_initialized()) \
+                or torch_dist.get_world_size() == 1:
+            raise
+        rank, world_size = torch_dist.get_rank(), torch_dist.get_world_size()
+        summary = _summary(err)
+        traceback.print_exc()
+        store = _default_store()
+        reports, reachable = {}, store is not None
+        if store is not None:
+            try:
+                store.set(_FAILURE_KEY.format(rank), summary)
+            except Exception:
+                reachable = False
+            if reachable:
+                # A broken connection is usually the echo of a peer's
+                # failure: give that peer a moment to leave its report.
+                reports, reachable = _failure_reports(
+                    store,
+                    rank,
+                    world_size,
+                    wait_s=5.0 if _is_communication_error(summary) else 0.0)
+        head = f'[rank {rank} of {world_size}]'
+        if reports:
+            causes = '; '.join(f'rank {other} failed with {text}'
+                               for other, text in sorted(reports.items()))
+            message = f'{head} stopping because {causes} (here: {summary}).'
+        elif not reachable and _is_communication_error(summary):
+            # Rank 0 hosts the store, which ends with its process (tearing
+            # its group down first, to keep the store up for a moment, was
+            # tried: the store went down with the group).
+            message = (f'{head} stopping after a communication error '
+                       f'({summary}); the rendezvous store on rank 0 is '
+                       'unreachable, so rank 0 has probably failed.')
+        else:
+            message = (f'{head} this rank failed with {summary}; the other '
+                       'ranks stop at their next collective.')
+        print(message, file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)

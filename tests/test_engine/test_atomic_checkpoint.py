@@ -1,0 +1,158 @@
+"""A kill while a checkpoint is written leaves the previous one in charge."""
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import deque
+
+import pytest
+
+from conftest import NANO_CONFIG, REPO, cfg_options_args, nano_cfg_options
+from mvlt.engine.hooks import AtomicCheckpointHook
+from mvlt.utils import load_checkpoint_file
+
+#: Imported through the config's custom_imports: the write of iter_6 stops
+#: half-way (flushed to disk) and hangs until the test kills the process.
+SLOW_WRITE_PLUGIN = '''
+import os
+import time
+
+from mmengine.fileio.backends import LocalBackend
+
+_put = LocalBackend.put
+
+
+def _half_write_then_hang(self, obj, filepath):
+    if '.iter_6.pth.' in os.path.basename(str(filepath)):
+        with open(filepath, 'wb') as f:
+            f.write(obj[:len(obj) // 2])
+            f.flush()
+            os.fsync(f.fileno())
+        print('HALF-WRITTEN', filepath, flush=True)
+        time.sleep(3600)
+    return _put(self, obj, filepath)
+
+
+LocalBackend.put = _half_write_then_hang
+'''
+
+
+@pytest.mark.slow
+def test_kill_during_checkpoint_write_keeps_previous_one(nano_data, tmp_path):
+    plugin_dir = tmp_path / 'plugin'
+    plugin_dir.mkdir()
+    (plugin_dir / 'slow_checkpoint_write.py').write_text(SLOW_WRITE_PLUGIN)
+    config = tmp_path / 'slow_write_config.py'
+    config.write_text(
+        textwrap.dedent(f'''
+        _base_ = [{NANO_CONFIG!r}]
+        custom_imports = dict(imports=['slow_checkpoint_write'])
+        '''))
+    work_dir = tmp_path / 'work'
+    options = dict(
+        nano_cfg_options(nano_data, str(work_dir)), **{
+            'train_dataloader.batch_size': '4',
+            'train_dataloader.sampler.type': 'ResumableSampler',
+            'train_cfg.max_epochs': '3',
+            'default_hooks.checkpoint.by_epoch': 'False',
+            'default_hooks.checkpoint.interval': '3',
+            'default_hooks.checkpoint.max_keep_ckpts': '1',
+        })
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE='1',
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join([REPO, str(plugin_dir)]))
+    command = [sys.executable, 'tools/train.py', str(config)]
+    process = subprocess.Popen(
+        command + cfg_options_args(options),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith('HALF-WRITTEN'):
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    process.stdout.close()
+    log = ''.join(lines)
+    assert process.wait() == -signal.SIGKILL, log[-3000:]
+
+    # The torn file is a hidden temporary; iter_6.pth was never created and
+    # max_keep_ckpts=1 did not delete iter_3.pth before its successor existed.
+    temporaries = [n for n in os.listdir(work_dir) if n.endswith('.tmp')]
+    assert len(temporaries) == 1 and temporaries[0].startswith('.iter_6.pth.')
+    assert not (work_dir / 'iter_6.pth').exists()
+    last = (work_dir / 'last_checkpoint').read_text()
+    assert last == str(work_dir / 'iter_3.pth')
+    assert load_checkpoint_file(last)['meta']['iter'] == 3
+    torn = str(work_dir / temporaries[0])
+    with pytest.raises(
+            RuntimeError,
+            match=f'Cannot load checkpoint {torn}: it is '
+            'truncated or corrupt'):
+        load_checkpoint_file(torn)
+
+    # Resuming (without the plugin) starts from iter_3, removes the torn
+    # temporary and finishes.
+    env['PYTHONPATH'] = REPO
+    result = subprocess.run(
+        [sys.executable, 'tools/train.py', NANO_CONFIG, '--resume'] +
+        cfg_options_args(options),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert f'Auto resumed from the latest checkpoint {last}' in log
+    assert f'Removed {temporaries[0]}' in log
+    assert sorted(os.listdir(work_dir)) == sorted(
+        n for n in os.listdir(work_dir) if not n.endswith('.tmp'))
+    assert (work_dir / 'last_checkpoint').read_text() == str(work_dir /
+                                                             'iter_12.pth')
+    assert [n for n in os.listdir(work_dir)
+            if n.endswith('.pth')] == ['iter_12.pth']
+
+
+class _FailingRunner:
+    """Just what AtomicCheckpointHook touches; saving raises (disk full)."""
+
+    writes_checkpoints_atomically = True
+
+    def __init__(self, work_dir: str) -> None:
+        from mmengine.logging import MessageHub
+        self.work_dir = work_dir
+        self.message_hub = MessageHub.get_instance('atomic-hook-test')
+        self.saved = []
+        self.fail = False
+
+    def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+        if self.fail:
+            raise OSError(28, 'No space left on device')
+        open(osp.join(out_dir, filename), 'w').close()
+        self.saved.append(filename)
+
+
+def test_failed_save_keeps_last_checkpoint_and_old_files(tmp_path):
+    runner = _FailingRunner(str(tmp_path))
+    hook = AtomicCheckpointHook(interval=1, max_keep_ckpts=1, by_epoch=False)
+    hook.out_dir = str(tmp_path)
+    from mmengine.fileio import get_file_backend
+    hook.file_backend = get_file_backend(str(tmp_path))
+    hook.keep_ckpt_ids = deque(maxlen=1)
+    hook._save_checkpoint_with_step(runner, 1, dict(iter=1))
+    hook._save_checkpoint_with_step(runner, 2, dict(iter=2))
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
+    runner.fail = True
+    with pytest.raises(OSError, match='No space left'):
+        hook._save_checkpoint_with_step(runner, 3, dict(iter=3))
+    # MMEngine's hook would already have deleted iter_2.pth here.
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path /
+                                                             'iter_2.pth')
