@@ -2,15 +2,20 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
         [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+
+Prints the metrics as a table (rows = tasks, columns = metrics) and writes
+them to <work_dir>/test_metrics.json; --show-dir saves figures (retrieval
+top-5 with the positive marked, MIG masked / reconstructed / original).
 """
 import argparse
 import os
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
-from mvlt.utils import register_all_modules, setup_distributed
-from mvlt.utils.config import load_config, set_work_dir
+from mvlt.engine import build_runner
+from mvlt.utils import (register_all_modules, run_reporting_failures,
+                        setup_distributed)
+from mvlt.utils.config import load_config, prepare_test_config, set_work_dir
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,15 +50,19 @@ def main() -> None:
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
-    if args.show_dir:
-        cfg.show_dir = args.show_dir
+    prepare_test_config(cfg, args.config, args.show_dir)
     setup_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    if args.out:
-        from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
-    runner.test()
+
+    def run() -> None:
+        runner = build_runner(cfg)
+        if args.out:
+            from mmengine.evaluator import DumpResults
+            runner.test_evaluator.metrics.append(
+                DumpResults(out_file_path=args.out))
+        runner.test()
+
+    # A failing rank names itself and ends at once; the others follow.
+    run_reporting_failures(run)
 
 
 if __name__ == '__main__':

@@ -44,3 +44,36 @@ def enable_amp(cfg: Config) -> None:
         wrapper.setdefault('loss_scale', 'dynamic')
     else:
         wrapper.dtype = 'bfloat16'
+
+
+def prepare_test_config(cfg: Config,
+                        config_path: str,
+                        show_dir: Optional[str] = None) -> None:
+    """Check a test config and add the result hooks of ``tools/test.py``.
+
+    Adds ``TestResultsHook`` (metrics table + JSON in the work dir) and, with
+    ``show_dir``, ``MVLTVisualizationHook`` writing figures there.
+
+    Raises:
+        ValueError: The config has no test_dataloader or no test_evaluator.
+    """
+    for key, example in (('test_dataloader', 'a dataloader dict'),
+                         ('test_evaluator', "dict(type='RetrievalMetric'), "
+                          "dict(type='RecognitionMetric') or "
+                          "dict(type='ReconstructionMetric')")):
+        if not cfg.get(key):
+            raise ValueError(
+                f'{config_path} has no {key}; a test config needs one '
+                f'(e.g. {example}). Use one of the test configs under '
+                'configs/mvlt/ or add it.')
+    if not cfg.get('test_cfg'):
+        cfg.test_cfg = dict(type='MVLTTestLoop')
+    hooks = list(cfg.get('custom_hooks') or [])
+    types = {hook.get('type') for hook in hooks}
+    if 'TestResultsHook' not in types:
+        hooks.append(dict(type='TestResultsHook'))
+    if show_dir:
+        cfg.show_dir = show_dir
+        hooks = [h for h in hooks if h.get('type') != 'MVLTVisualizationHook']
+        hooks.append(dict(type='MVLTVisualizationHook', out_dir=show_dir))
+    cfg.custom_hooks = hooks

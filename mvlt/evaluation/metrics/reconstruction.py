@@ -41,8 +41,8 @@ def ssim_map(pred: torch.Tensor,
     var_p = blur(pred * pred) - mu_p**2
     var_t = blur(target * target) - mu_t**2
     cov = blur(pred * target) - mu_p * mu_t
-    ssim = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
-        (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2))
+    ssim = ((2 * mu_p * mu_t + c1) *
+            (2 * cov + c2)) / ((mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2))
     return ssim.mean(dim=1)
 
 
@@ -61,7 +61,9 @@ class ReconstructionMetric(BaseMetric):
     masked pixels (``*_masked``) or all pixels (``*_whole``).
 
     Expects per sample ``reconstruction`` (3, H, W), ``target_images``
-    (3, H, W) and, for the masked scores, ``image_mask`` (H, W).
+    (3, H, W) and, for the masked scores, ``image_mask`` (H, W); the meta
+    field ``sample_idx``, when present, removes the duplicates that
+    distributed padding adds.
     """
 
     default_prefix = 'mig'
@@ -93,6 +95,7 @@ class ReconstructionMetric(BaseMetric):
             squared = (pred - target).pow(2).mean(dim=0)  # (H, W)
             ssim = ssim_map(pred[None], target[None])[0]
             result = dict(
+                sample_idx=sample.get('sample_idx'),
                 psnr_whole=psnr(squared.mean()).item(),
                 ssim_whole=ssim.mean().item())
             mask = sample.get('image_mask')
@@ -103,9 +106,18 @@ class ReconstructionMetric(BaseMetric):
             self.results.append(result)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Mean PSNR (dB) and SSIM over the images, masked and whole."""
+        unique = {}
+        for result in results:
+            key = result.pop('sample_idx', None)
+            unique[len(unique) if key is None else key] = result
+        # In sample order: the float sums do not depend on how results were
+        # split across processes.
+        results = [unique[k] for k in sorted(unique, key=str)]
         keys = sorted({k for r in results for k in r})
         return {
-            key: sum(r[key] for r in results if key in r) /
+            key:
+            sum(r[key] for r in results if key in r) /
             max(1, sum(1 for r in results if key in r))
             for key in keys
         }

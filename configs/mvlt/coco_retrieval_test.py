@@ -1,0 +1,28 @@
+# MS-COCO 5K retrieval (Karpathy test split, the ViLT protocol): every test
+# caption against all 5,000 images (TIR) and every image against all ~25,000
+# captions (ITR), ranked by ITM score; R@1 / R@5 / R@10.
+#   tools/dist_test.sh configs/mvlt/coco_retrieval_test.py CKPT 8
+# mode='exact' scores all 125 million pairs (ViLT users report hours on 8
+# GPUs). mode='rerank' (BLIP-style) ranks by ITC similarity first and
+# re-scores only the top rerank_k candidates of each query with ITM; with
+# rerank_k >= the gallery size it gives exactly the exact-mode numbers:
+#   --cfg-options test_cfg.mode=rerank test_cfg.rerank_k=128
+_base_ = ['./coco_retrieval_finetune.py']
+
+retrieval_mode = 'exact'  # or 'rerank' (needs the ITC head)
+load_from = None
+test_cfg = dict(
+    type='RetrievalTestLoop',
+    protocol='full_gallery',
+    protocol_name='coco-5k',
+    split='test',
+    mode=retrieval_mode,
+    rerank_k=128,
+    pair_batch_size=512)
+test_evaluator = dict(type='RetrievalMetric', protocol='coco-5k', split='test')
+
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None
+auto_scale_lr = None

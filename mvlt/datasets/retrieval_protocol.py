@@ -1,0 +1,463 @@
+"""Retrieval protocols: which captions and images each query is ranked
+against.
+
+Two protocols are supported:
+
+* **Candidate lists** (Fashion-Gen's 101-candidate protocol, SPEC section 4):
+  for each of N query products, its own image (text->image) or caption
+  (image->text) and ``num_negatives`` (100) of other products of the same
+  sub-category. The lists are drawn once per split with a seed by
+  ``tools/misc/make_retrieval_protocol.py`` and stored in a JSON file, so that
+  every run and every model is scored on the same candidates. The file keeps
+  a content hash of the data set it was made for; loading it against another
+  split or data set is an error.
+* **Full gallery** (MS-COCO 5K as in ViLT, and Fashion-Gen's second
+  protocol): every query against every distinct image / caption of the split.
+  Nothing is stored: the gallery follows from the data set.
+
+Rows, products, captions and labels come from :func:`dataset_rows`, which
+works for any MVLT data set whose data infos carry ``caption``,
+``product_index`` (and, for the candidate protocol, ``subcategory_label`` /
+``category_label``).
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+PROTOCOL_FORMAT = 'mvlt-retrieval-protocol/1'
+DIRECTIONS = ('text_to_image', 'image_to_text')
+
+#: Fields of a row that the protocol reads (see :func:`dataset_rows`).
+ROW_FIELDS = ('product_index', 'product_id', 'category_label',
+              'subcategory_label', 'caption', 'image_key')
+
+
+@dataclass
+class ProtocolRows:
+    """What the protocols need to know of a data set, one entry per row.
+
+    Attributes:
+        product_index (np.ndarray): (N,) int, contiguous id per product;
+            rows of one product are positives of each other.
+        product_id (list): (N,) the data set's own product ids (for the
+            hash and for messages).
+        category_label, subcategory_label (np.ndarray): (N,) int, -1 when
+            unknown.
+        caption (list[str]): (N,) caption of each row.
+        image_key (list[str]): (N,) identity of each row's image (file name,
+            or ``row:<i>`` when images are stored in a container): rows with
+            the same key show the same image.
+        source (str): Description of the data set (type and annotation file)
+            for messages.
+    """
+    product_index: np.ndarray
+    product_id: list
+    category_label: np.ndarray
+    subcategory_label: np.ndarray
+    caption: List[str]
+    image_key: List[str]
+    source: str = ''
+
+    def __len__(self) -> int:
+        return len(self.caption)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the rows' products, labels, captions and image names.
+
+        Independent of where the data set lies on disk (only file base names
+        enter), so a protocol file travels with the data.
+        """
+        digest = hashlib.sha256()
+        for i in range(len(self)):
+            record = [
+                str(self.product_id[i]),
+                int(self.category_label[i]),
+                int(self.subcategory_label[i]), self.caption[i],
+                self.image_key[i]
+            ]
+            digest.update(json.dumps(record, ensure_ascii=False).encode())
+            digest.update(b'\n')
+        return digest.hexdigest()
+
+
+def _describe(dataset) -> str:
+    """'Type(annotation file[, splits])' of a data set, for messages."""
+    parts = [str(getattr(dataset, 'ann_file', '') or '')]
+    splits = getattr(dataset, 'splits', None)
+    if splits:
+        parts.append('split ' + '+'.join(map(str, splits)))
+    parts = [p for p in parts if p]
+    return f"{type(dataset).__name__}({', '.join(parts)})" if parts else \
+        type(dataset).__name__
+
+
+def dataset_rows(dataset) -> ProtocolRows:
+    """Read the protocol fields of every row of an MVLT data set.
+
+    Reads ``get_data_info(i)`` of each row (no image is decoded; an HDF5
+    data set reads the caption cell). A row needs ``caption`` and
+    ``product_index``; labels default to -1; the image identity is the base
+    name of ``img_path`` or, for images in a container file, the row.
+
+    Raises:
+        KeyError: A row lacks ``caption`` or ``product_index``; the message
+            names the row and the data set.
+    """
+    source = _describe(dataset)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    if not infos:
+        raise ValueError(f'{source} has no rows to build a retrieval '
+                         'protocol from.')
+    columns: Dict[str, list] = defaultdict(list)
+    for row, info in enumerate(infos):
+        for key in ('caption', 'product_index'):
+            if key not in info:
+                raise KeyError(
+                    f'{source}, row {row}: no {key!r}; retrieval needs data '
+                    'sets whose samples carry caption and product_index.')
+        columns['caption'].append(str(info['caption']))
+        columns['product_index'].append(int(info['product_index']))
+        columns['product_id'].append(
+            info.get('product_id', info['product_index']))
+        columns['category_label'].append(int(info.get('category_label', -1)))
+        columns['subcategory_label'].append(
+            int(info.get('subcategory_label', -1)))
+        img_path = info.get('img_path')
+        columns['image_key'].append(
+            osp.basename(str(img_path)) if img_path else f'row:{row}')
+    return ProtocolRows(
+        product_index=np.asarray(columns['product_index'], np.int64),
+        product_id=columns['product_id'],
+        category_label=np.asarray(columns['category_label'], np.int64),
+        subcategory_label=np.asarray(columns['subcategory_label'], np.int64),
+        caption=columns['caption'],
+        image_key=columns['image_key'],
+        source=source)
+
+
+# --------------------------------------------------------------- protocols
+@dataclass
+class CandidateTask:
+    """One direction of a candidate-list protocol.
+
+    Attributes:
+        direction (str): ``'text_to_image'`` (query = caption of a row,
+            candidates = images of rows) or ``'image_to_text'``.
+        query_rows (np.ndarray): (Q,) data set rows of the queries.
+        candidate_rows (np.ndarray): (Q, C) rows of each query's candidates
+            (the positive first).
+    """
+    direction: str
+    query_rows: np.ndarray
+    candidate_rows: np.ndarray
+
+    def pairs(self) -> np.ndarray:
+        """(Q * C, 2) (caption row, image row) of every query-candidate."""
+        query = np.repeat(self.query_rows, self.candidate_rows.shape[1])
+        cand = self.candidate_rows.reshape(-1)
+        if self.direction == 'text_to_image':
+            return np.stack([query, cand], axis=1)
+        return np.stack([cand, query], axis=1)
+
+
+@dataclass
+class CandidateProtocol:
+    """A candidate-list protocol (loaded by :func:`load_candidate_protocol`).
+
+    Attributes:
+        name (str): Protocol label of the reported metrics.
+        split (str): Split label of the reported metrics.
+        tasks (list[CandidateTask]): One per direction.
+        info (dict): The file's header (seed, sizes, fill records).
+    """
+    name: str
+    split: str
+    tasks: List[CandidateTask]
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class GalleryProtocol:
+    """A full-gallery protocol: queries against every distinct item.
+
+    Text->image ranks each of ``text_query_rows`` against all
+    ``image_rows``; image->text ranks each of ``image_query_rows`` against
+    all ``caption_rows``. Without a query limit the two directions share one
+    caption x image score matrix.
+
+    Attributes:
+        name, split (str): Labels of the reported metrics.
+        caption_rows (np.ndarray): (Nc,) one row per distinct caption.
+        image_rows (np.ndarray): (Ni,) one row per distinct image.
+        text_query_rows (np.ndarray): Caption rows used as queries.
+        image_query_rows (np.ndarray): Image rows used as queries.
+        directions (tuple[str]): The directions to rank.
+    """
+    name: str
+    split: str
+    caption_rows: np.ndarray
+    image_rows: np.ndarray
+    text_query_rows: np.ndarray
+    image_query_rows: np.ndarray
+    directions: Sequence[str] = DIRECTIONS
+
+
+def _product_groups(rows: ProtocolRows) -> 'OrderedDict[int, np.ndarray]':
+    groups: Dict[int, list] = defaultdict(list)
+    for row, product in enumerate(rows.product_index.tolist()):
+        groups[product].append(row)
+    return OrderedDict(
+        (p, np.asarray(groups[p], np.int64)) for p in sorted(groups))
+
+
+def build_candidate_protocol(rows: ProtocolRows,
+                             num_queries: int = 1000,
+                             num_negatives: int = 100,
+                             seed: int = 0,
+                             directions: Sequence[str] = DIRECTIONS,
+                             name: str = 'fashiongen-101',
+                             split: str = 'test') -> dict:
+    """Draw the candidate lists of the 101-candidate protocol.
+
+    For each of ``num_queries`` products (all products when there are
+    fewer), and for each direction: a query row of the product, its positive
+    (another draw among the product's rows: an image for text->image, a
+    caption for image->text) and one row of each of ``num_negatives`` other
+    products of the same sub-category. When a sub-category has too few other
+    products the rest comes from the same category, then from any product;
+    each query's record says how many came from where, and the header lists
+    the short sub-categories.
+
+    Args:
+        rows (ProtocolRows): The split, from :func:`dataset_rows`.
+        num_queries (int): N (1,000 in the reference).
+        num_negatives (int): Negatives per query (100).
+        seed (int): Seed of every draw.
+        directions (Sequence[str]): Directions to draw.
+        name, split (str): Labels stored in the file.
+
+    Returns:
+        dict: The JSON-serialisable protocol (see :func:`save_protocol`).
+
+    Raises:
+        ValueError: Fewer than ``num_negatives + 1`` products in the split.
+    """
+    unknown = [d for d in directions if d not in DIRECTIONS]
+    if unknown:
+        raise ValueError(f'Unknown directions {unknown}; use {DIRECTIONS}.')
+    groups = _product_groups(rows)
+    products = np.asarray(list(groups), np.int64)
+    if len(products) < num_negatives + 1:
+        raise ValueError(
+            f'{rows.source} has {len(products)} products, fewer than the '
+            f'{num_negatives} negatives + 1 positive a query needs; lower '
+            '--num-negatives.')
+    first_row = {p: r[0] for p, r in groups.items()}
+    subcat = {p: int(rows.subcategory_label[first_row[p]]) for p in groups}
+    cat = {p: int(rows.category_label[first_row[p]]) for p in groups}
+    by_subcat: Dict[int, list] = defaultdict(list)
+    by_cat: Dict[int, list] = defaultdict(list)
+    for p in products.tolist():
+        by_subcat[subcat[p]].append(p)
+        by_cat[cat[p]].append(p)
+
+    rng = np.random.default_rng(seed)
+    num_q = min(num_queries, len(products))
+    query_products = np.sort(rng.choice(products, num_q, replace=False))
+    short = {
+        str(s): len(members) - 1
+        for s, members in sorted(by_subcat.items())
+        if len(members) - 1 < num_negatives
+    }
+
+    def negatives_of(product: int) -> tuple:
+        # Pools in order of preference; the wider ones are only built for
+        # products whose sub-category is short.
+        pools = (
+            lambda: [q for q in by_subcat[subcat[product]] if q != product],
+            lambda: [
+                q for q in by_cat[cat[product]]
+                if q != product and subcat[q] != subcat[product]
+            ],
+            lambda: [q for q in products.tolist() if cat[q] != cat[product]],
+        )
+        chosen, counts = [], []
+        for make_pool in pools:
+            if len(chosen) == num_negatives:
+                counts.append(0)
+                continue
+            pool = make_pool()
+            take = min(num_negatives - len(chosen), len(pool))
+            if take > 0:
+                chosen.extend(rng.choice(pool, take, replace=False).tolist())
+            counts.append(take)
+        return chosen, counts
+
+    out_dirs = OrderedDict()
+    for direction in directions:
+        queries, candidates, fills = [], [], []
+        for product in query_products.tolist():
+            own = groups[product]
+            query_row = int(rng.choice(own))
+            positive_row = int(rng.choice(own))
+            negatives, counts = negatives_of(product)
+            negative_rows = [int(rng.choice(groups[q])) for q in negatives]
+            queries.append(query_row)
+            candidates.append([positive_row] + negative_rows)
+            fills.append(counts)
+        out_dirs[direction] = dict(
+            query_rows=queries,
+            candidate_rows=candidates,
+            negatives_from=fills,
+        )
+    filled = sum(1 for d in out_dirs.values() for counts in d['negatives_from']
+                 if counts[0] < num_negatives)
+    return OrderedDict(
+        format=PROTOCOL_FORMAT,
+        name=name,
+        split=split,
+        dataset=OrderedDict(
+            source=rows.source,
+            num_rows=len(rows),
+            num_products=len(products),
+            content_hash=rows.content_hash()),
+        seed=seed,
+        num_queries=num_q,
+        num_negatives=num_negatives,
+        positive_index=0,
+        negative_pools=['subcategory', 'category', 'any'],
+        short_subcategories=short,
+        filled_queries=filled,
+        directions=out_dirs)
+
+
+def save_protocol(protocol: dict, path: str) -> None:
+    """Write a protocol as JSON (lists on one line each), atomically."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(protocol, f, ensure_ascii=False, separators=(',', ':'))
+    os.replace(tmp, path)
+
+
+def load_candidate_protocol(path: str,
+                            rows: ProtocolRows,
+                            directions: Optional[Sequence[str]] = None,
+                            split: Optional[str] = None) -> CandidateProtocol:
+    """Load a protocol file and check that it belongs to ``rows``.
+
+    Args:
+        path (str): File made by ``tools/misc/make_retrieval_protocol.py``.
+        rows (ProtocolRows): The test split (:func:`dataset_rows`).
+        directions (Sequence[str], optional): Directions to keep (default:
+            those in the file).
+        split (str, optional): Split label to report instead of the file's.
+
+    Raises:
+        FileNotFoundError: The file is missing (the message gives the
+            command that makes it).
+        ValueError: Not a protocol file, or made for another data set or
+            split (content hash mismatch), or rows out of range.
+    """
+    make = ('python tools/misc/make_retrieval_protocol.py CONFIG --out '
+            f'{path}')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'Retrieval protocol file {path} does not exist; make it once '
+            f'per split with `{make}`.')
+    try:
+        with open(path, encoding='utf-8') as f:
+            protocol = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f'{path} is not a retrieval protocol file (invalid '
+                         f'JSON: {err}).') from None
+    found = protocol.get('format') if isinstance(protocol, dict) else None
+    if found != PROTOCOL_FORMAT:
+        raise ValueError(
+            f'{path} is not a retrieval protocol file (format {found!r}, '
+            f'expected {PROTOCOL_FORMAT!r}); make one with `{make}`.')
+    made_for = protocol['dataset']
+    current = rows.content_hash()
+    if made_for['content_hash'] != current:
+        raise ValueError(
+            f'Retrieval protocol {path} was made for another data set or '
+            f"split: {made_for['source']} with {made_for['num_rows']} rows "
+            f"(content hash {made_for['content_hash'][:12]}), but the test "
+            f'set is {rows.source} with {len(rows)} rows (content hash '
+            f'{current[:12]}). Point the test config at the protocol file of '
+            f'this split, or rebuild it with `{make}`.')
+    tasks = []
+    wanted = directions or list(protocol['directions'])
+    for direction in wanted:
+        if direction not in protocol['directions']:
+            raise KeyError(f'{path} has no {direction!r} direction; it holds '
+                           f"{list(protocol['directions'])}.")
+        record = protocol['directions'][direction]
+        query_rows = np.asarray(record['query_rows'], np.int64)
+        candidate_rows = np.asarray(record['candidate_rows'], np.int64)
+        if candidate_rows.ndim != 2 or len(candidate_rows) != len(query_rows):
+            raise ValueError(f'{path}: {direction} candidate_rows must be a '
+                             '(num_queries, num_candidates) table.')
+        if min(query_rows.min(), candidate_rows.min()) < 0 or max(
+                query_rows.max(), candidate_rows.max()) >= len(rows):
+            raise ValueError(f'{path}: {direction} refers to rows outside '
+                             f'the {len(rows)} rows of {rows.source}.')
+        tasks.append(CandidateTask(direction, query_rows, candidate_rows))
+    info = {k: v for k, v in protocol.items() if k != 'directions'}
+    return CandidateProtocol(
+        name=protocol.get('name', 'candidates'),
+        split=split or protocol.get('split', 'test'),
+        tasks=tasks,
+        info=info)
+
+
+def build_gallery_protocol(rows: ProtocolRows,
+                           name: str = 'full-gallery',
+                           split: str = 'test',
+                           num_queries: Optional[int] = None,
+                           seed: int = 0,
+                           directions: Sequence[str] = DIRECTIONS
+                           ) -> GalleryProtocol:
+    """The full-gallery protocol of a split.
+
+    The image gallery has one row per distinct image (``image_key``), the
+    caption gallery one row per distinct (product, caption). With
+    ``num_queries`` a seeded subset of each gallery is used as queries (the
+    galleries themselves stay complete).
+    """
+    seen_images, image_rows = set(), []
+    seen_captions, caption_rows = set(), []
+    for row in range(len(rows)):
+        key = rows.image_key[row]
+        if key not in seen_images:
+            seen_images.add(key)
+            image_rows.append(row)
+        caption_key = (int(rows.product_index[row]), rows.caption[row])
+        if caption_key not in seen_captions:
+            seen_captions.add(caption_key)
+            caption_rows.append(row)
+    image_rows = np.asarray(image_rows, np.int64)
+    caption_rows = np.asarray(caption_rows, np.int64)
+    text_queries, image_queries = caption_rows, image_rows
+    if num_queries is not None:
+        rng = np.random.default_rng(seed)
+        if num_queries < len(caption_rows):
+            text_queries = np.sort(
+                rng.choice(caption_rows, num_queries, replace=False))
+        if num_queries < len(image_rows):
+            image_queries = np.sort(
+                rng.choice(image_rows, num_queries, replace=False))
+    return GalleryProtocol(
+        name=name,
+        split=split,
+        caption_rows=caption_rows,
+        image_rows=image_rows,
+        text_query_rows=text_queries,
+        image_query_rows=image_queries,
+        directions=tuple(directions))

@@ -1,0 +1,133 @@
+"""Image-text contrastive (ITC) head on unimodal passes of the encoder.
+
+MVLT itself scores pairs with the ITM cross-encoder only; ranking a whole
+gallery that way costs one encoder pass per (query, item) pair. As in BLIP
+(and mmpretrain's BLIP retrieval), an optional contrastive objective on
+image-only and text-only passes of the same encoder gives embeddings whose
+dot products pick the top-k candidates cheaply; the ITM head then re-ranks
+only those.
+"""
+import math
+from typing import Dict, NamedTuple, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mvlt.registry import MODELS
+from ..backbones import VLFeatures
+from .base_head import BaseVLHead
+
+
+class UnimodalFeatures(NamedTuple):
+    """Outputs of the unimodal encoder passes.
+
+    Attributes:
+        visual: :class:`VLFeatures` of the image-only pass, or None.
+        text: :class:`VLFeatures` of the text-only pass, or None.
+    """
+    visual: Optional[VLFeatures]
+    text: Optional[VLFeatures]
+
+
+def unmask_input_ids(input_ids: torch.Tensor, positions: torch.Tensor,
+                     labels: torch.Tensor) -> torch.Tensor:
+    """Undo BERT masking: put ``labels`` (P, K; -100 = unused slot) back at
+    ``positions`` (P, K) of ``input_ids`` (P, L)."""
+    original = input_ids.gather(1, positions)
+    restored = torch.where(labels >= 0, labels, original)
+    return input_ids.scatter(1, positions, restored)
+
+
+@MODELS.register_module()
+class ITCHead(BaseVLHead):
+    """Projections + symmetric InfoNCE over the batch's matched pairs.
+
+    The image embedding is the mean of the V^4 tokens of the image-only
+    pass; the text embedding is the [CLS] token of T^4 of the text-only
+    pass. Each goes through its own linear projection to ``embed_dim`` and is
+    L2-normalised; logits are cosine similarities divided by a learnable
+    temperature (clamped to ``temperature_range``). Captions of the same
+    product as the row's own (another photo of it in the batch) are left out
+    of the negatives.
+
+    ``predict`` returns ``itc_image_embeds`` and / or ``itc_text_embeds``
+    (B, embed_dim), for whichever modality the batch holds.
+
+    Args:
+        visual_channels (int): Width of V^4 (512 for tiny).
+        text_channels (int): Width of T^4.
+        embed_dim (int): Width of the shared embedding space.
+        temperature (float): Initial temperature (0.07, as CLIP / BLIP).
+        temperature_range (tuple): Clamp of the learned temperature.
+        loss_weight (float): Weight of the ITC loss in the total.
+    """
+
+    requires = ('visual_only', 'text_only')
+
+    def __init__(self,
+                 visual_channels: int = 512,
+                 text_channels: int = 512,
+                 embed_dim: int = 256,
+                 temperature: float = 0.07,
+                 temperature_range: tuple = (0.001, 0.5),
+                 loss_weight: float = 1.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(loss_weight, init_cfg)
+        self.visual_proj = nn.Linear(visual_channels, embed_dim)
+        self.text_proj = nn.Linear(text_channels, embed_dim)
+        self.log_temperature = nn.Parameter(
+            torch.tensor(math.log(temperature)))
+        self.temperature_range = tuple(temperature_range)
+        self.embed_dim = embed_dim
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        """The clamped temperature (scalar tensor)."""
+        low, high = self.temperature_range
+        return self.log_temperature.exp().clamp(low, high)
+
+    def embed_images(self, visual: VLFeatures) -> torch.Tensor:
+        """Image-only features -> L2-normalised (B, embed_dim)."""
+        pooled = visual.visual[-1].flatten(2).mean(dim=2)
+        return F.normalize(self.visual_proj(pooled).float(), dim=-1)
+
+    def embed_texts(self, text: VLFeatures) -> torch.Tensor:
+        """Text-only features -> L2-normalised (B, embed_dim)."""
+        return F.normalize(self.text_proj(text.text[-1][:, 0]).float(), dim=-1)
+
+    def loss(self, feats: UnimodalFeatures,
+             batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Symmetric InfoNCE; row i of both passes is a matched pair."""
+        if feats.visual is None or feats.text is None:
+            raise ValueError('ITCHead.loss needs the image-only and the '
+                             'text-only pass; the batch lacks images or '
+                             'captions.')
+        images = self.embed_images(feats.visual)
+        texts = self.embed_texts(feats.text)
+        rows = images.shape[0]
+        logits = images @ texts.t() / self.temperature
+        targets = torch.arange(rows, device=logits.device)
+        product = batch.get('product_index')
+        if product is not None:
+            product = product[:rows]
+            same = product[:, None] == product[None, :]
+            same.fill_diagonal_(False)
+            logits = logits.masked_fill(same, float('-inf'))
+        loss = (F.cross_entropy(logits, targets) +
+                F.cross_entropy(logits.t(), targets)) / 2
+        accuracy = (logits.argmax(dim=1) == targets).float().mean()
+        return dict(
+            loss_itc=loss * self.loss_weight,
+            itc_acc=accuracy,
+            itc_temperature=self.temperature.detach())
+
+    def predict(self, feats: UnimodalFeatures,
+                batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """``itc_image_embeds`` / ``itc_text_embeds`` (B, embed_dim)."""
+        outputs = {}
+        if feats.visual is not None:
+            outputs['itc_image_embeds'] = self.embed_images(feats.visual)
+        if feats.text is not None:
+            outputs['itc_text_embeds'] = self.embed_texts(feats.text)
+        return outputs

@@ -1,0 +1,147 @@
+"""The inference API and the demo scripts."""
+import copy
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, draw_product
+from mvlt.apis import MVLTInferencer
+from mvlt.registry import MODELS
+from mvlt.utils import register_all_modules
+
+register_all_modules()
+
+NANO_ITC = dict(
+    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
+
+
+@pytest.fixture(scope='module')
+def api_setup(nano_config, nano_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp('api')
+    cfg = copy.deepcopy(nano_config)
+    cfg.model.heads.itc = NANO_ITC
+    torch.manual_seed(0)
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    checkpoint = str(root / 'nano.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    config = str(root / 'nano_itc.py')
+    cfg.dump(config)
+    images = [
+        osp.join(nano_data['root'], 'images', name)
+        for name in ('red_circle_0.png', 'blue_square_0.png',
+                     'green_circle_1.png', 'yellow_square_1.png')
+    ]
+    captions = [
+        'a red circle on a white background',
+        'a blue square on a white background',
+        'a green circle on a white background',
+    ]
+    return dict(
+        config=config,
+        checkpoint=checkpoint,
+        images=images,
+        captions=captions,
+        model=model.eval(),
+        cfg=cfg)
+
+
+def test_score_matches_the_model(api_setup):
+    inferencer = MVLTInferencer(api_setup['config'], api_setup['checkpoint'])
+    images, captions = api_setup['images'][:3], api_setup['captions']
+    scores = inferencer.score(images, captions)
+    assert scores.shape == (3, ) and ((scores >= 0) & (scores <= 1)).all()
+    # In-memory RGB arrays give the same scores as the files.
+    arrays = [cv2.imread(p)[..., ::-1].copy() for p in images]
+    assert np.array_equal(inferencer.score(arrays, captions), scores)
+    # The same pairs through the model directly.
+    pixels = inferencer.load_images(images)
+    ids, mask = inferencer.tokenize_captions(captions)
+    model = api_setup['model']
+    with torch.no_grad():
+        direct = model.predict_outputs(
+            dict(
+                images=model.data_preprocessor.normalize(pixels),
+                input_ids=ids,
+                attention_mask=mask),
+            tasks=('itm', ))['itm_score'].numpy()
+    np.testing.assert_allclose(scores, direct, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match='pass pairs'):
+        inferencer.score(images, captions[:2])
+
+
+def test_rankings_with_and_without_itc(api_setup):
+    inferencer = MVLTInferencer(api_setup['config'], api_setup['checkpoint'])
+    images, captions = api_setup['images'], api_setup['captions']
+    full = inferencer.rank_images(captions[0], images, topk=None)
+    assert sorted(h['index'] for h in full) == [0, 1, 2, 3]
+    assert [h['score'] for h in full] == sorted((h['score'] for h in full),
+                                                reverse=True)
+    expected = inferencer.score(images, [captions[0]] * 4)
+    for hit in full:
+        assert hit['score'] == pytest.approx(expected[hit['index']], abs=1e-6)
+    # The gallery is decoded and embedded once.
+    assert len(inferencer._galleries) == 1
+    top2 = inferencer.rank_images(captions[0], images, topk=2, rerank_k=2)
+    assert len(top2) == 2 and len(inferencer._galleries) == 1
+    # Re-ranking every item is the plain ranking.
+    assert inferencer.rank_images(
+        captions[0], images, topk=None, rerank_k=4) == full
+    hits = inferencer.rank_captions(images[1], captions, topk=3, rerank_k=2)
+    assert len(hits) == 2 and {h['index'] for h in hits} <= {0, 1, 2}
+
+
+def test_reconstruct(api_setup):
+    inferencer = MVLTInferencer(api_setup['config'], api_setup['checkpoint'])
+    out = inferencer.reconstruct(draw_product('red', 'circle', 0))
+    assert out['reconstruction'].shape == (64, 64, 3)
+    assert out['reconstruction'].dtype == np.uint8
+    assert out['mask'].mean() == pytest.approx(0.5)
+    assert (out['masked'][out['mask']] == 128).all()
+    again = inferencer.reconstruct(draw_product('red', 'circle', 0))
+    assert np.array_equal(again['reconstruction'], out['reconstruction'])
+
+
+def test_missing_heads_are_named(api_setup, nano_config, tmp_path):
+    # A checkpoint without the ITC and MIR heads.
+    cfg = copy.deepcopy(api_setup['cfg'])
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    state = {
+        k: v
+        for k, v in model.state_dict().items()
+        if not k.startswith(('heads.itc.', 'heads.mir.'))
+    }
+    checkpoint = str(tmp_path / 'partial.pth')
+    torch.save(dict(state_dict=state, meta={}), checkpoint)
+    inferencer = MVLTInferencer(api_setup['config'], checkpoint)
+    with pytest.raises(KeyError, match=r"\['mir'\]"):
+        inferencer.reconstruct(draw_product('red', 'circle', 0))
+    with pytest.raises(KeyError, match='ITC head'):
+        inferencer.rank_images('a red circle', api_setup['images'], rerank_k=2)
+
+
+def test_demo_scripts(api_setup, tmp_path):
+    base = [api_setup['config'], api_setup['checkpoint']]
+    result = subprocess.run(
+        [sys.executable, 'tools/demo/retrieval_demo.py'] + base +
+        ['--mode', 'rank-images', '--topk', '2', '--images'] +
+        api_setup['images'] + ['--captions', api_setup['captions'][0]],
+        cwd=REPO,
+        capture_output=True,
+        text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'caption: a red circle' in result.stdout
+    assert result.stdout.count('  #') == 2
+    out = str(tmp_path / 'mig.png')
+    result = subprocess.run(
+        [sys.executable, 'tools/demo/mig_demo.py'] + base +
+        [api_setup['images'][0], '--out', out],
+        cwd=REPO,
+        capture_output=True,
+        text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert cv2.imread(out).shape[1] > 3 * 64

@@ -1,0 +1,413 @@
+"""The retrieval test loop: candidate and full-gallery protocols, exact and
+re-ranked, distributed, and its errors; the per-sample test loop."""
+import copy
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from retrieval_test_utils import (NANO_ITC, nano_retrieval_config, run_test,
+                                  save_model_checkpoint, synthetic_options)
+
+from conftest import REPO
+from mvlt.datasets.retrieval_protocol import (build_candidate_protocol,
+                                              build_gallery_protocol,
+                                              dataset_rows, save_protocol)
+from mvlt.engine.loops import RetrievalScorer
+from mvlt.engine.loops.test_loop import pad_batch
+from mvlt.evaluation import positive_ranks
+from mvlt.registry import DATASETS, MODELS
+from mvlt.utils import build_vocab, register_all_modules
+
+register_all_modules()
+
+
+@pytest.fixture(scope='module')
+def nano_setup(nano_config, tmp_path_factory):
+    """A nano checkpoint with ITM + ITC heads and a 6-candidate protocol."""
+    root = tmp_path_factory.mktemp('retrieval_loop')
+    model_cfg = copy.deepcopy(nano_config.model)
+    model_cfg.heads.itc = NANO_ITC
+    checkpoint = save_model_checkpoint(model_cfg, str(root / 'nano.pth'))
+    dataset = DATASETS.build(nano_config.test_dataloader.dataset)
+    rows = dataset_rows(dataset)
+    protocol = build_candidate_protocol(
+        rows, num_queries=6, num_negatives=5, seed=0, name='nano-6')
+    protocol_file = str(root / 'protocol.json')
+    save_protocol(protocol, protocol_file)
+    return dict(
+        root=root,
+        checkpoint=checkpoint,
+        protocol_file=protocol_file,
+        dataset=dataset,
+        rows=rows,
+        model_cfg=model_cfg)
+
+
+def _fields(records, *keys):
+    return [tuple(np.asarray(r[k]).tolist() for k in keys) for r in records]
+
+
+def test_candidates_exact_equals_rerank_of_all(nano_config, nano_setup,
+                                               tmp_path):
+    common = dict(
+        protocol='candidates', protocol_file=nano_setup['protocol_file'])
+    exact, exact_records = run_test(
+        nano_retrieval_config(
+            nano_config,
+            nano_setup['checkpoint'],
+            str(tmp_path / 'a'),
+            mode='exact',
+            **common))
+    rerank, rerank_records = run_test(
+        nano_retrieval_config(
+            nano_config,
+            nano_setup['checkpoint'],
+            str(tmp_path / 'b'),
+            mode='rerank',
+            rerank_k=6,
+            **common))
+    assert exact == rerank
+    keys = ('direction', 'query_row', 'rank', 'topk_rows', 'topk_scores')
+    assert _fields(exact_records, *keys) == _fields(rerank_records, *keys)
+    assert set(exact) == {
+        f'retrieval/nano-6/test/{task}/{m}'
+        for task in ('TIR', 'ITR')
+        for m in ('R@1', 'R@5', 'R@10', 'SumR')
+    }
+    # 6 queries per direction, 6 candidates each.
+    assert len(exact_records) == 12
+    assert all(1 <= r['rank'] <= 6 for r in exact_records)
+
+    # Re-ranking the ITC top-2: a positive outside them ranks after both.
+    _, top2 = run_test(
+        nano_retrieval_config(
+            nano_config,
+            nano_setup['checkpoint'],
+            str(tmp_path / 'c'),
+            mode='rerank',
+            rerank_k=2,
+            **common))
+    for record in top2:
+        if record['rank'] <= 2:
+            assert any(record['topk_positive'][:2])
+        else:
+            assert not any(record['topk_positive'][:2])
+
+
+def test_full_gallery_matches_brute_force(nano_config, nano_setup, tmp_path):
+    metrics, records = run_test(
+        nano_retrieval_config(
+            nano_config,
+            nano_setup['checkpoint'],
+            str(tmp_path / 'exact'),
+            protocol='full_gallery',
+            mode='exact'))
+    # Brute force: every caption x image pair scored, then ranked.
+    rows = nano_setup['rows']
+    gallery = build_gallery_protocol(rows)
+    model = MODELS.build(copy.deepcopy(nano_setup['model_cfg']))
+    state = torch.load(nano_setup['checkpoint'])['state_dict']
+    model.load_state_dict(state)
+    model.eval()
+    scorer = RetrievalScorer(
+        model, nano_setup['dataset'], rows.caption, pair_batch_size=16)
+    with torch.no_grad():
+        columns = scorer.score_groups([(int(i), gallery.caption_rows)
+                                       for i in gallery.image_rows])
+    scores = np.stack(columns, axis=1)  # captions x images
+    product = rows.product_index
+    positives = product[gallery.caption_rows][:, None] == \
+        product[gallery.image_rows][None]
+    expected = dict(
+        text_to_image=positive_ranks(scores, positives).tolist(),
+        image_to_text=positive_ranks(scores.T, positives.T).tolist())
+    got = {
+        d: [r['rank'] for r in records if r['direction'] == d]
+        for d in expected
+    }
+    assert got == expected
+    assert metrics['retrieval/full-gallery/test/TIR/R@10'] == pytest.approx(
+        100 * np.mean(np.asarray(expected['text_to_image']) <= 10))
+
+    # Re-ranking every candidate is the exact mode, number for number.
+    rerank, rerank_records = run_test(
+        nano_retrieval_config(
+            nano_config,
+            nano_setup['checkpoint'],
+            str(tmp_path / 'rerank'),
+            protocol='full_gallery',
+            mode='rerank',
+            rerank_k=1000))
+    assert rerank == metrics
+    keys = ('direction', 'query_row', 'rank', 'topk_rows', 'topk_scores')
+    assert _fields(rerank_records, *keys) == _fields(records, *keys)
+
+
+def test_protocol_of_another_split_is_refused(nano_config, nano_setup,
+                                              tmp_path):
+    rows = copy.deepcopy(nano_setup['rows'])
+    rows.caption[0] = 'a caption the test split does not have'
+    other = str(tmp_path / 'other.json')
+    save_protocol(
+        build_candidate_protocol(rows, num_queries=4, num_negatives=5), other)
+    cfg = nano_retrieval_config(
+        nano_config,
+        nano_setup['checkpoint'],
+        str(tmp_path),
+        protocol='candidates',
+        protocol_file=other)
+    with pytest.raises(ValueError, match='made for another data set'):
+        run_test(cfg)
+    cfg.test_cfg.protocol_file = str(tmp_path / 'missing.json')
+    with pytest.raises(FileNotFoundError, match='make_retrieval_protocol'):
+        run_test(cfg)
+
+
+def test_checkpoint_without_needed_heads_is_refused(nano_config, nano_setup,
+                                                    tmp_path):
+    # The plain nano model has no ITC head: re-ranking needs one.
+    checkpoint = save_model_checkpoint(nano_config.model,
+                                       str(tmp_path / 'no_itc.pth'))
+    cfg = nano_retrieval_config(
+        nano_config,
+        checkpoint,
+        str(tmp_path),
+        protocol='full_gallery',
+        mode='rerank')
+    with pytest.raises(KeyError, match=r"\['itc'\]"):
+        run_test(cfg)
+
+
+def test_test_config_without_evaluator_is_refused(nano_config, nano_setup,
+                                                  tmp_path):
+    cfg = nano_retrieval_config(
+        nano_config,
+        nano_setup['checkpoint'],
+        str(tmp_path),
+        protocol='full_gallery')
+    cfg.test_evaluator = []
+    with pytest.raises(ValueError, match='no evaluator'):
+        run_test(cfg)
+
+
+def test_bad_loop_settings_are_named(nano_config, nano_setup, tmp_path):
+    for settings, message in ((dict(protocol='candidates'), 'protocol_file'),
+                              (dict(protocol='nearest'), 'protocol must be'),
+                              (dict(protocol='full_gallery',
+                                    mode='fast'), 'mode must be')):
+        cfg = nano_retrieval_config(nano_config, nano_setup['checkpoint'],
+                                    str(tmp_path), **settings)
+        with pytest.raises(ValueError, match=message):
+            run_test(cfg)
+
+
+def test_pad_batch_repeats_copies_of_the_first_sample(nano_config):
+    dataset = DATASETS.build(nano_config.test_dataloader.dataset)
+    batch = pseudo_collate([dataset[0], dataset[1]])
+    padded = pad_batch(batch, 4)
+    assert len(padded['data_samples']) == 4
+    assert len(padded['inputs']['images']) == 4
+    assert padded['data_samples'][2] is not batch['data_samples'][0]
+    assert torch.equal(padded['inputs']['images'][3],
+                       batch['inputs']['images'][0])
+
+
+def test_coco_protocol_exact_and_rerank(synthetic_coco, nano_config, tmp_path):
+    """COCO 5K-style full gallery on a generated COCO layout (several
+    captions per image)."""
+    captions = [
+        c for split in synthetic_coco['images'].values() for image in split
+        for c in image['captions']
+    ]
+    vocab = build_vocab(captions, str(tmp_path / 'vocab'), vocab_size=300)
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/mvlt/coco_retrieval_test.py'))
+    model = copy.deepcopy(nano_config.model)
+    model.heads.itc = NANO_ITC
+    model.heads.mir = None
+    model.data_preprocessor.tokenizer = dict(vocab_file=vocab)
+    model.predict_tasks = ('itm', )
+    cfg.model = model
+    pipeline = [
+        dict(type='LoadImage'),
+        dict(type='Resize', scale=(64, 64), keep_ratio=False),
+        dict(type='Tokenize', tokenizer=dict(vocab_file=vocab), max_length=32),
+        dict(type='PackMVLTInputs'),
+    ]
+    cfg.test_dataloader.update(
+        num_workers=0, persistent_workers=False, batch_size=4)
+    cfg.test_dataloader.dataset.update(
+        data_root=synthetic_coco['root'], pipeline=pipeline)
+    checkpoint = save_model_checkpoint(model, str(tmp_path / 'coco.pth'))
+    cfg.load_from = checkpoint
+    cfg.test_cfg.update(
+        pair_batch_size=16, embed_batch_size=8, show_progress=False)
+    results = {}
+    for mode, k in (('exact', 128), ('rerank', 10000), ('rerank', 3)):
+        cfg.test_cfg.update(mode=mode, rerank_k=k)
+        cfg.work_dir = str(tmp_path / f'{mode}{k}')
+        results[(mode, k)] = run_test(copy.deepcopy(cfg))
+    exact, exact_records = results[('exact', 128)]
+    assert set(exact) >= {
+        'retrieval/coco-5k/test/TIR/R@1', 'retrieval/coco-5k/test/ITR/R@10'
+    }
+    # 4 test images with 5 or 6 captions: every caption is a query.
+    num_captions = sum(
+        len(i['captions']) for i in synthetic_coco['images']['test'])
+    directions = [r['direction'] for r in exact_records]
+    assert directions.count('text_to_image') == num_captions
+    assert directions.count('image_to_text') == 4
+    assert results[('rerank', 10000)][0] == exact
+    assert [r['rank'] for r in results[('rerank', 10000)][1]] == \
+        [r['rank'] for r in exact_records]
+    # Top-3 re-ranking still ranks every query.
+    assert len(results[('rerank', 3)][1]) == len(exact_records)
+
+
+def _tool(args, env=None):
+    result = subprocess.run(
+        [sys.executable] + args,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + \
+        result.stderr[-3000:]
+    return result
+
+
+def _dist(args, port):
+    env = dict(
+        os.environ, PYTHON=sys.executable, PORT=str(port), OMP_NUM_THREADS='1')
+    result = subprocess.run(
+        ['bash', 'tools/dist_test.sh'] + args,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + \
+        result.stderr[-3000:]
+    return result
+
+
+def _metrics(work_dir):
+    with open(osp.join(work_dir, 'test_metrics.json')) as f:
+        return json.load(f)['metrics']
+
+
+def _options(options):
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+
+
+def _in_process(config, checkpoint, work_dir, options, train=False):
+    """Run a config with MMEngine's Runner in this process: test (metrics)
+    or train."""
+    from mmengine.runner import Runner
+
+    from mvlt.utils.config import prepare_test_config
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    cfg.work_dir = work_dir
+    cfg.load_from = checkpoint
+    if train:
+        Runner.from_cfg(cfg).train()
+        return None
+    prepare_test_config(cfg, config)
+    return Runner.from_cfg(cfg).test()
+
+
+@pytest.mark.slow
+def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
+    """The synthetic Fashion-Gen: TIR / ITR (101-candidate protocol, here 6
+    candidates), full gallery, MIG, and recognition after a short
+    fine-tuning. tools/test.py prints the tables; the numbers are the same
+    when run twice and with 2 processes (tools/dist_test.sh)."""
+    data = synthetic_fashiongen
+    cfg_dir = osp.join(REPO, 'configs', 'mvlt', 'synthetic')
+    zeroshot = osp.join(cfg_dir, 'retrieval_synthetic_zeroshot.py')
+    cfg = Config.fromfile(zeroshot)
+    cfg.merge_from_dict(synthetic_options(data))
+    checkpoint = save_model_checkpoint(cfg.model, str(tmp_path / 'demo.pth'))
+    protocol = str(tmp_path / 'synthetic-101_validation.json')
+    _tool([
+        'tools/misc/make_retrieval_protocol.py', zeroshot, '--out', protocol,
+        '--num-negatives', '5', '--name', 'synthetic-101', '--split',
+        'validation'
+    ] + _options(synthetic_options(data)))
+
+    def options(config, **extra):
+        needs_protocol = config.startswith('retrieval_synthetic_zeroshot')
+        return dict(
+            synthetic_options(data, protocol if needs_protocol else None),
+            **extra)
+
+    def cli(config, checkpoint, name, procs=1, port=29650):
+        work_dir = str(tmp_path / name)
+        args = [osp.join(cfg_dir, config), checkpoint]
+        tail = ['--work-dir', work_dir] + _options(options(config))
+        if procs == 1:
+            output = _tool(['tools/test.py'] + args + tail).stdout
+        else:
+            output = _dist(args + [str(procs)] + tail, port).stdout
+        return _metrics(work_dir), output
+
+    def here(config, checkpoint, name):
+        return _in_process(
+            osp.join(cfg_dir, config), checkpoint, str(tmp_path / name),
+            options(config))
+
+    first, output = cli('retrieval_synthetic_zeroshot.py', checkpoint,
+                        'zeroshot_cli')
+    assert '| TIR (synthetic-101, validation)' in output
+    assert '| ITR (synthetic-101, validation)' in output
+    assert here('retrieval_synthetic_zeroshot.py', checkpoint,
+                'zeroshot_again') == first
+    for config, port in (('retrieval_synthetic_zeroshot.py', 29651),
+                         ('retrieval_synthetic_fullgallery.py',
+                          29652), ('mig_synthetic.py', 29653)):
+        one = first if 'zeroshot' in config else here(config, checkpoint,
+                                                      config + '1')
+        two, _ = cli(config, checkpoint, config + '2', procs=2, port=port)
+        assert one == two, config
+    assert set(two) == {
+        'mig/psnr_masked', 'mig/psnr_whole', 'mig/ssim_masked',
+        'mig/ssim_whole'
+    }
+
+    # Recognition: a one-epoch fine-tuning from the demo checkpoint.
+    finetune_dir = str(tmp_path / 'finetune')
+    _in_process(
+        osp.join(cfg_dir, 'recognition_synthetic_finetune.py'),
+        checkpoint,
+        finetune_dir,
+        dict(
+            synthetic_options(data, train=True), **{'train_cfg.max_epochs':
+                                                    1}),
+        train=True)
+    finetuned = osp.join(finetune_dir, 'epoch_1.pth')
+    one, output = cli('recognition_synthetic_test.py', finetuned, 'recog1')
+    two, _ = cli(
+        'recognition_synthetic_test.py',
+        finetuned,
+        'recog2',
+        procs=2,
+        port=29654)
+    assert one == two
+    assert '| M-CR (validation)' in output and '| S-CR (validation)' in output
+    for task in ('M-CR', 'S-CR'):
+        assert 0 <= one[f'recognition/validation/{task}/A'] <= 100
+        assert one[f'recognition/validation/{task}/SumC'] == pytest.approx(
+            one[f'recognition/validation/{task}/A'] +
+            100 * one[f'recognition/validation/{task}/macro-F'])
+    # The pre-trained checkpoint has no category head: a clear error.
+    with pytest.raises(
+            KeyError, match=r"no weights for the head\(s\) "
+            r"\['category'\]"):
+        here('recognition_synthetic_test.py', checkpoint, 'bad')

@@ -1,0 +1,65 @@
+"""Score and rank image files against caption strings with a trained MVLT.
+
+    # ITM probability of every image with every caption
+    python tools/demo/retrieval_demo.py CONFIG CKPT --images a.png b.png \
+        --captions "a red dress" "a pair of blue trousers"
+    # rank the images for each caption (--mode rank-captions: the mirror)
+    python tools/demo/retrieval_demo.py CONFIG CKPT --mode rank-images \
+        --images data/*.png --captions "a red dress" [--topk 5] \
+        [--rerank-k 32]
+
+--rerank-k uses the ITC head (if the model has one) to pick the candidates
+that ITM re-ranks.
+"""
+import argparse
+
+from mvlt.apis import MVLTInferencer
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='MVLT retrieval demo')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--images', nargs='+', required=True)
+    parser.add_argument('--captions', nargs='+', required=True)
+    parser.add_argument(
+        '--mode',
+        choices=['score', 'rank-images', 'rank-captions'],
+        default='score')
+    parser.add_argument('--topk', type=int, default=5)
+    parser.add_argument('--rerank-k', type=int, default=None)
+    parser.add_argument('--device', default='cpu')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    inferencer = MVLTInferencer(args.config, args.checkpoint, args.device)
+    if args.mode == 'score':
+        pairs = [(i, c) for i in args.images for c in args.captions]
+        scores = inferencer.score([i for i, _ in pairs], [c for _, c in pairs])
+        width = max(len(c) for c in args.captions)
+        for (image, caption), score in zip(pairs, scores):
+            print(f'{score:.4f}  {caption:<{width}}  {image}')
+    elif args.mode == 'rank-images':
+        for caption in args.captions:
+            print(f'caption: {caption}')
+            for place, hit in enumerate(
+                    inferencer.rank_images(caption, args.images, args.topk,
+                                           args.rerank_k),
+                    start=1):
+                print(f"  #{place} {hit['score']:.4f}  "
+                      f"{args.images[hit['index']]}")
+    else:
+        for image in args.images:
+            print(f'image: {image}')
+            for place, hit in enumerate(
+                    inferencer.rank_captions(image, args.captions, args.topk,
+                                             args.rerank_k),
+                    start=1):
+                print(f"  #{place} {hit['score']:.4f}  "
+                      f"{args.captions[hit['index']]}")
+
+
+if __name__ == '__main__':
+    main()
