@@ -1,0 +1,77 @@
+"""Helpers of the retrieval / evaluation tests (not a test module)."""
+import copy
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mvlt.registry import MODELS
+
+#: An ITC head sized for the nano model (T^4 / V^4 width 128).
+NANO_ITC = dict(
+    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
+
+
+def save_model_checkpoint(model_cfg: dict, path: str, seed: int = 0) -> str:
+    """Build a model with a fixed seed and save it as an MMEngine checkpoint.
+    """
+    torch.manual_seed(seed)
+    model = MODELS.build(copy.deepcopy(model_cfg))
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path
+
+
+def nano_retrieval_config(nano_config: Config, checkpoint: str, work_dir: str,
+                          **test_cfg) -> Config:
+    """The nano config as a retrieval test (ITM + ITC heads)."""
+    cfg = copy.deepcopy(nano_config)
+    cfg.model.heads.itc = NANO_ITC
+    cfg.model.predict_tasks = ('itm', )
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler'):
+        cfg[key] = None
+    cfg.test_cfg = dict(
+        type='RetrievalTestLoop',
+        pair_batch_size=16,
+        embed_batch_size=8,
+        show_progress=False,
+        **test_cfg)
+    cfg.test_evaluator = dict(type='RetrievalMetric')
+    cfg.load_from = checkpoint
+    cfg.work_dir = work_dir
+    return cfg
+
+
+def run_test(cfg: Config) -> tuple:
+    """Runner.test(); returns (metrics, the loop's ranked query records)."""
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    return metrics, getattr(runner.test_loop, 'records', None)
+
+
+def synthetic_options(data: dict,
+                      protocol_file: str = None,
+                      train: bool = False) -> dict:
+    """--cfg-options pointing the synthetic configs at a generated set
+    (the training loader too with ``train``)."""
+    root, vocab = data['root'], data['vocab']
+    train_file = osp.basename(data['train'])
+    val_file = osp.basename(data['validation'])
+    options = {'model.data_preprocessor.tokenizer.vocab_file': vocab}
+    loaders = [('test_dataloader', val_file)]
+    if train:
+        loaders.append(('train_dataloader', train_file))
+    for loader, ann in loaders:
+        options.update({
+            f'{loader}.dataset.data_root': root,
+            f'{loader}.dataset.ann_file': ann,
+            f'{loader}.dataset.pipeline.3.tokenizer.vocab_file': vocab,
+            f'{loader}.num_workers': 0,
+            f'{loader}.persistent_workers': False,
+            f'{loader}.batch_size': 8,
+        })
+    options['test_dataloader.dataset.label_map_from'] = train_file
+    if protocol_file:
+        options['test_cfg.protocol_file'] = protocol_file
+    return options
