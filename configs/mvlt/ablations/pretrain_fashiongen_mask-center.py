@@ -1,0 +1,13 @@
+# Paper table 3c: one central block (half of the image area) instead of
+# random-grid.
+_base_ = '../pretrain_fashiongen.py'
+
+model = dict(
+    data_preprocessor=dict(
+        mask_generator=dict(
+            _delete_=True,
+            type='CenterMask',
+            mask_ratio=0.5,
+            patch_size=4,
+            unit_scale=4,
+            fill_value=1e-6)))
