@@ -48,7 +48,7 @@ class PVTVLStage(nn.Module):
                  stride: int, num_patches: Tuple[int, int], text_len: int,
                  drop_path_rates: Sequence[float], qkv_bias: bool,
                  drop_rate: float, attn_drop_rate: float, attn_impl: str,
-                 norm_eps: float) -> None:
+                 norm_eps: float, recompute_gelu: bool = True) -> None:
         super().__init__()
         self.num_patches = tuple(num_patches)
         self.patch_embed = PatchEmbed(in_channels, embed_dim, patch_size,
@@ -70,7 +70,8 @@ class PVTVLStage(nn.Module):
                 drop_path=drop_path_rates[i],
                 sr_ratio=sr_ratio,
                 attn_impl=attn_impl,
-                norm_eps=norm_eps) for i in range(depth)
+                norm_eps=norm_eps,
+                recompute_gelu=recompute_gelu) for i in range(depth)
         ])
 
 
@@ -109,6 +110,8 @@ class PVTVL(BaseModule):
             bicubically when the input size differs from ``img_size``; when
             False such an input is an error.
         attn_impl (str): ``'sdpa'`` (fast) or ``'eager'`` (baseline).
+        recompute_gelu (bool): Save one MLP activation per block in training
+            by recomputing the GELU in backward (see ``PVTVLBlock``).
         with_cp (bool): Gradient checkpointing per block (saves memory).
         init_cfg (dict, optional): MMEngine initialisation config.
     """
@@ -149,6 +152,7 @@ class PVTVL(BaseModule):
                  use_key_padding_mask: bool = True,
                  interpolate_pos_embed: bool = True,
                  attn_impl: str = 'sdpa',
+                 recompute_gelu: bool = True,
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -199,7 +203,8 @@ class PVTVL(BaseModule):
                     drop_rate=drop_rate,
                     attn_drop_rate=attn_drop_rate,
                     attn_impl=attn_impl,
-                    norm_eps=norm_eps))
+                    norm_eps=norm_eps,
+                    recompute_gelu=recompute_gelu))
             in_ch = text_in = settings['embed_dims'][k]
         self._init_parameters()
 
@@ -282,19 +287,30 @@ class PVTVL(BaseModule):
             interpolation='bicubic',
             antialias=False)
 
-    def _run_block(self, block: nn.Module, x: torch.Tensor, num_text: int,
+    def _run_block(self,
+                   block: nn.Module,
+                   x: torch.Tensor,
+                   num_text: int,
                    hw: Tuple[int, int],
-                   text_mask: Optional[torch.Tensor]) -> torch.Tensor:
+                   text_mask: Optional[torch.Tensor],
+                   num_queries: Optional[int] = None) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
             return cp.checkpoint(
-                block, x, num_text, hw, text_mask, use_reentrant=False)
-        return block(x, num_text, hw, text_mask)
+                block,
+                x,
+                num_text,
+                hw,
+                text_mask,
+                num_queries,
+                use_reentrant=False)
+        return block(x, num_text, hw, text_mask, num_queries)
 
     def forward(self,
                 images: Optional[torch.Tensor] = None,
                 input_ids: Optional[torch.Tensor] = None,
                 attention_mask: Optional[torch.Tensor] = None,
-                token_type_ids: Optional[torch.Tensor] = None) -> VLFeatures:
+                token_type_ids: Optional[torch.Tensor] = None,
+                text_queries: Optional[int] = None) -> VLFeatures:
         """Encode images and/or captions.
 
         Args:
@@ -305,6 +321,12 @@ class PVTVL(BaseModule):
                 0 for [PAD]; used as a key padding mask when
                 ``use_key_padding_mask`` is on.
             token_type_ids (Tensor, optional): (B, L), zeros by default.
+            text_queries (int, optional): Compute the last block of the last
+                stage for the first ``text_queries`` caption tokens only
+                (1: the [CLS] token, all that matching and recognition read).
+                Keys and values still come from every token, so those
+                outputs are exact; the last text feature is then (B,
+                text_queries, D_4) and ``visual`` is None.
 
         Either modality may be omitted (image-only or caption-only pass).
 
@@ -314,6 +336,11 @@ class PVTVL(BaseModule):
         """
         if images is None and input_ids is None:
             raise ValueError('PVTVL.forward needs images, input_ids or both.')
+        if text_queries is not None and (input_ids is None or not 0 <
+                                         text_queries <= input_ids.shape[1]):
+            raise ValueError(
+                f'PVTVL: text_queries={text_queries} needs captions of at '
+                'least that many tokens.')
         text = visual = text_mask = None
         batch = images.shape[0] if images is not None else input_ids.shape[0]
         if input_ids is not None:
@@ -336,6 +363,7 @@ class PVTVL(BaseModule):
         visual_outs: List[torch.Tensor] = []
         text_outs: List[torch.Tensor] = []
         visual_map = images
+        last_block = self.stages[-1].blocks[-1]
         for stage in self.stages:
             parts = []
             hw = (0, 0)
@@ -350,12 +378,26 @@ class PVTVL(BaseModule):
             x = stage.pos_drop(parts[0] if len(parts) == 1 else torch.cat(
                 parts, dim=1))
             for block in stage.blocks:
-                x = self._run_block(block, x, num_text, hw, text_mask)
+                queries = text_queries if block is last_block else None
+                x = self._run_block(block, x, num_text, hw, text_mask,
+                                    queries)
+            if text_queries is not None and stage is self.stages[-1]:
+                text_outs.append(x)
+                visual_outs = []
+                break
+            if text is not None and visual_map is not None:
+                # One split instead of two slices: its backward writes the
+                # gradient of x once instead of zero-filling it twice.
+                text, visual = x.split([num_text, x.shape[1] - num_text],
+                                       dim=1)
+            elif text is not None:
+                text = x
+            else:
+                visual = x
             if text is not None:
-                text = x[:, :num_text]
                 text_outs.append(text)
             if visual_map is not None:
-                visual_map = x[:, num_text:].transpose(1, 2).reshape(
+                visual_map = visual.transpose(1, 2).reshape(
                     batch, -1, hw[0], hw[1])
                 visual_outs.append(visual_map)
         return VLFeatures(

@@ -32,7 +32,11 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
     training ``target_images``, ``image_mask`` (P, H, W), ``mlm_positions`` /
     ``mlm_labels`` (P, K), ``itm_labels`` (P,), ``num_matched`` (int) and the
     per-pair label tensors ``product_index``, ``category_labels``,
-    ``subcategory_labels`` when the samples carry them.
+    ``subcategory_labels`` when the samples carry them. When the captions
+    arrive on the host (as from a data loader), ``text_length`` (a Python
+    int) is the number of leading caption positions that hold a real token
+    in some caption of the batch, read before the copy to the device, so
+    that the model can drop all-[PAD] columns without a host-device sync.
 
     Args:
         mean, std (Sequence[float]): Normalisation in the 0-255 pixel scale.
@@ -48,6 +52,11 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
             negative.
         mask_images_in_eval (bool): Also mask images outside training
             (masked image generation); ``target_images`` is then returned.
+            When the data samples carry ``sample_idx`` each image's mask is
+            drawn from a generator seeded with (``eval_mask_seed``,
+            ``sample_idx``): the same masks in every run, whatever the batch
+            size or number of processes.
+        eval_mask_seed (int): Seed of those evaluation masks.
         seed (int, optional): Seed of the generator; None derives it from
             ``torch.initial_seed()`` (which MMEngine's ``randomness.seed``
             sets).
@@ -66,6 +75,7 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
                  itm_extra_negatives: int = 0,
                  hard_negative_prob: float = 0.0,
                  mask_images_in_eval: bool = False,
+                 eval_mask_seed: int = 0,
                  seed: Optional[int] = None,
                  non_blocking: bool = True) -> None:
         super().__init__(non_blocking=non_blocking)
@@ -94,6 +104,7 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         self.itm_extra_negatives = itm_extra_negatives
         self.hard_negative_prob = hard_negative_prob
         self.mask_images_in_eval = mask_images_in_eval
+        self.eval_mask_seed = int(eval_mask_seed)
         self.seed = seed
         self._generator: Optional[torch.Generator] = None
 
@@ -178,16 +189,53 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         for key in ('input_ids', 'attention_mask'):
             if inputs.get(key) is not None:
                 batch[key] = self._stack(inputs[key]).long()
+        text_length = self._text_length(inputs.get('attention_mask'))
         batch.update(self._labels(data_samples))
         if training:
             batch = self._training_batch(batch)
         elif self.mask_images_in_eval and 'images' in batch and \
                 self.mask_generator is not None:
-            generator = self.generator(batch['images'].device)
             batch['target_images'] = batch['images']
-            batch['images'], batch['image_mask'] = self._mask_images(
-                batch['images'], generator)
+            batch['images'], batch['image_mask'] = self._eval_mask_images(
+                batch['images'], data_samples)
+        if text_length is not None:
+            batch['text_length'] = text_length
         return dict(inputs=batch, data_samples=data_samples)
+
+    @staticmethod
+    def _text_length(attention_mask: Any) -> Optional[int]:
+        """Last real-token column + 1 over the batch, from host tensors only
+        (None when the masks are already on an accelerator)."""
+        if attention_mask is None:
+            return None
+        if isinstance(attention_mask, (list, tuple)):
+            if not all(m.device.type == 'cpu' for m in attention_mask):
+                return None
+            attention_mask = torch.stack(list(attention_mask))
+        elif attention_mask.device.type != 'cpu':
+            return None
+        used = attention_mask.bool().any(dim=0).nonzero()
+        return int(used.max()) + 1 if used.numel() else 0
+
+    def _eval_mask_images(self, images: torch.Tensor,
+                          data_samples: Optional[List]) -> tuple:
+        """Masks that depend on each sample's index only (evaluation)."""
+        indices = [
+            sample.get('sample_idx') for sample in data_samples or []
+        ]
+        if len(indices) != images.shape[0] or any(i is None
+                                                  for i in indices):
+            return self._mask_images(images, self.generator(images.device))
+        _, _, height, width = images.shape
+        masks = []
+        for index in indices:
+            generator = torch.Generator().manual_seed(
+                (self.eval_mask_seed << 32) + int(index))
+            masks.append(
+                self.mask_generator(
+                    1, height, width, device='cpu', generator=generator))
+        mask = torch.cat(masks).to(images.device)
+        return self.mask_generator.apply(images, mask), mask
 
     def _training_batch(self, batch: Dict[str, Any]) -> Dict[str, Any]:
         for key in ('images', 'input_ids', 'attention_mask'):

@@ -1,11 +1,14 @@
 """Heads (registry: MODELS); each owns its loss."""
 from .base_head import BaseVLHead
 from .category_head import CategoryHead
+from .itc_head import ITCHead, UnimodalFeatures, unmask_input_ids
 from .itm_head import ITMHead
 from .mir_head import MIRHead, UNetDecoder
 from .mlm_head import MLMHead
+from .reference_decoder import ReferencePartialDecoder
 
 __all__ = [
+    'ITCHead', 'UnimodalFeatures', 'unmask_input_ids',
     'BaseVLHead', 'MIRHead', 'UNetDecoder', 'ITMHead', 'MLMHead',
-    'CategoryHead'
+    'CategoryHead', 'ReferencePartialDecoder'
 ]

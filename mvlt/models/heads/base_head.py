@@ -21,6 +21,9 @@ class BaseVLHead(BaseModule):
 
     #: The modalities the head reads: a subset of {'visual', 'text'}.
     requires: tuple = ('visual', 'text')
+    #: Whether the head needs the masked images (MIR): with
+    #: ``MVLT(masked_image_pass='separate')`` only such heads read them.
+    uses_masked_images: bool = False
 
     def __init__(self,
                  loss_weight: float = 1.0,

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from mvlt.registry import MODELS
 from ..backbones import VLFeatures
+from ..necks import CLSPooler
 from .base_head import BaseVLHead
 
 
@@ -32,6 +33,14 @@ class ITMHead(BaseVLHead):
         super().__init__(loss_weight, init_cfg)
         self.neck = MODELS.build(neck)
         self.fc = nn.Linear(self.neck.out_channels, num_classes)
+
+    @property
+    def text_queries(self) -> Optional[int]:
+        """Leading caption tokens of T^4 the head reads: 1 ([CLS]) with a
+        ``CLSPooler`` on position 0, else None (all of them)."""
+        if isinstance(self.neck, CLSPooler) and self.neck.index == 0:
+            return 1
+        return None
 
     def forward(self, feats: VLFeatures) -> torch.Tensor:
         """Matching logits (B, num_classes)."""

@@ -91,6 +91,7 @@ class MIRHead(BaseVLHead):
     """
 
     requires = ('visual', )
+    uses_masked_images = True
 
     def __init__(self,
                  decoder: dict = dict(type='UNetDecoder'),

@@ -20,9 +20,10 @@ class MLMHead(BaseVLHead):
 
     In the fast path (``logits_at='masked'``) vocabulary logits are computed
     only at the K masked slots per caption that the data preprocessor picked
-    (``batch['mlm_positions']``), about 15 % of the tokens; the baseline path
-    (``logits_at='all'``) computes them at every position as a
-    straightforward implementation does. Both give the same loss.
+    (``batch['mlm_positions']``), about 15 % of the tokens, of the loss rows;
+    the baseline path (``logits_at='all'``) computes them at every position
+    of every row of the batch, as the reference implementation does, and
+    keeps the loss rows afterwards. Both give the same loss.
 
     Args:
         neck (dict): Token projection (512 -> 768).
@@ -64,6 +65,13 @@ class MLMHead(BaseVLHead):
         self.decoder = nn.Linear(hidden_size, vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(vocab_size))
 
+    def set_compute_mode(self, mode: str) -> None:
+        """``'baseline'``: logits everywhere; ``'fast'``: as configured."""
+        if not hasattr(self, '_configured_logits_at'):
+            self._configured_logits_at = self.logits_at
+        self.logits_at = 'all' if mode == 'baseline' else \
+            self._configured_logits_at
+
     def tie_weights(self, word_embeddings: nn.Embedding) -> None:
         """Share the decoder weight with ``word_embeddings``."""
         if not self.tie_word_embeddings:
@@ -85,15 +93,15 @@ class MLMHead(BaseVLHead):
              batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         text = feats.text[-1]
         rows = num_loss_rows(batch, self.pairs, text.shape[0])
-        text = text[:rows]
         positions = batch['mlm_positions'][:rows]  # (n, K)
         labels = batch['mlm_labels'][:rows]  # (n, K), -100 = no loss
         if self.logits_at == 'masked':
+            text = text[:rows]
             index = positions.unsqueeze(-1).expand(-1, -1, text.shape[-1])
             logits = self(text.gather(1, index))  # (n, K, V)
         else:
-            logits = self(text)  # (n, L, V)
-            full = labels.new_full(text.shape[:2], -100)
+            logits = self(text)[:rows]  # (B, L, V) -> (n, L, V)
+            full = labels.new_full(logits.shape[:2], -100)
             labels = full.scatter(1, positions, labels)
         logits = logits.flatten(0, 1).float()
         labels = labels.flatten()

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .onednn_linear import fused_linear
+
 ATTN_IMPLS = ('sdpa', 'eager')
 
 
@@ -52,6 +54,11 @@ class SpatialReductionAttention(nn.Module):
         attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``) or
             ``'eager'`` (explicit softmax, the baseline mode).
         norm_eps (float): LayerNorm epsilon of the reduction norm.
+
+    Attributes:
+        onednn (bool): Run the projections through oneDNN in CPU float32
+            inference (:func:`~mvlt.models.layers.fused_linear`);
+            off in the baseline mode.
     """
 
     def __init__(self,
@@ -73,6 +80,7 @@ class SpatialReductionAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.attn_impl = attn_impl
+        self.onednn = True
         self.attn_drop = attn_drop
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
@@ -84,11 +92,21 @@ class SpatialReductionAttention(nn.Module):
                 dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim, eps=norm_eps)
 
+    def set_compute_mode(self, mode: str) -> None:
+        """``'baseline'``: eager attention, plain projections; ``'fast'``:
+        the configured attention and oneDNN projections."""
+        if not hasattr(self, '_configured_impl'):
+            self._configured_impl = self.attn_impl
+        self.attn_impl = 'eager' if mode == 'baseline' else \
+            self._configured_impl
+        self.onednn = mode != 'baseline'
+
     def forward(self,
                 x: torch.Tensor,
                 num_text: int,
                 hw: Tuple[int, int],
-                text_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+                text_mask: Optional[torch.Tensor] = None,
+                num_queries: Optional[int] = None) -> torch.Tensor:
         """Attend.
 
         Args:
@@ -98,26 +116,37 @@ class SpatialReductionAttention(nn.Module):
             hw (tuple): (h, w) of the visual grid (h*w may be 0).
             text_mask (Tensor, optional): bool (B, L), True for real tokens;
                 False keys ([PAD]) get no attention.
+            num_queries (int, optional): Compute the outputs of the first
+                ``num_queries`` tokens only (keys and values still come from
+                every token); e.g. 1 for the [CLS] token of the last block
+                when only image-text matching is predicted.
 
         Returns:
-            Tensor: (B, L + N, D).
+            Tensor: (B, num_queries or L + N, D).
         """
         batch, num_tokens, dim = x.shape
         heads, head_dim = self.num_heads, self.head_dim
-        query = self.q(x).reshape(batch, num_tokens, heads,
-                                  head_dim).transpose(1, 2)
+        num_queries = num_tokens if num_queries is None else num_queries
+        query_input = x if num_queries == num_tokens else x[:, :num_queries]
+        query = fused_linear(
+            query_input, self.q, onednn=self.onednn).reshape(
+                batch, num_queries, heads, head_dim).transpose(1, 2)
         num_visual = num_tokens - num_text
         if self.sr_ratio > 1 and num_visual > 0:
-            visual = x[:, num_text:].transpose(1, 2).reshape(
-                batch, dim, hw[0], hw[1])
+            # One split instead of two slices: its backward writes the
+            # gradient once instead of zero-filling x twice.
+            text, visual = x.split([num_text, num_visual], dim=1)
+            visual = visual.transpose(1, 2).reshape(batch, dim, hw[0], hw[1])
             visual = self.norm(self.sr(visual).flatten(2).transpose(1, 2))
-            kv_input = torch.cat([x[:, :num_text], visual], dim=1)
+            kv_input = torch.cat([text, visual], dim=1) if num_text else \
+                visual
         else:
             kv_input = x
         num_keys = kv_input.shape[1]
-        key, value = self.kv(kv_input).reshape(batch, num_keys, 2, heads,
-                                               head_dim).permute(
-                                                   2, 0, 3, 1, 4).unbind(0)
+        key, value = fused_linear(
+            kv_input, self.kv, onednn=self.onednn).reshape(
+                batch, num_keys, 2, heads, head_dim).permute(2, 0, 3, 1,
+                                                             4).unbind(0)
         attn_mask = None
         if text_mask is not None and num_text > 0:
             visual_valid = text_mask.new_ones(batch, num_keys - num_text)
@@ -130,5 +159,6 @@ class SpatialReductionAttention(nn.Module):
         else:
             out = eager_attention(query, key, value, attn_mask, dropout_p,
                                   self.training)
-        out = out.transpose(1, 2).reshape(batch, num_tokens, dim)
-        return self.proj_drop(self.proj(out))
+        out = out.transpose(1, 2).reshape(batch, num_queries, dim)
+        return self.proj_drop(
+            fused_linear(out, self.proj, onednn=self.onednn))

@@ -6,6 +6,8 @@ import torch.nn as nn
 from timm.layers import DropPath, Mlp
 
 from .attention import SpatialReductionAttention
+from .gelu_linear import gelu_linear
+from .onednn_linear import fused_linear
 
 
 class PVTVLBlock(nn.Module):
@@ -22,6 +24,15 @@ class PVTVLBlock(nn.Module):
         sr_ratio (int): Spatial-reduction ratio of the visual keys.
         attn_impl (str): ``'sdpa'`` or ``'eager'``.
         norm_eps (float): LayerNorm epsilon.
+        recompute_gelu (bool): In training, keep only the MLP's hidden
+            pre-activation for backward and recompute the GELU (one
+            (B, T, mlp_ratio * dim) tensor less per block, same numbers;
+            :func:`gelu_linear`). Needs ``drop=0``; the baseline mode turns
+            it off.
+
+    Attributes:
+        onednn (bool): Run the MLP through oneDNN (GELU fused) in CPU
+            float32 inference; off in the baseline mode.
     """
 
     def __init__(self,
@@ -34,8 +45,11 @@ class PVTVLBlock(nn.Module):
                  drop_path: float = 0.0,
                  sr_ratio: int = 1,
                  attn_impl: str = 'sdpa',
-                 norm_eps: float = 1e-6) -> None:
+                 norm_eps: float = 1e-6,
+                 recompute_gelu: bool = True) -> None:
         super().__init__()
+        self.recompute_gelu = recompute_gelu
+        self.onednn = True
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = SpatialReductionAttention(
             dim,
@@ -59,8 +73,38 @@ class PVTVLBlock(nn.Module):
                 x: torch.Tensor,
                 num_text: int,
                 hw: Tuple[int, int],
-                text_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """x: (B, L + N, D) -> (B, L + N, D); see SpatialReductionAttention."""
-        x = x + self.drop_path(
-            self.attn(self.norm1(x), num_text, hw, text_mask))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+                text_mask: Optional[torch.Tensor] = None,
+                num_queries: Optional[int] = None) -> torch.Tensor:
+        """x: (B, L + N, D) -> (B, L + N, D); see SpatialReductionAttention.
+
+        With ``num_queries`` only the first ``num_queries`` tokens are
+        updated and returned: (B, num_queries, D).
+        """
+        attended = self.attn(self.norm1(x), num_text, hw, text_mask,
+                             num_queries)
+        if num_queries is not None:
+            x = x[:, :num_queries]
+        x = x + self.drop_path(attended)
+        return x + self.drop_path(self._mlp(self.norm2(x)))
+
+    def set_compute_mode(self, mode: str) -> None:
+        """``'baseline'``: plain MLP; ``'fast'``: as configured."""
+        if not hasattr(self, '_configured_recompute'):
+            self._configured_recompute = self.recompute_gelu
+        self.recompute_gelu = mode != 'baseline' and \
+            self._configured_recompute
+        self.onednn = mode != 'baseline'
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        mlp = self.mlp
+        # timm's Mlp is fc1 -> GELU -> drop1 -> norm -> fc2 -> drop2; the
+        # fast paths cover it when the norm is off and no dropout acts.
+        if not (self.recompute_gelu or self.onednn) or not (
+                isinstance(mlp.act, nn.GELU) and mlp.act.approximate == 'none'
+                and isinstance(mlp.norm, nn.Identity)) or (
+                    self.training and (mlp.drop1.p > 0 or mlp.drop2.p > 0)):
+            return mlp(x)
+        if self.recompute_gelu and self.training and torch.is_grad_enabled():
+            return gelu_linear(mlp.fc1(x), mlp.fc2.weight, mlp.fc2.bias)
+        hidden = fused_linear(x, mlp.fc1, 'gelu', onednn=self.onednn)
+        return fused_linear(hidden, mlp.fc2, onednn=self.onednn)
