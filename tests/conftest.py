@@ -13,13 +13,19 @@ os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NANO_CONFIG = osp.join(REPO, 'configs', 'mvlt', 'mvlt_nano_cpu_jsonl.py')
 
-COLOURS = {'red': (220, 30, 30), 'green': (30, 180, 40),
-           'blue': (30, 60, 220), 'yellow': (230, 210, 30)}
+COLOURS = {
+    'red': (220, 30, 30),
+    'green': (30, 180, 40),
+    'blue': (30, 60, 220),
+    'yellow': (230, 210, 30)
+}
 SHAPES = ('circle', 'square')
 CATEGORY = {'circle': 'ROUND', 'square': 'ANGULAR'}
 
 
-def draw_product(colour: str, shape: str, view: int,
+def draw_product(colour: str,
+                 shape: str,
+                 view: int,
                  size: int = 64) -> np.ndarray:
     """A white RGB image with one coloured shape; views shift it a little."""
     img = np.full((size, size, 3), 255, np.uint8)
@@ -47,10 +53,13 @@ def write_jsonl_dataset(root: str, views: int = 2) -> dict:
                 name = f'{colour}_{shape}_{view}.png'
                 img = draw_product(colour, shape, view)
                 cv2.imwrite(osp.join(root, 'images', name), img[..., ::-1])
-                rows.append(dict(img_path=name, caption=caption,
-                                 product_id=product,
-                                 category=CATEGORY[shape],
-                                 subcategory=f'{shape.upper()}_{colour}'))
+                rows.append(
+                    dict(
+                        img_path=name,
+                        caption=caption,
+                        product_id=product,
+                        category=CATEGORY[shape],
+                        subcategory=f'{shape.upper()}_{colour}'))
             product += 1
     for split in ('train', 'test'):
         with open(osp.join(root, f'{split}.jsonl'), 'w') as f:
@@ -107,7 +116,11 @@ def synthetic_fashiongen(tmp_path_factory) -> dict:
     from mvlt.datasets.synthetic import write_synthetic_fashiongen
     root = str(tmp_path_factory.mktemp('synthetic_fashiongen'))
     data = write_synthetic_fashiongen(
-        root, train_products=24, val_products=10, views=(1, 3), seed=0,
+        root,
+        train_products=24,
+        val_products=10,
+        views=(1, 3),
+        seed=0,
         img_size=64)
     data['root'] = root
     return data

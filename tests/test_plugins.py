@@ -36,7 +36,8 @@ class LeftHalfMask(BaseMaskGenerator):
 def _write_plugin(tmp_path, nano_data):
     (tmp_path / 'left_half_mask.py').write_text(PLUGIN)
     config = tmp_path / 'my_experiment.py'
-    config.write_text(textwrap.dedent(f'''
+    config.write_text(
+        textwrap.dedent(f'''
         _base_ = [{NANO_CONFIG!r}]
         custom_imports = dict(imports=['left_half_mask'],
                               allow_failed_imports=False)
@@ -59,24 +60,31 @@ def test_plugin_mask_from_a_config_outside_the_repo(tmp_path, nano_data,
         'LeftHalfMask'
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     batch = pseudo_collate([dataset[i] for i in range(4)])
-    mask = model.data_preprocessor(batch, training=True)['inputs'][
-        'image_mask']
+    mask = model.data_preprocessor(
+        batch, training=True)['inputs']['image_mask']
     assert mask[:, :, :32].all() and not mask[:, :, 32:].any()
     assert torch.isfinite(
-        sum(v for k, v in model(**model.data_preprocessor(batch, True),
-                                mode='loss').items() if k.startswith('loss')))
+        sum(v for k, v in model(
+            **model.data_preprocessor(batch, True), mode='loss').items()
+            if k.startswith('loss')))
 
 
 def test_plugin_trains_with_tools_train(tmp_path, nano_data):
     config = _write_plugin(tmp_path, nano_data)
     options = cfg_options_args(
         nano_cfg_options(nano_data, str(tmp_path / 'work')))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), REPO]),
-               HF_HUB_OFFLINE='1')
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(tmp_path), REPO]),
+        HF_HUB_OFFLINE='1')
     result = subprocess.run(
-        [sys.executable, 'tools/train.py', str(config)] + options +
-        ['train_cfg.max_epochs=1'],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        [sys.executable, 'tools/train.py',
+         str(config)] + options + ['train_cfg.max_epochs=1'],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
     assert "type='LeftHalfMask'" in (tmp_path / 'work' /

@@ -29,11 +29,19 @@ def test_runner_train_then_test(nano_config, tmp_path):
 
 
 def _run(args, env_extra=None, timeout=600):
-    env = dict(os.environ, PYTHONPATH=REPO, HF_HUB_OFFLINE='1',
-               PYTHON=sys.executable, OMP_NUM_THREADS='1')
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO,
+        HF_HUB_OFFLINE='1',
+        PYTHON=sys.executable,
+        OMP_NUM_THREADS='1')
     env.update(env_extra or {})
     return subprocess.run(
-        args, cwd=REPO, env=env, capture_output=True, text=True,
+        args,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout)
 
 
@@ -43,8 +51,9 @@ def test_train_and_test_tools(nano_data, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = tmp_path / 'epoch_2.pth'
     assert checkpoint.is_file()
-    result = _run([sys.executable, 'tools/test.py', NANO_CONFIG,
-                   str(checkpoint)] + options)
+    result = _run(
+        [sys.executable, 'tools/test.py', NANO_CONFIG,
+         str(checkpoint)] + options)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'mig/psnr_whole' in result.stdout + result.stderr
 
@@ -53,8 +62,9 @@ def test_train_and_test_tools(nano_data, tmp_path):
 def test_two_process_gloo_training_with_dist_train_sh(nano_data, tmp_path):
     options = cfg_options_args(nano_cfg_options(nano_data, str(tmp_path)))
     port = str(29500 + os.getpid() % 1000)
-    result = _run(['bash', 'tools/dist_train.sh', NANO_CONFIG, '2'] + options,
-                  env_extra=dict(PORT=port, CUDA_VISIBLE_DEVICES=''))
+    result = _run(
+        ['bash', 'tools/dist_train.sh', NANO_CONFIG, '2'] + options,
+        env_extra=dict(PORT=port, CUDA_VISIBLE_DEVICES=''))
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert 'Distributed training is not used' not in log

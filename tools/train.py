@@ -6,11 +6,13 @@
 import argparse
 import os
 
+import torch
 from mmengine.config import DictAction
 
 from mvlt.engine import build_runner
 from mvlt.utils import (register_all_modules, run_reporting_failures,
                         setup_distributed)
+from mvlt.utils.benchmark import tune_cpu_allocator
 from mvlt.utils.config import enable_amp, load_config, set_work_dir
 
 
@@ -72,6 +74,10 @@ def main() -> None:
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     setup_distributed(cfg, args.launcher)
+    if not torch.cuda.is_available():
+        # glibc otherwise unmaps and re-faults ~1 GB of activations a step
+        # on CPU (about 20 % of the step time, docs/benchmark.md).
+        tune_cpu_allocator()
     # A failing rank names itself and ends at once; the others follow.
     run_reporting_failures(lambda: build_runner(cfg).train())
 

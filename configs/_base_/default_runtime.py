@@ -22,6 +22,10 @@ default_hooks = dict(
     nonfinite_guard=dict(type='NonFiniteGuardHook', max_consecutive=3),
     # Samples skipped under on_bad_sample='skip', in the training log.
     bad_samples=dict(type='BadSampleCounterHook'),
+    # A loaded checkpoint's category names must equal the data's (a shifted
+    # id list would give wrong classes silently); 'warn' for fine-tuning on
+    # other classes with re-initialised heads.
+    label_map_check=dict(type='LabelMapCheckHook', on_mismatch='error'),
 )
 
 env_cfg = dict(

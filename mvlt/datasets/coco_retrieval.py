@@ -110,8 +110,7 @@ class COCORetrievalDataset(MVLTBaseDataset):
                 f'Karpathy split file {path} does not exist; set data_root / '
                 'ann_file (dataset_coco.json from Karpathy\'s caption '
                 'splits).')
-        with get_local_path(path) as local, open(local,
-                                                 encoding='utf-8') as f:
+        with get_local_path(path) as local, open(local, encoding='utf-8') as f:
             try:
                 content = json.load(f)
             except json.JSONDecodeError as err:
@@ -148,15 +147,14 @@ class COCORetrievalDataset(MVLTBaseDataset):
                     raise ValueError(f'{where}: every sentence needs a "raw"'
                                      ' caption string.')
                 captions.append(sentence['raw'].strip())
-            selected.append(dict(entry, _row=row, _where=where,
-                                 _captions=captions))
+            selected.append(
+                dict(entry, _row=row, _where=where, _captions=captions))
         if not selected:
             raise ValueError(f'{path} has no image in split(s) '
                              f'{list(self.splits)}.')
         return selected
 
-    def _official_captions(self,
-                           entries: List[dict]) -> Dict[int, List[str]]:
+    def _official_captions(self, entries: List[dict]) -> Dict[int, List[str]]:
         """cocoid -> official captions (in annotation id order), checked
         against the Karpathy entries (image present, same file name)."""
         from pycocotools.coco import COCO
@@ -179,9 +177,8 @@ class COCORetrievalDataset(MVLTBaseDataset):
                 try:
                     coco = COCO(path)
                 except Exception as err:
-                    raise ValueError(
-                        f'Cannot read COCO captions file {path}: '
-                        f'{type(err).__name__}: {err}') from None
+                    raise ValueError(f'Cannot read COCO captions file {path}: '
+                                     f'{type(err).__name__}: {err}') from None
             for image_id, image in coco.imgs.items():
                 images[image_id] = dict(image, _file=path)
             for image_id, anns in coco.imgToAnns.items():

@@ -47,8 +47,10 @@ def product_table(dataset: BaseDataset) -> Dict[str, np.ndarray]:
     """
     keys = ('product_index', 'product_id', 'category_label',
             'subcategory_label')
-    columns = {key: np.full(len(dataset), IGNORE_LABEL, np.int64)
-               for key in keys}
+    columns = {
+        key: np.full(len(dataset), IGNORE_LABEL, np.int64)
+        for key in keys
+    }
     for i in range(len(dataset)):
         info = BaseDataset.get_data_info(dataset, i)
         for key in keys:
@@ -151,8 +153,8 @@ class FashionGenDataset(MVLTBaseDataset):
             raise OSError(f'Cannot open {path} as an HDF5 file: {err}') \
                 from None
 
-    def _check_layout(self, f: h5py.File, path: str,
-                      text_keys: Sequence[str], with_image: bool) -> int:
+    def _check_layout(self, f: h5py.File, path: str, text_keys: Sequence[str],
+                      with_image: bool) -> int:
         """Check the keys, shapes and dtypes this data set reads; return N.
         """
         needed = list(text_keys) + [ID_KEY] * with_image + \
@@ -205,8 +207,11 @@ class FashionGenDataset(MVLTBaseDataset):
         row and the first row of every name."""
         raw = f[key][:, 0]
         if raw.dtype.kind == 'O':
-            raw = np.array([bytes(v) if isinstance(v, bytes) else
-                            str(v).encode(self.text_encoding) for v in raw])
+            raw = np.array([
+                bytes(v)
+                if isinstance(v, bytes) else str(v).encode(self.text_encoding)
+                for v in raw
+            ])
         values, first_rows, inverse = np.unique(
             raw, return_index=True, return_inverse=True)
         names = [decode_text(v, self.text_encoding) for v in values]
@@ -214,18 +219,23 @@ class FashionGenDataset(MVLTBaseDataset):
 
     def _label_maps(self, f: h5py.File) -> Dict[str, LabelMap]:
         """Category / sub-category maps, recorded in the metainfo."""
-        fields = dict(category=(CATEGORY_KEY, 'categories'),
-                      subcategory=(SUBCATEGORY_KEY, 'subcategories'))
-        given = {field: tuple(self._metainfo.get(meta_key) or ())
-                 for field, (_, meta_key) in fields.items()}
+        fields = dict(
+            category=(CATEGORY_KEY, 'categories'),
+            subcategory=(SUBCATEGORY_KEY, 'subcategories'))
+        given = {
+            field: tuple(self._metainfo.get(meta_key) or ())
+            for field, (_, meta_key) in fields.items()
+        }
         source = None
         if not all(given.values()) and self.label_map_from:
             source_path = self._resolve(self.label_map_from)
             with self._open(source_path) as source_file:
                 self._check_layout(source_file, source_path,
                                    (CATEGORY_KEY, SUBCATEGORY_KEY), False)
-                source = {field: set(self._read_names(source_file, key)[0])
-                          for field, (key, _) in fields.items()}
+                source = {
+                    field: set(self._read_names(source_file, key)[0])
+                    for field, (key, _) in fields.items()
+                }
         maps = {}
         for field, (key, meta_key) in fields.items():
             if given[field]:
@@ -244,14 +254,15 @@ class FashionGenDataset(MVLTBaseDataset):
         # Closed at the end of the block: the handle that serves samples is
         # opened later, in each worker process.
         with self._open(path) as f:
-            text_keys = tuple(dict.fromkeys(
-                self.caption_fields + (CATEGORY_KEY, SUBCATEGORY_KEY)))
+            text_keys = tuple(
+                dict.fromkeys(self.caption_fields +
+                              (CATEGORY_KEY, SUBCATEGORY_KEY)))
             self._check_layout(f, path, text_keys, True)
             product_ids = f[ID_KEY][:, 0].astype(np.int64)
             maps = self._label_maps(f)
             labels = {}
-            for field, key in (('category', CATEGORY_KEY),
-                               ('subcategory', SUBCATEGORY_KEY)):
+            for field, key in (('category', CATEGORY_KEY), ('subcategory',
+                                                            SUBCATEGORY_KEY)):
                 names, inverse, first_rows = self._read_names(f, key)
                 ids = np.array([
                     maps[field].encode(name, f'{path} row {row}')

@@ -107,8 +107,7 @@ class ImageTextDataset(MVLTBaseDataset):
         rows = self._read_rows()
         maps = dict(
             category=self._label_map(rows, 'category', 'categories'),
-            subcategory=self._label_map(rows, 'subcategory',
-                                        'subcategories'))
+            subcategory=self._label_map(rows, 'subcategory', 'subcategories'))
         prefix = self.data_prefix.get('img_path', '')
         data_list = []
         for row in rows:

@@ -103,7 +103,8 @@ class MVLT(BaseModel):
             self._with_vocab_size(backbone, vocab_size))
         self._check_vocabulary()
         self.heads = nn.ModuleDict({
-            name: MODELS.build(self._with_vocab_size(cfg, vocab_size))
+            name:
+            MODELS.build(self._with_vocab_size(cfg, vocab_size))
             for name, cfg in heads.items() if cfg is not None
         })
         if not self.heads:
@@ -122,8 +123,8 @@ class MVLT(BaseModel):
         if not isinstance(compile, (bool, dict)):
             raise TypeError('MVLT: compile must be a bool or a dict of '
                             f'torch.compile options, got {compile!r}.')
-        self.compile_options = (dict(compile) if isinstance(compile, dict)
-                                else {}) if compile else None
+        self.compile_options = (dict(compile) if isinstance(compile, dict) else
+                                {}) if compile else None
         # (id of the model it was made for, compiled function): a deep copy
         # (e.g. an EMA model) compiles its own.
         self._compiled_forward: Optional[tuple] = None
@@ -246,8 +247,10 @@ class MVLT(BaseModel):
         if self.compute_mode != 'fast' or not heads or 'input_ids' not in \
                 inputs:
             return inputs, None
-        queries = {getattr(self.heads[name], 'text_queries', None)
-                   for name in heads}
+        queries = {
+            getattr(self.heads[name], 'text_queries', None)
+            for name in heads
+        }
         if len(queries) != 1 or None in queries:
             return inputs, None
         text_queries = queries.pop()
@@ -276,8 +279,7 @@ class MVLT(BaseModel):
         return self._compiled_forward[1](inputs, data_samples, mode)
 
     def _forward(self, inputs: Dict[str, torch.Tensor],
-                 data_samples: Optional[List[BaseDataElement]],
-                 mode: str):
+                 data_samples: Optional[List[BaseDataElement]], mode: str):
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':
@@ -287,7 +289,8 @@ class MVLT(BaseModel):
         raise RuntimeError(f'MVLT: invalid mode {mode!r}; use loss, '
                            'predict or tensor.')
 
-    def loss(self, inputs: Dict[str, torch.Tensor],
+    def loss(self,
+             inputs: Dict[str, torch.Tensor],
              data_samples: Optional[List] = None) -> Dict[str, torch.Tensor]:
         """Weighted losses of the training objectives (plus logged metrics)."""
         inputs = self._trim_padding(inputs, allow_sync=False)
@@ -315,8 +318,9 @@ class MVLT(BaseModel):
         """
         if not heads:
             return {}
-        masked = tuple(n for n in heads
-                       if getattr(self.heads[n], 'uses_masked_images', False))
+        masked = tuple(
+            n for n in heads
+            if getattr(self.heads[n], 'uses_masked_images', False))
         if self.masked_image_pass == 'shared' or not masked or \
                 'target_images' not in inputs:
             feats = self.extract_feat(inputs, self._modalities(heads))
@@ -347,7 +351,8 @@ class MVLT(BaseModel):
             name for name in head_names
             if not set(self.heads[name].requires) <= set(UNIMODAL_MODALITIES))
 
-    def _unimodal_feat(self, inputs: Dict[str, torch.Tensor],
+    def _unimodal_feat(self,
+                       inputs: Dict[str, torch.Tensor],
                        head_names: Sequence[str],
                        num_rows: Optional[int] = None
                        ) -> Optional[UnimodalFeatures]:
@@ -436,4 +441,3 @@ class MVLT(BaseModel):
             for key, value in outputs.items():
                 sample.set_field(value[index], key)
         return data_samples
-

@@ -6,7 +6,7 @@ from .setup_env import register_all_modules
 from .tokenizer import build_tokenizer, build_vocab
 
 __all__ = [
-    'check_checkpoint_heads', 'checkpoint_state_dict',
-    'load_checkpoint_file', 'register_all_modules', 'run_reporting_failures',
-    'setup_distributed', 'build_tokenizer', 'build_vocab'
+    'check_checkpoint_heads', 'checkpoint_state_dict', 'load_checkpoint_file',
+    'register_all_modules', 'run_reporting_failures', 'setup_distributed',
+    'build_tokenizer', 'build_vocab'
 ]

@@ -97,13 +97,12 @@ def matmul_rate(dtype: torch.dtype = torch.float32,
     return statistics.median(rates)
 
 
-def _sdpa_formula(query_shape, key_shape, value_shape, *args,
-                  **kwargs) -> int:
+def _sdpa_formula(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-def _sdpa_backward_formula(grad_out_shape, query_shape, key_shape,
-                           value_shape, *args, **kwargs) -> int:
+def _sdpa_backward_formula(grad_out_shape, query_shape, key_shape, value_shape,
+                           *args, **kwargs) -> int:
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape,
                                     value_shape)
 
@@ -161,10 +160,12 @@ class PeakMemory:
             pass keeps for backward).
     """
 
-    def __init__(self,
-                 device: Union[str, torch.device] = 'cpu',
-                 modules: Sequence[torch.nn.Module] = (),
-                 optimizers: Sequence[torch.optim.Optimizer] = ()) -> None:
+    def __init__(
+        self,
+        device: Union[str, torch.device] = 'cpu',
+        modules: Sequence[torch.nn.Module] = (),
+        optimizers: Sequence[torch.optim.Optimizer] = ()
+    ) -> None:
         self.device = torch.device(device)
         self.modules, self.optimizers = tuple(modules), tuple(optimizers)
         self.start_bytes = self.peak_bytes = self.increase_bytes = 0
@@ -269,7 +270,9 @@ def synthetic_samples(num: int,
     input_ids[torch.arange(num), lengths - 1] = special_ids[1]
     input_ids = input_ids * attention_mask  # [PAD] = 0
     images = torch.randint(
-        0, 256, (num, 3, height, width), dtype=torch.uint8,
+        0,
+        256, (num, 3, height, width),
+        dtype=torch.uint8,
         generator=generator)
     categories = torch.randint(
         num_categories, (num, ), generator=generator).tolist()

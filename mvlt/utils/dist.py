@@ -121,7 +121,8 @@ def run_reporting_failures(main: Callable[[], Any]) -> Any:
     hooks, so no wait in a collective or in process-group teardown. The
     other ranks' next collective then fails within seconds (the peer's
     sockets are closed) instead of waiting for ``dist_cfg.timeout``, which
-    still bounds the wait for a rank that hangs.
+    still bounds the wait for a rank that hangs. When ``main`` returns,
+    the ranks meet once more and the process group is destroyed.
 
     Args:
         main (Callable): The tool's work (build the runner, train / test).
@@ -130,7 +131,7 @@ def run_reporting_failures(main: Callable[[], Any]) -> Any:
         What ``main`` returns.
     """
     try:
-        return main()
+        result = main()
     except BaseException as err:  # noqa: B902 - KeyboardInterrupt included
         if not (torch_dist.is_available() and torch_dist.is_initialized()) \
                 or torch_dist.get_world_size() == 1:
@@ -172,3 +173,19 @@ def run_reporting_failures(main: Callable[[], Any]) -> Any:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
+    _shut_down_process_group()
+    return result
+
+
+def _shut_down_process_group() -> None:
+    """Wait for every rank, then destroy the process group.
+
+    A gloo group left alive until interpreter exit sometimes aborts a rank
+    there ('terminate called without an active exception', seen in CI on a
+    run whose training had finished), so the tools end it explicitly.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    if torch_dist.get_world_size() > 1:
+        torch_dist.barrier()
+    torch_dist.destroy_process_group()

@@ -1,4 +1,4 @@
-"""Word-piece tokenizer built from a local BERT vocabulary (never downloaded)."""
+"""Word-piece tokenizer from a local BERT vocabulary (never downloaded)."""
 import functools
 import os
 import os.path as osp
@@ -82,8 +82,8 @@ def build_tokenizer(cfg: TokenizerConfig) -> BertTokenizerFast:
             f'Vocabulary {vocab!r} does not exist. Nothing is downloaded: '
             'pass tokenizer.vocab_file pointing to a local vocab.txt (for '
             'example the bert-base-uncased one) or build one from your '
-            'captions with `python tools/misc/build_vocab.py CAPTIONS OUT_DIR`.'
-        )
+            'captions with '
+            '`python tools/misc/build_vocab.py CAPTIONS OUT_DIR`.')
     if osp.isdir(vocab) and not any(
             osp.exists(osp.join(vocab, name))
             for name in ('vocab.txt', 'tokenizer.json')):
@@ -109,7 +109,7 @@ def build_vocab(captions: Iterable[str],
 
     Returns:
         str: Path of the written ``vocab.txt`` ([PAD] [UNK] [CLS] [SEP]
-        [MASK] first).
+        [MASK] first, then the learned pieces in sorted order).
     """
     from tokenizers import BertWordPieceTokenizer
     tokenizer = BertWordPieceTokenizer(
@@ -123,6 +123,12 @@ def build_vocab(captions: Iterable[str],
         min_frequency=min_frequency,
         special_tokens=list(SPECIAL_TOKENS),
         wordpieces_prefix='##')
+    # The trainer breaks frequency ties differently from run to run, which
+    # would shuffle ids between identical runs: write the special tokens
+    # first and the learned pieces sorted, so ids depend only on the set.
+    learned = sorted(set(tokenizer.get_vocab()) - set(SPECIAL_TOKENS))
     os.makedirs(out_dir, exist_ok=True)
-    tokenizer.save_model(out_dir)
-    return osp.join(out_dir, 'vocab.txt')
+    path = osp.join(out_dir, 'vocab.txt')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(list(SPECIAL_TOKENS) + learned) + '\n')
+    return path

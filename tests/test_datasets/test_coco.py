@@ -101,12 +101,14 @@ def test_caption_mismatch_is_reported(synthetic_coco, tmp_path, monkeypatch):
 
 def test_missing_split_field(synthetic_coco, tmp_path):
     root = _copy_layout(synthetic_coco, tmp_path)
-    _rewrite(osp.join(root, 'dataset_coco.json'),
-             lambda c: c['images'][3].pop('split'))
+    _rewrite(
+        osp.join(root, 'dataset_coco.json'),
+        lambda c: c['images'][3].pop('split'))
     cocoid = synthetic_coco['images']['train'][3]['cocoid']
-    with pytest.raises(KeyError,
-                       match=rf"dataset_coco.json images\[3\] \(cocoid "
-                       rf"{cocoid}\) lacks \['split'\]"):
+    with pytest.raises(
+            KeyError,
+            match=rf"dataset_coco.json images\[3\] \(cocoid "
+            rf"{cocoid}\) lacks \['split'\]"):
         _dataset(root, split='test')
 
 
@@ -115,9 +117,10 @@ def test_missing_image_file(synthetic_coco, tmp_path):
     image = synthetic_coco['images']['test'][1]
     name = osp.basename(image['img_path'])
     os.remove(osp.join(root, 'val2014', name))
-    with pytest.raises(FileNotFoundError,
-                       match=rf'images\[\d+\] \(cocoid {image["cocoid"]}\): '
-                       rf'image file .*{name} does not exist'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=rf'images\[\d+\] \(cocoid {image["cocoid"]}\): '
+            rf'image file .*{name} does not exist'):
         _dataset(root, split='test')
     # Without the up-front check the loading transform names the file.
     register_all_modules()

@@ -111,8 +111,10 @@ def test_split_sizes_and_product_table(synthetic_fashiongen):
         assert len(dataset) == synthetic_fashiongen['num_images'][split]
         assert len(np.unique(table['product_index'])) == \
             synthetic_fashiongen['num_products'][split]
-        assert set(table) == {'product_index', 'product_id',
-                              'category_label', 'subcategory_label'}
+        assert set(table) == {
+            'product_index', 'product_id', 'category_label',
+            'subcategory_label'
+        }
         for row in (0, len(dataset) - 1):
             info = dataset.get_data_info(row)
             for key, column in table.items():
@@ -172,8 +174,8 @@ def test_text_field_of_wrong_shape(synthetic_fashiongen, tmp_path):
         flat = f['input_description'][:, 0]
         del f['input_description']
         f['input_description'] = flat  # (N,) instead of (N, 1)
-    with pytest.raises(ValueError,
-                       match=r'copy\.h5: input_description has shape'):
+    with pytest.raises(
+            ValueError, match=r'copy\.h5: input_description has shape'):
         FashionGenDataset(ann_file=path)
 
     path = _copy(synthetic_fashiongen['train'], tmp_path, 'short.h5')
@@ -182,8 +184,10 @@ def test_text_field_of_wrong_shape(synthetic_fashiongen, tmp_path):
         del f['input_category']
         f['input_category'] = rows
     num = synthetic_fashiongen['num_images']['train']
-    with pytest.raises(ValueError, match=rf'short\.h5.*row {num - 1} is '
-                       'missing in input_category'):
+    with pytest.raises(
+            ValueError,
+            match=rf'short\.h5.*row {num - 1} is '
+            'missing in input_category'):
         FashionGenDataset(ann_file=path)
 
 
@@ -217,8 +221,7 @@ def test_handles_are_per_process(synthetic_fashiongen, monkeypatch):
     loading.close_hdf5()
 
 
-def test_construction_leaves_no_handle_and_workers_read(
-        synthetic_fashiongen):
+def test_construction_leaves_no_handle_and_workers_read(synthetic_fashiongen):
     loading.close_hdf5()
     dataset = FashionGenDataset(
         ann_file=synthetic_fashiongen['validation'],

@@ -39,8 +39,7 @@ def test_samples_are_packed_for_the_model(nano_config, nano_data):
     assert centre[0] > 150 and centre[2] < 100
 
 
-def test_test_split_uses_training_label_map(nano_config, tmp_path,
-                                            nano_data):
+def test_test_split_uses_training_label_map(nano_config, tmp_path, nano_data):
     rows = [dict(r) for r in nano_data['rows'][:2]]
     rows[1]['category'] = 'NEVER_SEEN'
     path = tmp_path / 'test.jsonl'
@@ -107,13 +106,15 @@ def test_unknown_type_is_a_clear_error(nano_config):
 def test_grayscale_images_become_rgb(nano_config, tmp_path):
     import cv2
     (tmp_path / 'images').mkdir()
-    cv2.imwrite(str(tmp_path / 'images' / 'g.png'),
-                np.full((20, 30), 128, np.uint8))
-    (tmp_path / 'g.jsonl').write_text(
-        json.dumps(dict(img_path='g.png', caption='grey')) + '\n')
+    cv2.imwrite(
+        str(tmp_path / 'images' / 'g.png'), np.full((20, 30), 128, np.uint8))
+    (tmp_path / 'g.jsonl'
+     ).write_text(json.dumps(dict(img_path='g.png', caption='grey')) + '\n')
     cfg = _dataset_cfg(nano_config)
     cfg.data_root = str(tmp_path)
     cfg.ann_file = 'g.jsonl'
-    sample = ImageTextDataset(**{k: v for k, v in cfg.items()
-                                 if k != 'type'})[0]
+    sample = ImageTextDataset(**{
+        k: v
+        for k, v in cfg.items() if k != 'type'
+    })[0]
     assert sample['inputs']['images'].shape == (3, 64, 64)

@@ -9,8 +9,9 @@ from mvlt.engine.hooks import LabelMapCheckHook
 from mvlt.registry import HOOKS
 from mvlt.utils import register_all_modules
 
-NAMES = dict(categories=('DRESSES', 'PANTS'),
-             subcategories=('LONG DRESSES', 'SHORTS', 'TROUSERS'))
+NAMES = dict(
+    categories=('DRESSES', 'PANTS'),
+    subcategories=('LONG DRESSES', 'SHORTS', 'TROUSERS'))
 
 
 class _Loop(BaseLoop):
@@ -34,8 +35,8 @@ class _Dataset(torch.utils.data.Dataset):
 def _runner(test_meta: dict, train_meta: dict = None) -> SimpleNamespace:
     runner = SimpleNamespace(
         _train_loop=dict(type='EpochBasedTrainLoop'), _val_loop=None)
-    runner._test_loop = _Loop(
-        runner, torch.utils.data.DataLoader(_Dataset(test_meta)))
+    runner._test_loop = _Loop(runner,
+                              torch.utils.data.DataLoader(_Dataset(test_meta)))
     if train_meta is not None:
         runner._train_loop = _Loop(
             runner, torch.utils.data.DataLoader(_Dataset(train_meta)))
@@ -56,12 +57,13 @@ def test_matching_names_pass():
 
 
 def test_shifted_names_are_an_error():
-    shifted = dict(NAMES, subcategories=('LONG DRESSES', 'SKIRTS', 'SHORTS',
-                                         'TROUSERS'))
+    shifted = dict(
+        NAMES, subcategories=('LONG DRESSES', 'SKIRTS', 'SHORTS', 'TROUSERS'))
     hook = LabelMapCheckHook()
-    with pytest.raises(ValueError,
-                       match=r"subcategories.*test data set.*id 1 is "
-                       r"'SHORTS' in the checkpoint but 'SKIRTS' here"):
+    with pytest.raises(
+            ValueError,
+            match=r"subcategories.*test data set.*id 1 is "
+            r"'SHORTS' in the checkpoint but 'SKIRTS' here"):
         hook.after_load_checkpoint(_runner(shifted), _checkpoint(NAMES))
     with pytest.raises(ValueError, match='categories .*train data set'):
         hook.after_load_checkpoint(

@@ -95,15 +95,21 @@ def test_one_attribute_change_is_visible():
     drawn differently in a sizeable part of a 64 px image, so a caption
     that names the attribute can only be matched by looking at the pixels.
     """
-    style = lambda g: Style(rgb=COLOURS[g.colour], phase=(0.3, 0.6),  # noqa
-                            period_scale=1.0)
+
+    def style(garment):
+        return Style(
+            rgb=COLOURS[garment.colour], phase=(0.3, 0.6), period_scale=1.0)
+
     view = View(offset=(0.0, 0.0), scale=1.0, angle=0.0)
     images = {
         g: draw_garment(g, style(g), view, 64).astype(np.int16)
         for g in all_garments()
     }
-    values = dict(garment_type=GARMENT_TYPES, length=LENGTHS,
-                  colour=tuple(COLOURS), pattern=PATTERNS)
+    values = dict(
+        garment_type=GARMENT_TYPES,
+        length=LENGTHS,
+        colour=tuple(COLOURS),
+        pattern=PATTERNS)
     smallest = {}
     for garment in images:
         for field, options in values.items():
@@ -125,8 +131,7 @@ def test_one_attribute_change_is_visible():
 
 
 def test_deterministic_for_a_seed(tmp_path):
-    kwargs = dict(train_products=5, val_products=3, views=(1, 2),
-                  img_size=32)
+    kwargs = dict(train_products=5, val_products=3, views=(1, 2), img_size=32)
     first = write_synthetic_fashiongen(str(tmp_path / 'a'), seed=7, **kwargs)
     again = write_synthetic_fashiongen(str(tmp_path / 'b'), seed=7, **kwargs)
     other = write_synthetic_fashiongen(str(tmp_path / 'c'), seed=8, **kwargs)
@@ -137,8 +142,7 @@ def test_deterministic_for_a_seed(tmp_path):
         for key in a.keys():
             np.testing.assert_array_equal(a[key][()], b[key][()])
         assert not (a['input_image'].shape == c['input_image'].shape and
-                    np.array_equal(a['input_image'][()],
-                                   c['input_image'][()]))
+                    np.array_equal(a['input_image'][()], c['input_image'][()]))
     with open(first['vocab']) as fa, open(again['vocab']) as fb:
         assert fa.read() == fb.read()
 
@@ -191,5 +195,6 @@ def test_draw_garment_colours_are_nominal():
                            View((0.0, 0.0), 1.0, 0.0), 64)
         centre = img[28:36, 28:36].reshape(-1, 3).astype(int)
         assert np.abs(centre - np.array(rgb)).max() <= 1, colour
-    assert len(list(itertools.product(GARMENT_TYPES, LENGTHS, COLOURS,
-                                      PATTERNS))) == 480
+    assert len(
+        list(itertools.product(GARMENT_TYPES, LENGTHS, COLOURS,
+                               PATTERNS))) == 480

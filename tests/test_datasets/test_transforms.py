@@ -75,8 +75,9 @@ def test_load_fashiongen_image_errors(tmp_path):
     assert load(dict(h5_path=path, h5_row=1))['img'].shape == (8, 8, 3)
     with pytest.raises(IndexError, match=r'images\.h5: row 2 is outside'):
         load(dict(h5_path=path, h5_row=2))
-    with pytest.raises(KeyError, match=r"images\.h5 has no data set "
-                       r"'photos' \(row 0\)"):
+    with pytest.raises(
+            KeyError, match=r"images\.h5 has no data set "
+            r"'photos' \(row 0\)"):
         LoadFashionGenImage(key='photos')(dict(h5_path=path, h5_row=0))
     with pytest.raises(FileNotFoundError, match='missing.h5'):
         load(dict(h5_path=str(tmp_path / 'missing.h5'), h5_row=0))

@@ -172,8 +172,13 @@ def test_compile_graph_gives_same_losses(cfg):
     (the graph ``--compile`` hands to inductor)."""
     torch._dynamo.reset()
     fast, eager, compiled = _compiled_losses(cfg, 'aot_eager')
-    assert_same({k: v.detach() for k, v in eager.items()},
-                {k: v.detach() for k, v in compiled.items()})
+    assert_same({
+        k: v.detach()
+        for k, v in eager.items()
+    }, {
+        k: v.detach()
+        for k, v in compiled.items()
+    })
     sum(v for k, v in compiled.items() if k.startswith('loss')).backward()
     assert fast.backbone.stages[0].patch_embed.proj.weight.grad is not None
     # A deep copy (e.g. an EMA model) compiles its own forward.
@@ -191,8 +196,13 @@ def test_compile_inductor_gives_same_losses(cfg):
     two CPU cores)."""
     torch._dynamo.reset()
     _, eager, compiled = _compiled_losses(cfg, 'inductor')
-    assert_same({k: v.detach() for k, v in eager.items()},
-                {k: v.detach() for k, v in compiled.items()})
+    assert_same({
+        k: v.detach()
+        for k, v in eager.items()
+    }, {
+        k: v.detach()
+        for k, v in compiled.items()
+    })
 
 
 def test_gelu_linear_matches_autograd_and_saves_memory():
@@ -224,8 +234,8 @@ def test_gelu_linear_matches_autograd_and_saves_memory():
     saved = plain_held.end_bytes - fused_held.end_bytes
     assert saved >= 2 * 2**20
     with torch.no_grad():
-        assert torch.equal(gelu_linear(fc1(x), fc2.weight, fc2.bias),
-                           plain_out)
+        assert torch.equal(
+            gelu_linear(fc1(x), fc2.weight, fc2.bias), plain_out)
 
 
 def test_onednn_linear_matches_module():

@@ -9,7 +9,8 @@ ALL_TYPES = ['random-grid', 'grid', 'stroke', 'center']
 
 
 def _draw(gen, seed=0, batch=4, size=256):
-    return gen(batch, size, size, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    return gen(batch, size, size, generator=generator)
 
 
 @pytest.mark.parametrize('type_name', ALL_TYPES)

@@ -57,8 +57,8 @@ def test_parameter_count_of_tiny_with_all_heads(tmp_path):
     logging.getLogger(__name__).warning(
         'PVT-VL tiny + all heads (vocabulary %d): %d parameters; by part: '
         '%s', model.backbone.vocab_size, total, counts)
-    print(f'\nMVLT PVT-VL tiny + MIR/ITM/MLM/category heads: {total:,} parameters '
-          f'(vocabulary {model.backbone.vocab_size}); {counts}')
+    print(f'\nMVLT PVT-VL tiny + MIR/ITM/MLM/category heads: {total:,} '
+          f'parameters (vocabulary {model.backbone.vocab_size}); {counts}')
     assert model.backbone.vocab_size == 30522
     # The encoder without the word-piece table is PVT-Tiny sized (~13M).
     table = model.backbone.word_embeddings.weight.numel()
@@ -136,8 +136,10 @@ def test_preprocessor_masks_images_and_text(nano_config):
 def test_vocabulary_size_mismatch_is_a_clear_error(nano_config):
     cfg = copy.deepcopy(nano_config.model)
     cfg.backbone.vocab_size = 30522
-    with pytest.raises(ValueError, match='vocabulary has .* entries but '
-                       'model.backbone.vocab_size is 30522'):
+    with pytest.raises(
+            ValueError,
+            match='vocabulary has .* entries but '
+            'model.backbone.vocab_size is 30522'):
         MODELS.build(cfg)
 
 

@@ -1,7 +1,8 @@
 """BERT masking statistics and ITM negative pairs."""
 import torch
 
-from mvlt.models.utils import bert_mask_tokens, num_mask_slots, sample_itm_pairs
+from mvlt.models.utils import (bert_mask_tokens, num_mask_slots,
+                               sample_itm_pairs)
 
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 VOCAB = 1000
@@ -52,10 +53,10 @@ def test_bert_masking_statistics_over_many_draws():
 
 def test_masking_shapes_are_static_and_reproducible():
     ids, _, maskable = _captions(batch=8, length=128)
-    a = bert_mask_tokens(ids, maskable, MASK, VOCAB,
-                         generator=torch.Generator().manual_seed(3))
-    b = bert_mask_tokens(ids, maskable, MASK, VOCAB,
-                         generator=torch.Generator().manual_seed(3))
+    a = bert_mask_tokens(
+        ids, maskable, MASK, VOCAB, generator=torch.Generator().manual_seed(3))
+    b = bert_mask_tokens(
+        ids, maskable, MASK, VOCAB, generator=torch.Generator().manual_seed(3))
     assert a.positions.shape == (8, num_mask_slots(128, 0.15)) == (8, 19)
     assert torch.equal(a.input_ids, b.input_ids)
     assert torch.equal(a.labels, b.labels)
@@ -101,6 +102,9 @@ def test_hard_negatives_prefer_same_group():
     product = torch.arange(40)
     group = product // 10
     pairs = sample_itm_pairs(
-        product, neg_ratio=1.0, group=group, hard_negative_prob=1.0,
+        product,
+        neg_ratio=1.0,
+        group=group,
+        hard_negative_prob=1.0,
         generator=gen)
     assert torch.equal(group[pairs.image_index], group[pairs.text_index])

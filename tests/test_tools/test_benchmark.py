@@ -39,8 +39,7 @@ def test_count_flops_matmul_and_cpu_attention():
     from mvlt.models.layers import fused_linear
     layer = torch.nn.Linear(16, 32)
     with torch.no_grad():
-        flops, out = count_flops(
-            lambda: fused_linear(x[None], layer, 'gelu'))
+        flops, out = count_flops(lambda: fused_linear(x[None], layer, 'gelu'))
     assert flops == 2 * 8 * 16 * 32 and out.shape == (1, 8, 32)
     q = torch.randn(2, 1, 10, 8)
     k = v = torch.randn(2, 1, 6, 8)
@@ -171,9 +170,8 @@ def test_tool_sweep():
         '16', '--iters', '1', '--warmup', '0'
     ])
     sweep = result['sweep']
-    assert [(r['img_size'], r['text_len']) for r in sweep['rows']] == [
-        (32, 16), (64, 16), (32, 8)
-    ]
+    assert [(r['img_size'], r['text_len'])
+            for r in sweep['rows']] == [(32, 16), (64, 16), (32, 8)]
     assert all(r['seconds'] > 0 and r['gflops_per_sample'] > 0
                for r in sweep['rows'])
     # 4x the visual tokens: the exponent is a finite slope (its value is a
@@ -185,9 +183,10 @@ def test_tool_sweep():
 def test_tool_data_mode(nano_data):
     tool = load_tool()
     options = nano_cfg_options(nano_data)
-    args = [NANO_CONFIG, '--mode', 'data', '--iters', '5', '--warmup', '1',
-            '--batch-size', '4', '--no-malloc-tuning', '--cfg-options'] + [
-                f'{k}={v}' for k, v in options.items()]
+    args = [
+        NANO_CONFIG, '--mode', 'data', '--iters', '5', '--warmup', '1',
+        '--batch-size', '4', '--no-malloc-tuning', '--cfg-options'
+    ] + [f'{k}={v}' for k, v in options.items()]
     result = tool.main(args)
     # 16 images in batches of 4: the loader is restarted between epochs.
     assert result['settings']['batches'] == 5

@@ -176,8 +176,8 @@ def prepare_config(args: argparse.Namespace, work_dir: str) -> Config:
     # vocabulary of the configured size (the data pipeline of data mode keeps
     # its own); with vocab_size=None it keeps the configured file if any.
     tokenizer = cfg.model.data_preprocessor.get('tokenizer') or {}
-    vocab_file = tokenizer.get('vocab_file') if isinstance(
-        tokenizer, dict) else tokenizer
+    vocab_file = tokenizer.get('vocab_file') if isinstance(tokenizer,
+                                                           dict) else tokenizer
     size = backbone.get('vocab_size')
     if size or not vocab_file or not osp.exists(str(vocab_file)):
         cfg.model.data_preprocessor.tokenizer = dict(
@@ -267,8 +267,8 @@ def build_wrapper(model: torch.nn.Module, cfg: Config):
             return build_optim_wrapper(model, wrapper_cfg)
 
 
-def build_variants(cfg: Config, args: argparse.Namespace,
-                   device: torch.device, train: bool) -> Dict[str, Variant]:
+def build_variants(cfg: Config, args: argparse.Namespace, device: torch.device,
+                   train: bool) -> Dict[str, Variant]:
     """``fast`` (+ ``fast+compile``) and ``baseline``, same weights."""
     fast = Variant('fast', cfg, device, None, None, train)
     state = fast.model.state_dict()
@@ -366,13 +366,16 @@ def run_train(cfg: Config, args: argparse.Namespace, device: torch.device,
         args.warmup,
         device,
         between=matmul_probe(device, args.amp))
-    result = figures(times, flops, pairs, batch_size, args, device,
-                     'samples')
+    result = figures(times, flops, pairs, batch_size, args, device, 'samples')
     if baseline_flops:
         result['baseline_flops_per_sample'] = baseline_flops / pairs
     result['settings'] = dict(
-        batch_size=batch_size, pairs_per_step=pairs, img_size=img_size,
-        text_len=text_len, amp=args.amp, compile=args.compile)
+        batch_size=batch_size,
+        pairs_per_step=pairs,
+        img_size=img_size,
+        text_len=text_len,
+        amp=args.amp,
+        compile=args.compile)
     if memory:
         result['memory'] = train_memory(variants, data, device)
         add_memory_ratio(result)
@@ -499,8 +502,7 @@ def run_retrieval(cfg: Config, args: argparse.Namespace,
         compile=args.compile)
     result['unimodal_items_per_s'] = unimodal_rates(fast, batch, args, device)
     best = max(v['pairs_per_s']['median']
-               for name, v in result['variants'].items()
-               if name != 'baseline')
+               for name, v in result['variants'].items() if name != 'baseline')
     result['coco5k_estimate'] = coco_estimate(best,
                                               result['unimodal_items_per_s'])
     return result
@@ -519,8 +521,8 @@ def unimodal_rates(variant: Variant, batch: dict, args: argparse.Namespace,
     rates = {}
     for name, run in runs.items():
         with torch.inference_mode(), autocast_context(args, device):
-            times = interleaved_timings({name: run},
-                                        max(2, args.iters // 2), 1, device)
+            times = interleaved_timings({name: run}, max(2, args.iters // 2),
+                                        1, device)
         rates[name] = images.shape[0] / summarize(times[name])['median']
     return rates
 
@@ -592,8 +594,14 @@ def run_data(cfg: Config, args: argparse.Namespace,
         text_len = text_len_of(cfg, args)
         model_args = copy.copy(args)
         model_args.no_baseline, model_args.compile = True, False
-        model = run_train(cfg, model_args, device, img_size, text_len,
-                          batch_size, memory=False)
+        model = run_train(
+            cfg,
+            model_args,
+            device,
+            img_size,
+            text_len,
+            batch_size,
+            memory=False)
         model_rate = model['variants']['fast']['samples_per_s']['median']
         result['model_train_samples_per_s'] = model_rate
         result['model_settings'] = model['settings']
@@ -681,13 +689,14 @@ def run_sweep(cfg: Config, args: argparse.Namespace,
 
 
 def print_row(row: Dict[str, Any]) -> None:
-    print(f"  {row['img_size']:4d} px  L={row['text_len']:3d}  "
-          f"N={row['visual_tokens']:6d}  {row['seconds']:.3f} s/step  "
-          f"{row['samples_per_s']:7.2f} samples/s  "
-          f"{row['gflops_per_sample']:6.1f} GFLOP/sample  "
-          f"{row['achieved_gflops']:7.1f} GFLOP/s "
-          f"({100 * row['fraction_of_matmul']:.0f} % of matmul)",
-          flush=True)
+    print(
+        f"  {row['img_size']:4d} px  L={row['text_len']:3d}  "
+        f"N={row['visual_tokens']:6d}  {row['seconds']:.3f} s/step  "
+        f"{row['samples_per_s']:7.2f} samples/s  "
+        f"{row['gflops_per_sample']:6.1f} GFLOP/sample  "
+        f"{row['achieved_gflops']:7.1f} GFLOP/s "
+        f"({100 * row['fraction_of_matmul']:.0f} % of matmul)",
+        flush=True)
 
 
 # ----------------------------------------------------------------- report
@@ -768,8 +777,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     # The optimizer builder logs every parameter's settings at INFO.
     if not MMLogger.check_instance_created('mvlt_benchmark'):
         MMLogger.get_instance('mvlt_benchmark', log_level='WARNING')
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    device = torch.device(
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     with tempfile.TemporaryDirectory(prefix='mvlt_benchmark_') as work_dir:
         cfg = prepare_config(args, work_dir)
         if args.amp and device.type == 'cpu' and args.mode == 'train':

@@ -37,6 +37,11 @@ train_dataloader = dict(
         data_root=data_root,
         ann_file=train_file,
         caption_fields=caption_fields,
+        # A week-long run should not end at one unreadable image or empty
+        # description: such samples are logged, counted in the training log
+        # and replaced; many in a row still stop the run. Evaluation keeps
+        # the default 'raise' so that no test sample goes missing silently.
+        on_bad_sample='skip',
         pipeline=train_pipeline))
 
 # The validation split takes its class ids from the training split's names;

@@ -40,7 +40,8 @@ model = dict(
             loss_weight=1.0),
         mlm=dict(
             type='MLMHead',
-            neck=dict(type='TokenProjector', in_channels=512, out_channels=768),
+            neck=dict(
+                type='TokenProjector', in_channels=512, out_channels=768),
             vocab_size=30522,
             loss_weight=1.0),
     ),

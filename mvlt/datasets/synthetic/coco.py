@@ -14,12 +14,9 @@ from .garments import all_garments, draw_garment, sample_style, sample_view
 #: all come from val2014).
 FOLDER_OF_SPLIT = dict(
     train='train2014', restval='val2014', val='val2014', test='val2014')
-_TEMPLATES = ('{phrase} on a white background',
-              'a photo of {phrase}',
-              'there is {phrase} in the picture',
-              '{phrase} lying flat',
-              'a product shot showing {phrase}',
-              'an image with {phrase}',
+_TEMPLATES = ('{phrase} on a white background', 'a photo of {phrase}',
+              'there is {phrase} in the picture', '{phrase} lying flat',
+              'a product shot showing {phrase}', 'an image with {phrase}',
               'close view of {phrase}')
 
 
@@ -52,11 +49,13 @@ def write_synthetic_coco(root: str,
     rng = np.random.default_rng(seed)
     garments = all_garments()
     total = sum(num_images.values())
-    picks = rng.choice(len(garments), size=total, replace=total > len(
-        garments))
+    picks = rng.choice(
+        len(garments), size=total, replace=total > len(garments))
     ids = rng.choice(np.arange(1, 600000), size=total, replace=False)
-    karpathy, official = [], {f: dict(images=[], annotations=[])
-                              for f in ('train2014', 'val2014')}
+    karpathy, official = [], {
+        f: dict(images=[], annotations=[])
+        for f in ('train2014', 'val2014')
+    }
     result = dict(root=root, images={})
     sent_id = ann_id = 0
     index = 0
@@ -115,8 +114,7 @@ def write_synthetic_coco(root: str,
     for folder, content in official.items():
         path = osp.join(root, 'annotations', f'captions_{folder}.json')
         content.update(
-            info=dict(description='synthetic COCO captions'),
-            licenses=[])
+            info=dict(description='synthetic COCO captions'), licenses=[])
         with open(path, 'w', encoding='utf-8') as f:
             json.dump(content, f)
         result['captions'][folder] = path

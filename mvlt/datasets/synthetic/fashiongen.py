@@ -131,8 +131,10 @@ def sample_products(num_products: int,
     products = []
     for i, garment in enumerate(_product_garments(num_products, rng)):
         num_views = int(rng.integers(low, high + 1))
-        gender = 'WOMEN' if garment.garment_type in (
-            'dress', 'skirt') else str(rng.choice(('MEN', 'WOMEN')))
+        gender = 'WOMEN' if garment.garment_type in ('dress',
+                                                     'skirt') else str(
+                                                         rng.choice(
+                                                             ('MEN', 'WOMEN')))
         products.append(
             Product(
                 product_id=first_id + i,
@@ -178,8 +180,8 @@ def synthetic_corpus() -> List[str]:
                 season=SEASONS[0],
                 price=0.0)
             corpus += product.text_fields(0).values()
-    corpus += list(SEASONS) + ['MEN'] + [
-        f'id_gridfs_{k}' for k in range(1, 10)]
+    corpus += list(SEASONS) + ['MEN'
+                               ] + [f'id_gridfs_{k}' for k in range(1, 10)]
     return corpus
 
 

@@ -90,8 +90,7 @@ _SHIRT_TORSO = [(-0.22, -0.88), (-0.52, -0.78), (-0.48, 0.85), (0.48, 0.85),
                 (0.52, -0.78), (0.22, -0.88), (0.0, -0.68)]
 _SHIRT_SLEEVE = {
     'long': [(-0.52, -0.78), (-0.92, 0.78), (-0.72, 0.84), (-0.49, -0.3)],
-    'short': [(-0.52, -0.78), (-0.86, -0.42), (-0.66, -0.25),
-              (-0.49, -0.45)],
+    'short': [(-0.52, -0.78), (-0.86, -0.42), (-0.66, -0.25), (-0.49, -0.45)],
 }
 _DRESS_TOP = [(0.0, -0.78), (-0.18, -0.92), (-0.34, -0.86), (-0.30, -0.35)]
 _DRESS_HEM = {
@@ -160,16 +159,15 @@ class Garment:
         """Product name in title case, e.g. 'Short-Sleeved Café Ombré Shirt'.
         """
         length = LENGTH_WORDS[self.garment_type][self.length]
-        return ' '.join(
-            w.title()
-            for w in (length, self.colour, self.pattern, self.garment_type))
+        return ' '.join(w.title() for w in (length, self.colour, self.pattern,
+                                            self.garment_type))
 
 
 def all_garments() -> List[Garment]:
     """Every attribute combination (4 x 2 x 12 x 5 = 480)."""
     return [
-        Garment(*combo) for combo in itertools.product(
-            GARMENT_TYPES, LENGTHS, COLOURS, PATTERNS)
+        Garment(*combo) for combo in itertools.product(GARMENT_TYPES, LENGTHS,
+                                                       COLOURS, PATTERNS)
     ]
 
 
@@ -193,8 +191,8 @@ def sample_style(garment: Garment, rng: np.random.Generator) -> Style:
     # A shared brightness shift and a little per-channel noise: the shade
     # varies but a grey never turns into a tint.
     rgb = np.clip(
-        np.asarray(COLOURS[garment.colour], np.float64) +
-        rng.uniform(-8, 8) + rng.uniform(-3, 3, 3), 0, 255)
+        np.asarray(COLOURS[garment.colour], np.float64) + rng.uniform(-8, 8) +
+        rng.uniform(-3, 3, 3), 0, 255)
     return Style(
         rgb=tuple(float(c) for c in rgb),
         phase=tuple(float(p) for p in rng.uniform(0, 1, 2)),
@@ -209,8 +207,8 @@ def _second_shade(rgb: np.ndarray) -> np.ndarray:
     return rgb + 0.72 * (245.0 - rgb)
 
 
-def _pattern_weight(pattern: str, u: np.ndarray, v: np.ndarray,
-                    style: Style, v_range: Tuple[float, float]) -> np.ndarray:
+def _pattern_weight(pattern: str, u: np.ndarray, v: np.ndarray, style: Style,
+                    v_range: Tuple[float, float]) -> np.ndarray:
     """Share (0-1) of the second shade at garment-frame points (u, v);
     ``v_range`` is the garment's vertical extent (the gradient spans it)."""
     scale = style.period_scale
@@ -232,8 +230,8 @@ def _pattern_weight(pattern: str, u: np.ndarray, v: np.ndarray,
         return ((cu + cv) & 1).astype(np.float32)
     if pattern == 'ombré':
         top, bottom = v_range
-        return np.clip((v - top) / (bottom - top), 0.0,
-                       1.0).astype(np.float32) * 0.9
+        return np.clip(
+            (v - top) / (bottom - top), 0.0, 1.0).astype(np.float32) * 0.9
     raise ValueError(f'Unknown pattern {pattern!r}; known: {PATTERNS}.')
 
 

@@ -4,8 +4,7 @@ mmcv's generic transforms are registered here too, so that configs in the
 ``mvlt`` scope can name them (``Resize``, ``RandomFlip``, ...).
 """
 from mmcv.transforms import (CenterCrop, Normalize, Pad, RandomChoiceResize,
-                             RandomFlip, RandomGrayscale, RandomResize,
-                             Resize)
+                             RandomFlip, RandomGrayscale, RandomResize, Resize)
 
 from mvlt.registry import TRANSFORMS
 from .formatting import PackMVLTInputs

@@ -26,11 +26,11 @@ class PackMVLTInputs(BaseTransform):
         meta_keys (Sequence[str]): Keys of ``results`` kept as meta.
     """
 
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('sample_idx', 'img_path',
-                                             'caption', 'product_id',
-                                             'ori_shape', 'img_shape')
-                 ) -> None:
+    def __init__(
+        self,
+        meta_keys: Sequence[str] = ('sample_idx', 'img_path', 'caption',
+                                    'product_id', 'ori_shape', 'img_shape')
+    ) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:

@@ -14,7 +14,7 @@ from mvlt.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class LoadImage(BaseTransform):
-    """Read ``results['img_path']`` into ``results['img']`` (H, W, 3) RGB uint8.
+    """Read ``results['img_path']`` into ``results['img']``: RGB uint8 HxWx3.
 
     Unlike mmcv's ``LoadImageFromFile`` it always gives RGB (the order of the
     HDF5 data sets and of the normalisation constants) and names the file in

@@ -6,9 +6,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-# mmpretrain's metric module imports no model code, so it works with the
-# installed transformers / numpy (``mmpretrain.models`` does not).
-from mmpretrain.evaluation import SingleLabelMetric
 
 from mvlt.registry import METRICS
 
@@ -34,6 +31,10 @@ def macro_f1(pred: Sequence[int], target: Sequence[int]) -> float:
     target = torch.as_tensor(np.asarray(target), dtype=torch.long)
     if pred.numel() == 0:
         raise ValueError('macro_f1: no labelled sample.')
+    # mmpretrain's metric module imports no model code, so it works with the
+    # installed transformers / numpy (``mmpretrain.models`` does not). It is
+    # imported here so that mvlt imports without mmpretrain.
+    from mmpretrain.evaluation import SingleLabelMetric
     num_classes = int(max(pred.max(), target.max())) + 1
     _, _, f1, _ = SingleLabelMetric.calculate(
         pred, target, average=None, num_classes=num_classes)

@@ -42,22 +42,35 @@ class PVTVLStage(nn.Module):
         drop_path_rates (list[float]): One stochastic-depth rate per block.
     """
 
-    def __init__(self, in_channels: int, text_in_channels: int,
-                 embed_dim: int, depth: int, num_heads: int,
-                 mlp_ratio: float, sr_ratio: int, patch_size: int,
-                 stride: int, num_patches: Tuple[int, int], text_len: int,
-                 drop_path_rates: Sequence[float], qkv_bias: bool,
-                 drop_rate: float, attn_drop_rate: float, attn_impl: str,
-                 norm_eps: float, recompute_gelu: bool = True) -> None:
+    def __init__(self,
+                 in_channels: int,
+                 text_in_channels: int,
+                 embed_dim: int,
+                 depth: int,
+                 num_heads: int,
+                 mlp_ratio: float,
+                 sr_ratio: int,
+                 patch_size: int,
+                 stride: int,
+                 num_patches: Tuple[int, int],
+                 text_len: int,
+                 drop_path_rates: Sequence[float],
+                 qkv_bias: bool,
+                 drop_rate: float,
+                 attn_drop_rate: float,
+                 attn_impl: str,
+                 norm_eps: float,
+                 embed_norm_eps: float = 1e-5,
+                 recompute_gelu: bool = True) -> None:
         super().__init__()
         self.num_patches = tuple(num_patches)
         self.patch_embed = PatchEmbed(in_channels, embed_dim, patch_size,
-                                      stride, norm_eps)
-        self.text_embed = LinearNorm(text_in_channels, embed_dim, norm_eps)
+                                      stride, embed_norm_eps)
+        self.text_embed = LinearNorm(text_in_channels, embed_dim,
+                                     embed_norm_eps)
         self.pos_embed = nn.Parameter(
             torch.zeros(1, num_patches[0] * num_patches[1], embed_dim))
-        self.text_pos_embed = nn.Parameter(
-            torch.zeros(1, text_len, embed_dim))
+        self.text_pos_embed = nn.Parameter(torch.zeros(1, text_len, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
         self.blocks = nn.ModuleList([
             PVTVLBlock(
@@ -71,6 +84,7 @@ class PVTVLStage(nn.Module):
                 sr_ratio=sr_ratio,
                 attn_impl=attn_impl,
                 norm_eps=norm_eps,
+                sr_norm_eps=embed_norm_eps,
                 recompute_gelu=recompute_gelu) for i in range(depth)
         ])
 
@@ -102,7 +116,10 @@ class PVTVL(BaseModule):
         drop_rate, attn_drop_rate (float): Dropout rates.
         drop_path_rate (float): Stochastic depth, linear over all blocks.
         text_dropout (float): Dropout of the BERT text embedding.
-        norm_eps (float): LayerNorm epsilon of the PVT parts.
+        norm_eps (float): LayerNorm epsilon in the blocks (PVT: 1e-6).
+        embed_norm_eps (float): LayerNorm epsilon of the patch / text
+            embeddings and of the spatial reduction (PVT v1 and the
+            reference code keep PyTorch's default, 1e-5).
         use_key_padding_mask (bool): Keep [PAD] tokens out of the keys
             (default). The reference implementation lets them take part;
             set False to reproduce it.
@@ -149,6 +166,7 @@ class PVTVL(BaseModule):
                  drop_path_rate: float = 0.1,
                  text_dropout: float = 0.1,
                  norm_eps: float = 1e-6,
+                 embed_norm_eps: float = 1e-5,
                  use_key_padding_mask: bool = True,
                  interpolate_pos_embed: bool = True,
                  attn_impl: str = 'sdpa',
@@ -181,8 +199,9 @@ class PVTVL(BaseModule):
         in_ch, text_in = in_channels, text_hidden
         self.stages = nn.ModuleList()
         for k in range(4):
-            grid = tuple((g - settings['patch_sizes'][k]) //
-                         settings['strides'][k] + 1 for g in grid)
+            grid = tuple(
+                (g - settings['patch_sizes'][k]) // settings['strides'][k] + 1
+                for g in grid)
             depth = settings['depths'][k]
             start = sum(settings['depths'][:k])
             self.stages.append(
@@ -204,6 +223,7 @@ class PVTVL(BaseModule):
                     attn_drop_rate=attn_drop_rate,
                     attn_impl=attn_impl,
                     norm_eps=norm_eps,
+                    embed_norm_eps=embed_norm_eps,
                     recompute_gelu=recompute_gelu))
             in_ch = text_in = settings['embed_dims'][k]
         self._init_parameters()
@@ -336,8 +356,9 @@ class PVTVL(BaseModule):
         """
         if images is None and input_ids is None:
             raise ValueError('PVTVL.forward needs images, input_ids or both.')
-        if text_queries is not None and (input_ids is None or not 0 <
-                                         text_queries <= input_ids.shape[1]):
+        if text_queries is not None and (
+                input_ids is None
+                or not 0 < text_queries <= input_ids.shape[1]):
             raise ValueError(
                 f'PVTVL: text_queries={text_queries} needs captions of at '
                 'least that many tokens.')
@@ -375,12 +396,11 @@ class PVTVL(BaseModule):
                 visual, hw = stage.patch_embed(visual_map)
                 visual = visual + self._visual_pos_embed(stage, hw)
                 parts.append(visual)
-            x = stage.pos_drop(parts[0] if len(parts) == 1 else torch.cat(
-                parts, dim=1))
+            x = stage.pos_drop(parts[0] if len(parts) ==
+                               1 else torch.cat(parts, dim=1))
             for block in stage.blocks:
                 queries = text_queries if block is last_block else None
-                x = self._run_block(block, x, num_text, hw, text_mask,
-                                    queries)
+                x = self._run_block(block, x, num_text, hw, text_mask, queries)
             if text_queries is not None and stage is self.stages[-1]:
                 text_outs.append(x)
                 visual_outs = []

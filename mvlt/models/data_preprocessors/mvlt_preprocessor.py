@@ -10,8 +10,8 @@ from mvlt.utils.tokenizer import build_tokenizer
 from ..utils import bert_mask_tokens, sample_itm_pairs
 
 _LABEL_FIELDS = (('product_index', 'product_index'),
-                 ('category_label', 'category_labels'),
-                 ('subcategory_label', 'subcategory_labels'))
+                 ('category_label', 'category_labels'), ('subcategory_label',
+                                                         'subcategory_labels'))
 
 
 @MODELS.register_module()
@@ -79,8 +79,7 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
                  seed: Optional[int] = None,
                  non_blocking: bool = True) -> None:
         super().__init__(non_blocking=non_blocking)
-        self.register_buffer('mean',
-                             torch.tensor(mean).view(-1, 1, 1), False)
+        self.register_buffer('mean', torch.tensor(mean).view(-1, 1, 1), False)
         self.register_buffer('std', torch.tensor(std).view(-1, 1, 1), False)
         if tokenizer is None:
             raise ValueError(
@@ -127,7 +126,8 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         return None if self._generator is None else \
             self._generator.get_state()
 
-    def load_rng_state(self, state: torch.Tensor,
+    def load_rng_state(self,
+                       state: torch.Tensor,
                        device: Union[str, torch.device, None] = None) -> None:
         """Restore the generator state saved by :meth:`rng_state`."""
         device = torch.device(device) if device is not None else self.device
@@ -168,8 +168,9 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         for field, key in _LABEL_FIELDS:
             if all(field in sample for sample in data_samples):
                 values = [int(sample.get(field)) for sample in data_samples]
-                labels[key] = torch.tensor(values, dtype=torch.long).to(
-                    self.device, non_blocking=self._non_blocking)
+                labels[key] = torch.tensor(
+                    values, dtype=torch.long).to(
+                        self.device, non_blocking=self._non_blocking)
         return labels
 
     def _mask_images(self, images: torch.Tensor, generator: torch.Generator):
@@ -220,11 +221,8 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
     def _eval_mask_images(self, images: torch.Tensor,
                           data_samples: Optional[List]) -> tuple:
         """Masks that depend on each sample's index only (evaluation)."""
-        indices = [
-            sample.get('sample_idx') for sample in data_samples or []
-        ]
-        if len(indices) != images.shape[0] or any(i is None
-                                                  for i in indices):
+        indices = [sample.get('sample_idx') for sample in data_samples or []]
+        if len(indices) != images.shape[0] or any(i is None for i in indices):
             return self._mask_images(images, self.generator(images.device))
         _, _, height, width = images.shape
         masks = []

@@ -8,7 +8,7 @@ from .mlm_head import MLMHead
 from .reference_decoder import ReferencePartialDecoder
 
 __all__ = [
-    'ITCHead', 'UnimodalFeatures', 'unmask_input_ids',
-    'BaseVLHead', 'MIRHead', 'UNetDecoder', 'ITMHead', 'MLMHead',
-    'CategoryHead', 'ReferencePartialDecoder'
+    'ITCHead', 'UnimodalFeatures', 'unmask_input_ids', 'BaseVLHead', 'MIRHead',
+    'UNetDecoder', 'ITMHead', 'MLMHead', 'CategoryHead',
+    'ReferencePartialDecoder'
 ]

@@ -34,6 +34,7 @@ class CategoryHead(BaseVLHead):
         ignore_index (int): Label value that carries no loss (unknown
             category in a test split).
         loss_weight (float): Weight of each of the two losses.
+        norm_eps (float): LayerNorm epsilon of the two poolers.
     """
 
     requires = ('visual', 'text')
@@ -45,12 +46,14 @@ class CategoryHead(BaseVLHead):
                  hidden_channels: int = 768,
                  ignore_index: int = -1,
                  loss_weight: float = 1.0,
+                 norm_eps: float = 1e-5,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(loss_weight, init_cfg)
         pooler = dict(
             type='CLSPooler',
             in_channels=in_channels,
-            out_channels=hidden_channels)
+            out_channels=hidden_channels,
+            norm_eps=norm_eps)
         self.category_neck = MODELS.build(pooler)
         self.subcategory_neck = MODELS.build(pooler)
         self.category_fc = nn.Linear(hidden_channels, num_categories)

@@ -57,8 +57,8 @@ class UNetDecoder(nn.Module):
             self.levels.append(nn.Sequential(*convs))
             previous = width
         self.up_factor = up_factor
-        self.predict_pixels = nn.Conv2d(previous,
-                                        out_channels * up_factor**2, 1)
+        self.predict_pixels = nn.Conv2d(previous, out_channels * up_factor**2,
+                                        1)
         self.shuffle = nn.PixelShuffle(up_factor)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -129,8 +129,8 @@ class MIRHead(BaseVLHead):
             recon.float(), target.float(), reduction='none', beta=self.beta)
         if self.loss_region == 'masked':
             weight = batch['image_mask'][:rows, None].to(error.dtype)
-            loss = (error * weight).sum() / (
-                weight.sum() * error.shape[1]).clamp_min(1.0)
+            loss = (error * weight).sum() / (weight.sum() *
+                                             error.shape[1]).clamp_min(1.0)
         else:
             loss = error.mean()
         return dict(loss_mir=loss * self.loss_weight)

@@ -40,8 +40,7 @@ class MLMHead(BaseVLHead):
 
     def __init__(self,
                  neck: dict = dict(
-                     type='TokenProjector', in_channels=512,
-                     out_channels=768),
+                     type='TokenProjector', in_channels=512, out_channels=768),
                  vocab_size: int = 30522,
                  hidden_size: int = 768,
                  tie_word_embeddings: bool = True,

@@ -6,7 +6,7 @@ from .onednn_linear import fused_linear, onednn_available
 from .transformer_block import PVTVLBlock
 
 __all__ = [
-    'SpatialReductionAttention', 'eager_attention', 'LinearNorm',
-    'PatchEmbed', 'build_bert_embeddings', 'PVTVLBlock', 'gelu_linear',
-    'fused_linear', 'onednn_available'
+    'SpatialReductionAttention', 'eager_attention', 'LinearNorm', 'PatchEmbed',
+    'build_bert_embeddings', 'PVTVLBlock', 'gelu_linear', 'fused_linear',
+    'onednn_available'
 ]

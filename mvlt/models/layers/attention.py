@@ -1,4 +1,4 @@
-"""Joint vision-language attention with spatial reduction of the visual keys."""
+"""Joint vision-language attention, visual keys spatially reduced."""
 from typing import Optional, Tuple
 
 import torch
@@ -69,7 +69,7 @@ class SpatialReductionAttention(nn.Module):
                  proj_drop: float = 0.0,
                  sr_ratio: int = 1,
                  attn_impl: str = 'sdpa',
-                 norm_eps: float = 1e-6) -> None:
+                 norm_eps: float = 1e-5) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'dim {dim} is not divisible by num_heads '
@@ -129,8 +129,9 @@ class SpatialReductionAttention(nn.Module):
         num_queries = num_tokens if num_queries is None else num_queries
         query_input = x if num_queries == num_tokens else x[:, :num_queries]
         query = fused_linear(
-            query_input, self.q, onednn=self.onednn).reshape(
-                batch, num_queries, heads, head_dim).transpose(1, 2)
+            query_input, self.q,
+            onednn=self.onednn).reshape(batch, num_queries, heads,
+                                        head_dim).transpose(1, 2)
         num_visual = num_tokens - num_text
         if self.sr_ratio > 1 and num_visual > 0:
             # One split instead of two slices: its backward writes the
@@ -144,14 +145,15 @@ class SpatialReductionAttention(nn.Module):
             kv_input = x
         num_keys = kv_input.shape[1]
         key, value = fused_linear(
-            kv_input, self.kv, onednn=self.onednn).reshape(
-                batch, num_keys, 2, heads, head_dim).permute(2, 0, 3, 1,
-                                                             4).unbind(0)
+            kv_input, self.kv,
+            onednn=self.onednn).reshape(batch, num_keys, 2, heads,
+                                        head_dim).permute(2, 0, 3, 1,
+                                                          4).unbind(0)
         attn_mask = None
         if text_mask is not None and num_text > 0:
             visual_valid = text_mask.new_ones(batch, num_keys - num_text)
-            attn_mask = torch.cat([text_mask, visual_valid],
-                                  dim=1)[:, None, None, :]
+            attn_mask = torch.cat([text_mask, visual_valid], dim=1)[:, None,
+                                                                    None, :]
         dropout_p = self.attn_drop if self.training else 0.0
         if self.attn_impl == 'sdpa':
             out = F.scaled_dot_product_attention(
@@ -160,5 +162,4 @@ class SpatialReductionAttention(nn.Module):
             out = eager_attention(query, key, value, attn_mask, dropout_p,
                                   self.training)
         out = out.transpose(1, 2).reshape(batch, num_queries, dim)
-        return self.proj_drop(
-            fused_linear(out, self.proj, onednn=self.onednn))
+        return self.proj_drop(fused_linear(out, self.proj, onednn=self.onednn))

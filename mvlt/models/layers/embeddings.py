@@ -39,7 +39,7 @@ class LinearNorm(nn.Module):
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
-                 norm_eps: float = 1e-6) -> None:
+                 norm_eps: float = 1e-5) -> None:
         super().__init__()
         self.proj = nn.Linear(in_channels, out_channels)
         self.norm = nn.LayerNorm(out_channels, eps=norm_eps)
@@ -59,7 +59,7 @@ class PatchEmbed(nn.Module):
                  embed_dim: int,
                  patch_size: int,
                  stride: int,
-                 norm_eps: float = 1e-6) -> None:
+                 norm_eps: float = 1e-5) -> None:
         super().__init__()
         self.proj = nn.Conv2d(
             in_channels, embed_dim, kernel_size=patch_size, stride=stride)

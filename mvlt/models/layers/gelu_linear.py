@@ -43,7 +43,8 @@ class _GeluLinear(torch.autograd.Function):
         return grad_hidden, grad_weight, grad_bias
 
 
-def gelu_linear(hidden: torch.Tensor, weight: torch.Tensor,
+def gelu_linear(hidden: torch.Tensor,
+                weight: torch.Tensor,
                 bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``F.linear(F.gelu(hidden), weight, bias)`` with less saved memory.
 

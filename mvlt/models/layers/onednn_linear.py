@@ -19,8 +19,7 @@ def onednn_available() -> bool:
 _AVAILABLE = onednn_available()
 
 
-def _linear_pointwise_flops(input_shape, weight_shape, *args,
-                            **kwargs) -> int:
+def _linear_pointwise_flops(input_shape, weight_shape, *args, **kwargs) -> int:
     """2 * rows * in * out, as for ``aten.addmm``."""
     return 2 * math.prod(input_shape) * weight_shape[0]
 
@@ -33,8 +32,8 @@ if _AVAILABLE and torch.ops.mkldnn._linear_pointwise not in flop_registry:
 
 
 def _use_onednn(x: torch.Tensor) -> bool:
-    return (_AVAILABLE and x.device.type == 'cpu'
-            and x.dtype == torch.float32 and not torch.is_grad_enabled()
+    return (_AVAILABLE and x.device.type == 'cpu' and x.dtype == torch.float32
+            and not torch.is_grad_enabled()
             and not torch.is_autocast_enabled('cpu'))
 
 

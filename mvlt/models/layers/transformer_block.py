@@ -23,7 +23,8 @@ class PVTVLBlock(nn.Module):
         drop_path (float): Stochastic-depth rate of this block.
         sr_ratio (int): Spatial-reduction ratio of the visual keys.
         attn_impl (str): ``'sdpa'`` or ``'eager'``.
-        norm_eps (float): LayerNorm epsilon.
+        norm_eps (float): LayerNorm epsilon of norm1 / norm2.
+        sr_norm_eps (float): LayerNorm epsilon of the spatial reduction.
         recompute_gelu (bool): In training, keep only the MLP's hidden
             pre-activation for backward and recompute the GELU (one
             (B, T, mlp_ratio * dim) tensor less per block, same numbers;
@@ -46,6 +47,7 @@ class PVTVLBlock(nn.Module):
                  sr_ratio: int = 1,
                  attn_impl: str = 'sdpa',
                  norm_eps: float = 1e-6,
+                 sr_norm_eps: float = 1e-5,
                  recompute_gelu: bool = True) -> None:
         super().__init__()
         self.recompute_gelu = recompute_gelu
@@ -59,7 +61,7 @@ class PVTVLBlock(nn.Module):
             proj_drop=drop,
             sr_ratio=sr_ratio,
             attn_impl=attn_impl,
-            norm_eps=norm_eps)
+            norm_eps=sr_norm_eps)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else \
             nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
@@ -80,8 +82,8 @@ class PVTVLBlock(nn.Module):
         With ``num_queries`` only the first ``num_queries`` tokens are
         updated and returned: (B, num_queries, D).
         """
-        attended = self.attn(self.norm1(x), num_text, hw, text_mask,
-                             num_queries)
+        attended = self.attn(
+            self.norm1(x), num_text, hw, text_mask, num_queries)
         if num_queries is not None:
             x = x[:, :num_queries]
         x = x + self.drop_path(attended)

@@ -1,4 +1,4 @@
-"""Mask generators for masked image reconstruction (registry: MASK_GENERATORS)."""
+"""Mask generators of masked image reconstruction (MASK_GENERATORS)."""
 from .base import BaseMaskGenerator
 from .center import CenterMask
 from .grid import GridMask

@@ -1,4 +1,4 @@
-"""Base class of the image-mask strategies used by masked image reconstruction."""
+"""Base class of the image-mask strategies of masked image reconstruction."""
 import math
 from typing import Optional, Union
 
@@ -78,7 +78,7 @@ class BaseMaskGenerator:
                 same generator state gives the same masks.
 
         Returns:
-            torch.Tensor: bool (B, height, width), True where pixels are masked.
+            torch.Tensor: bool (B, height, width), True = masked pixel.
         """
         if device is None:
             device = generator.device if generator is not None else 'cpu'

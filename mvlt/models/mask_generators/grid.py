@@ -47,8 +47,8 @@ class GridMask(BaseMaskGenerator):
         cols = torch.arange(grid_width, device=device) // self.block_units
         phase = rows[:, None] + cols[None, :]
         if self.random_offset:
-            offset = (uniform((batch_size, ), device, generator) *
-                      self.period).long()
+            offset = (uniform(
+                (batch_size, ), device, generator) * self.period).long()
         else:
             offset = torch.zeros(batch_size, dtype=torch.long, device=device)
         masked_phases = int(round(self.mask_ratio * self.period))

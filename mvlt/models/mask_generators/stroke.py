@@ -23,15 +23,17 @@ class StrokeMask(BaseMaskGenerator):
     ``unit_scale = 1``) by the distance of each unit centre to the segments.
     """
 
-    def __init__(self,
-                 mask_ratio: float = 0.5,
-                 patch_size: int = 4,
-                 unit_scale: int = 1,
-                 fill_value: float = 1e-6,
-                 max_strokes: int = 24,
-                 num_vertices: int = 5,
-                 segment_length: tuple = (0.1, 0.3),
-                 brush_width: tuple = (0.05, 0.12)) -> None:
+    def __init__(
+        self,
+        mask_ratio: float = 0.5,
+        patch_size: int = 4,
+        unit_scale: int = 1,
+        fill_value: float = 1e-6,
+        max_strokes: int = 24,
+        num_vertices: int = 5,
+        segment_length: tuple = (0.1, 0.3),
+        brush_width: tuple = (0.05, 0.12)
+    ) -> None:
         super().__init__(mask_ratio, patch_size, unit_scale, fill_value)
         if max_strokes < 1 or num_vertices < 2:
             raise ValueError('StrokeMask: need max_strokes >= 1 and '
@@ -48,7 +50,7 @@ class StrokeMask(BaseMaskGenerator):
         num_strokes, num_segments = self.max_strokes, self.num_vertices - 1
         side = float(max(grid_height, grid_width))
         shape = (batch_size, num_strokes)
-        # Polyline vertices in unit coordinates (x along width, y along height).
+        # Polyline vertices in unit coordinates (x: width, y: height).
         start = uniform(shape + (2, ), device, generator) * torch.tensor(
             [grid_width, grid_height], device=device, dtype=torch.float32)
         angle0 = uniform(shape + (1, ), device, generator) * 2 * math.pi
@@ -56,8 +58,10 @@ class StrokeMask(BaseMaskGenerator):
             * math.pi
         angles = angle0 + turns.cumsum(dim=-1)
         low, high = self.segment_length
-        lengths = (low + (high - low) * uniform(
-            shape + (num_segments, ), device, generator)) * side
+        lengths = (
+            low +
+            (high - low) * uniform(shape +
+                                   (num_segments, ), device, generator)) * side
         steps = torch.stack([angles.cos(), angles.sin()], dim=-1) \
             * lengths[..., None]
         vertices = torch.cat([start[:, :, None], steps], dim=2).cumsum(dim=2)
@@ -86,10 +90,10 @@ class StrokeMask(BaseMaskGenerator):
         union = strokes.to(torch.uint8).cummax(dim=1).values.bool()
         coverage = union.float().mean(dim=-1)  # (B, S)
         reached = coverage >= self.mask_ratio
-        first = torch.where(reached.any(dim=1),
-                            reached.float().argmax(dim=1),
-                            torch.full_like(reached[:, 0], num_strokes - 1,
-                                            dtype=torch.long))
+        first = torch.where(
+            reached.any(dim=1),
+            reached.float().argmax(dim=1),
+            torch.full_like(reached[:, 0], num_strokes - 1, dtype=torch.long))
         index = first.view(batch_size, 1, 1).expand(-1, 1, union.shape[-1])
         chosen = union.gather(1, index).squeeze(1)
         return chosen.view(batch_size, grid_height, grid_width)

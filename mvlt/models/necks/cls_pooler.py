@@ -22,7 +22,7 @@ class TokenProjector(BaseModule):
     def __init__(self,
                  in_channels: int = 512,
                  out_channels: int = 768,
-                 norm_eps: float = 1e-6,
+                 norm_eps: float = 1e-5,
                  init_cfg: dict = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
@@ -44,7 +44,7 @@ class CLSPooler(TokenProjector):
     def __init__(self,
                  in_channels: int = 512,
                  out_channels: int = 768,
-                 norm_eps: float = 1e-6,
+                 norm_eps: float = 1e-5,
                  index: int = 0,
                  init_cfg: dict = None) -> None:
         super().__init__(in_channels, out_channels, norm_eps, init_cfg)

@@ -81,8 +81,8 @@ def sample_itm_pairs(product: torch.Tensor,
             _pick_other_product(anchors, product, group, hard_negative_prob,
                                 generator))
     if num_extra_negatives > 0:
-        anchors = torch.arange(batch, device=device).repeat(
-            num_extra_negatives)
+        anchors = torch.arange(
+            batch, device=device).repeat(num_extra_negatives)
         image_index.append(anchors)
         text_index.append(
             _pick_other_product(anchors, product, group, hard_negative_prob,

@@ -75,10 +75,9 @@ def bert_mask_tokens(input_ids: torch.Tensor,
     action = torch.rand(batch, slots, device=device, generator=generator)
     random_ids = torch.randint(
         vocab_size, (batch, slots), device=device, generator=generator)
-    replaced = torch.where(action < mask_prob,
-                           torch.full_like(originals, mask_token_id),
-                           torch.where(action < mask_prob + random_prob,
-                                       random_ids, originals))
+    replaced = torch.where(
+        action < mask_prob, torch.full_like(originals, mask_token_id),
+        torch.where(action < mask_prob + random_prob, random_ids, originals))
     replaced = torch.where(active, replaced, originals)
     masked_ids = input_ids.scatter(1, positions, replaced)
     return MaskedText(masked_ids, positions, labels)
