@@ -92,6 +92,16 @@ def _frame(tile: np.ndarray, colour: tuple, label: str) -> np.ndarray:
     return np.concatenate([framed, caption], axis=0)
 
 
+def _with_title(row: np.ndarray, title: str) -> np.ndarray:
+    """Put a 24-pixel white header with ``title`` above ``row`` (if any)."""
+    if not title:
+        return row
+    header = np.full((24, row.shape[1], 3), 255, np.uint8)
+    cv2.putText(header, title, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, BLACK,
+                1, cv2.LINE_AA)
+    return np.concatenate([header, row], axis=0)
+
+
 def retrieval_figure(query: Item,
                      candidates: Sequence[Item],
                      is_positive: Sequence[bool],
@@ -126,13 +136,7 @@ def retrieval_figure(query: Item,
         tiles.append(
             _frame(
                 _tile(extra_positive, size), GREEN, f'match at #{extra_rank}'))
-    row = np.concatenate(tiles, axis=1)
-    if title:
-        header = np.full((24, row.shape[1], 3), 255, np.uint8)
-        cv2.putText(header, title, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    BLACK, 1, cv2.LINE_AA)
-        row = np.concatenate([header, row], axis=0)
-    return row
+    return _with_title(np.concatenate(tiles, axis=1), title)
 
 
 def reconstruction_figure(masked: np.ndarray,
@@ -145,13 +149,7 @@ def reconstruction_figure(masked: np.ndarray,
     for image, label in ((masked, 'masked'), (reconstruction, 'reconstructed'),
                          (original, 'original')):
         tiles.append(_frame(_tile(image, size), GREY, label))
-    row = np.concatenate(tiles, axis=1)
-    if title:
-        header = np.full((24, row.shape[1], 3), 255, np.uint8)
-        cv2.putText(header, title, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    BLACK, 1, cv2.LINE_AA)
-        row = np.concatenate([header, row], axis=0)
-    return row
+    return _with_title(np.concatenate(tiles, axis=1), title)
 
 
 def masked_view(original: np.ndarray,

@@ -513,24 +513,10 @@ class RetrievalTestLoop(BaseLoop):
         merged = torch.sort(vals, dim=1, descending=True, stable=True)
         top_val = merged.values[:, :k].numpy()
         top_col = idx.gather(1, merged.indices[:, :k]).numpy()
-        product = self._rows.product_index
-        records = []
-        for q in range(num):
-            cand = image_rows[top_col[q]]
-            records.append(
-                dict(
-                    protocol=protocol.name,
-                    split=protocol.split,
-                    direction='text_to_image',
-                    query_id=q,
-                    query_row=int(caption_rows[q]),
-                    rank=int(1 + count[q]),
-                    positive_row=int(image_rows[best_col[q]]),
-                    topk_rows=cand.tolist(),
-                    topk_scores=top_val[q].tolist(),
-                    topk_positive=(
-                        product[cand] == product[caption_rows[q]]).tolist()))
-        return records
+        return self._gallery_records(protocol, 'text_to_image', caption_rows,
+                                     1 + count.numpy(),
+                                     image_rows[best_col.numpy()],
+                                     image_rows[top_col], top_val)
 
     def _i2t_from_columns(self, protocol: GalleryProtocol,
                           caption_rows: np.ndarray, image_rows: np.ndarray,
@@ -557,24 +543,39 @@ class RetrievalTestLoop(BaseLoop):
         for tensor in tensors:
             all_reduce(tensor, op='sum')
         ranks, best_row, top_val, top_idx = (t.numpy() for t in tensors)
+        return self._gallery_records(protocol, 'image_to_text', image_rows,
+                                     ranks, caption_rows[best_row],
+                                     caption_rows[top_idx], top_val)
+
+    def _gallery_records(self, protocol: GalleryProtocol, direction: str,
+                         query_rows: np.ndarray, ranks: np.ndarray,
+                         positive_rows: np.ndarray, topk_rows: np.ndarray,
+                         topk_scores: np.ndarray) -> List[dict]:
+        """One record per query of a full-gallery direction.
+
+        Args:
+            query_rows (np.ndarray): (Q,) data-set rows of the queries.
+            ranks (np.ndarray): (Q,) 1-based rank of the best positive.
+            positive_rows (np.ndarray): (Q,) row of that positive.
+            topk_rows (np.ndarray): (Q, k) rows of the top candidates.
+            topk_scores (np.ndarray): (Q, k) their scores.
+        """
         product = self._rows.product_index
-        records = []
-        for q in range(num):
-            cand = caption_rows[top_idx[q]]
-            records.append(
-                dict(
-                    protocol=protocol.name,
-                    split=protocol.split,
-                    direction='image_to_text',
-                    query_id=q,
-                    query_row=int(image_rows[q]),
-                    rank=int(ranks[q]),
-                    positive_row=int(caption_rows[best_row[q]]),
-                    topk_rows=cand.tolist(),
-                    topk_scores=top_val[q].tolist(),
-                    topk_positive=(
-                        product[cand] == product[image_rows[q]]).tolist()))
-        return records
+        return [
+            dict(
+                protocol=protocol.name,
+                split=protocol.split,
+                direction=direction,
+                query_id=q,
+                query_row=int(query_rows[q]),
+                rank=int(ranks[q]),
+                positive_row=int(positive_rows[q]),
+                topk_rows=topk_rows[q].tolist(),
+                topk_scores=topk_scores[q].tolist(),
+                topk_positive=(
+                    product[topk_rows[q]] == product[query_rows[q]]).tolist())
+            for q in range(len(query_rows))
+        ]
 
     @staticmethod
     def _local_topk(scores: np.ndarray, cols: np.ndarray,
