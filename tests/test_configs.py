@@ -1,7 +1,10 @@
 """Every config builds its model and survives MMEngine's Config.dump; the
 ablation configs differ from their parent in exactly the field they name."""
 import glob
+import os
 import os.path as osp
+import subprocess
+import sys
 from typing import Any, Dict
 
 import pytest
@@ -274,3 +277,51 @@ def test_pretrain_recipe_trains_on_synthetic_fashiongen(tmp_path, monkeypatch):
     # auto_scale_lr: 2 images instead of 1,200 scale 2.5e-3 down.
     lr = runner.optim_wrapper.optimizer.param_groups[0]['initial_lr']
     assert lr == pytest.approx(2.5e-3 * 2 / 1200)
+
+
+@pytest.mark.slow
+def test_pretrain_recipe_with_dist_train_sh_two_processes(tmp_path):
+    """`tools/dist_train.sh configs/mvlt/pretrain_fashiongen.py 2` with the
+    synthetic set and a tiny batch trains on CPU (gloo), as
+    configs/mvlt/README.md shows."""
+    data = write_synthetic_fashiongen(
+        str(tmp_path / 'synthetic'),
+        train_products=4,
+        val_products=1,
+        views=(1, 1))
+    root = osp.dirname(data['vocab']) + '/'
+    options = {
+        'train_dataloader.dataset.data_root': root,
+        'train_dataloader.dataset.pipeline.3.tokenizer.vocab_file':
+        data['vocab'],
+        'model.data_preprocessor.tokenizer.vocab_file': data['vocab'],
+        'model.backbone.vocab_size': 'None',
+        'model.heads.mlm.vocab_size': 'None',
+        'model.backbone.init_cfg': 'None',
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': 'False',
+        'train_cfg.max_epochs': 2,
+        'work_dir': str(tmp_path / 'work'),
+    }
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        PYTHONPATH=REPO,
+        HF_HUB_OFFLINE='1',
+        OMP_NUM_THREADS='1',
+        CUDA_VISIBLE_DEVICES='',
+        PORT=str(29600 + os.getpid() % 1000))
+    result = subprocess.run(
+        ['bash', 'tools/dist_train.sh', PRETRAIN, '2', '--cfg-options'] +
+        [f'{key}={value}' for key, value in options.items()],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    # 4 samples, 2 ranks x 2: one iteration an epoch, two epochs.
+    assert 'Epoch(train) [2][1/1]' in log
+    assert osp.isfile(tmp_path / 'work' / 'epoch_2.pth')
