@@ -32,7 +32,9 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'projects')),
     include_package_data=True,
-    python_requires='>=3.9',
+    # The versions torch 2.14.1 (requirements/runtime.txt) has wheels for;
+    # tools/setup_env.sh and README.md state the same range.
+    python_requires='>=3.10,<3.15',
     install_requires=read_requirements('runtime'),
     extras_require={
         'tests': read_requirements('tests'),

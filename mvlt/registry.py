@@ -8,6 +8,9 @@ wrapped so that a misspelt ``type`` or keyword gets a "did you mean" hint.
 
 ``MASK_GENERATORS`` is a new root registry: image-mask strategies for masked
 image reconstruction (random-grid, grid, stroke, center and plug-ins).
+``NEGATIVE_SAMPLERS`` is another: how image-text matching (ITM) picks the
+wrong captions of its negative pairs (random, same-group, itc-hard and
+plug-ins).
 """
 import difflib
 import functools
@@ -45,7 +48,8 @@ __all__ = [
     'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'METRICS',
-    'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS', 'MASK_GENERATORS'
+    'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS', 'MASK_GENERATORS',
+    'NEGATIVE_SAMPLERS'
 ]
 
 _UNEXPECTED_KEYWORD = re.compile(
@@ -71,6 +75,25 @@ def _close(word: str, candidates: Iterable[str]) -> list:
     return [lowered[m] for m in matches]
 
 
+def _init_keywords(cls: type) -> list:
+    """The keyword arguments ``cls(...)`` takes: those of its ``__init__``
+    and, while an ``__init__`` passes ``**kwargs`` on, of its bases'."""
+    names: list = []
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        variadic = (inspect.Parameter.VAR_POSITIONAL,
+                    inspect.Parameter.VAR_KEYWORD)
+        names += [
+            p.name for p in params
+            if p.kind not in variadic and p.name not in names + ['self']
+        ]
+        if all(p.kind != inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
 def near_miss_hint(err: Exception, cfg: Any, registry: Registry) -> str:
     """A "did you mean ...?" for a misspelt type or keyword, or ''.
 
@@ -91,15 +114,14 @@ def near_miss_hint(err: Exception, cfg: Any, registry: Registry) -> str:
         obj_type = cfg.get('type')
         obj_cls = registry.get(obj_type) if isinstance(obj_type,
                                                        str) else obj_type
-        if not inspect.isclass(obj_cls) or \
-                obj_cls.__name__ != keyword.group(1):
+        # The error names the class whose __init__ refused the keyword: the
+        # built one or a base that it passes **kwargs to.
+        if not inspect.isclass(obj_cls) or keyword.group(1) not in {
+                klass.__name__
+                for klass in obj_cls.__mro__
+        }:
             return ''
-        params = [
-            name for name, param in inspect.signature(
-                obj_cls.__init__).parameters.items()
-            if name != 'self' and param.kind not in (param.VAR_POSITIONAL,
-                                                     param.VAR_KEYWORD)
-        ]
+        params = _init_keywords(obj_cls)
         matches = _close(keyword.group(2), params)
         return (f" Did you mean {' / '.join(matches)}?"
                 if matches else f' Valid arguments: {", ".join(params)}.')
@@ -138,6 +160,16 @@ def _child(name: str, parent: Registry, locations: list) -> Registry:
         build_func=_with_suggestions(parent.build_func))
 
 
+def _root(name: str, location: str) -> Registry:
+    """A new root registry of scope mvlt, for a concept of this project only
+    (no MMEngine counterpart), with hinting builds."""
+    return Registry(
+        name,
+        scope='mvlt',
+        locations=[location],
+        build_func=_with_suggestions(build_from_cfg))
+
+
 _ENGINE = ['mvlt.engine']
 _MODELS = ['mvlt.models']
 _DATASETS = ['mvlt.datasets']
@@ -174,9 +206,6 @@ EVALUATORS = _child('evaluator', MMENGINE_EVALUATOR, _EVALUATION)
 VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, _VISUALIZATION)
 VISBACKENDS = _child('vis backend', MMENGINE_VISBACKENDS, _VISUALIZATION)
 
-# A root registry: mask strategies are a concept of this project only.
-MASK_GENERATORS = Registry(
-    'mask generator',
-    scope='mvlt',
-    locations=['mvlt.models.mask_generators'],
-    build_func=_with_suggestions(build_from_cfg))
+# Image-mask strategies, and how ITM picks its negative pairs.
+MASK_GENERATORS = _root('mask generator', 'mvlt.models.mask_generators')
+NEGATIVE_SAMPLERS = _root('negative sampler', 'mvlt.models.negative_samplers')

@@ -1,7 +1,10 @@
 """Shared fixtures: every test makes its own data; nothing is downloaded."""
+import importlib.util
 import json
 import os
 import os.path as osp
+import signal
+import subprocess
 
 import cv2
 import numpy as np
@@ -74,11 +77,7 @@ def nano_cfg_options(data: dict, work_dir: str = None) -> dict:
     options = {
         'model.data_preprocessor.tokenizer.vocab_file': data['vocab'],
         'train_dataloader.dataset.data_root': data['root'],
-        'train_dataloader.dataset.pipeline.2.tokenizer.vocab_file':
-        data['vocab'],
         'test_dataloader.dataset.data_root': data['root'],
-        'test_dataloader.dataset.pipeline.2.tokenizer.vocab_file':
-        data['vocab'],
     }
     if work_dir:
         options['work_dir'] = work_dir
@@ -88,6 +87,102 @@ def nano_cfg_options(data: dict, work_dir: str = None) -> dict:
 def cfg_options_args(options: dict) -> list:
     """Command-line form of :func:`nano_cfg_options`."""
     return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+
+
+def load_tool(relative_path: str):
+    """A script under tools/ as a module."""
+    path = osp.join(REPO, 'tools', relative_path)
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def point_vocab(node, vocab: str) -> None:
+    """Set every ``vocab_file`` of a config (model and pipelines) to
+    ``vocab``, wherever the tokenizer settings live."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'vocab_file':
+                node[key] = vocab
+            else:
+                point_vocab(value, vocab)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            point_vocab(value, vocab)
+
+
+def write_plugin_config(config, module: str, source: str, model: str):
+    """Write a plug-in module ``<module>.py`` (``source``) beside ``config``
+    (a ``pathlib.Path``) and there a config that inherits the nano config,
+    imports the plug-in through ``custom_imports`` and sets ``model =``
+    ``model`` (Python source); returns ``config``."""
+    (config.parent / f'{module}.py').write_text(source)
+    config.write_text(f'_base_ = [{NANO_CONFIG!r}]\n'
+                      f'custom_imports = dict(imports=[{module!r}], '
+                      'allow_failed_imports=False)\n'
+                      f'model = {model}\n')
+    return config
+
+
+def train_batch(cfg, size: int = 8) -> dict:
+    """The first ``size`` samples of a config's training set, collated."""
+    from mmengine.dataset import pseudo_collate
+
+    from mvlt.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return pseudo_collate([dataset[i] for i in range(size)])
+
+
+def train_steps(model,
+                batch: dict,
+                steps: int,
+                lr: float,
+                fixed_inputs: bool = False) -> list:
+    """``steps`` AdamW steps of ``model`` on one batch; returns each step's
+    losses (floats). With ``fixed_inputs`` the masks and the ITM pairs are
+    drawn once (the generator state is restored before every step), else
+    anew every step."""
+    import torch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    history, data, state = [], None, None
+    for _ in range(steps):
+        if data is None or not fixed_inputs:
+            data = model.data_preprocessor(batch, True)
+            state = model.data_preprocessor.rng_state()
+        elif state is not None:
+            model.data_preprocessor.load_rng_state(state)
+        losses = model(**data, mode='loss')
+        total = sum(v for k, v in losses.items() if k.startswith('loss'))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append({k: float(v.detach()) for k, v in losses.items()})
+    return history
+
+
+def kill_when(command: list, env: dict, stop) -> str:
+    """Run ``command`` in the repository and SIGKILL it at the first output
+    line for which ``stop(line)`` is true; returns the output, asserting
+    that the process ended by that kill."""
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if stop(line):
+            os.kill(process.pid, signal.SIGKILL)
+            break
+    process.stdout.close()
+    log = ''.join(lines)
+    assert process.wait() == -signal.SIGKILL, log[-3000:]
+    return log
 
 
 @pytest.fixture(scope='session')

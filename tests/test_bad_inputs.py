@@ -197,26 +197,27 @@ def test_utf8_byte_order_mark_is_accepted(own_data):
 
 
 # ---------------------------------------------------------------- configs
-def test_misspelt_config_key_and_type_get_suggestions(nano_config):
-    model = copy.deepcopy(nano_config.model)
-    model.backbone.drop_path_rat = 0.1
-    with pytest.raises(
-            TypeError,
-            match=r"unexpected keyword argument 'drop_path_rat'\. "
-            r'Did you mean drop_path_rate\?'):
-        MODELS.build(model)
-    model = copy.deepcopy(nano_config.model)
-    model.backbone.type = 'PVTVl'
-    with pytest.raises(
-            KeyError,
-            match=r'PVTVl is not in the mvlt::model '
-            r'registry\. Did you mean PVTVL\?'):
-        MODELS.build(model)
-    model = copy.deepcopy(nano_config.model)
-    model.heads.mir.decoder.chanels = (8, 8, 8)
-    with pytest.raises(
-            TypeError, match=r'Did you mean channels / in_channels\?'):
-        MODELS.build(model)
+@pytest.mark.parametrize(
+    'key, value, error, message',
+    [
+        ('backbone.drop_path_rat', 0.1, TypeError,
+         r"unexpected keyword argument 'drop_path_rat'\. "
+         r'Did you mean drop_path_rate\?'),
+        ('backbone.type', 'PVTVl', KeyError,
+         r'PVTVl is not in the mvlt::model registry\. Did you mean PVTVL\?'),
+        ('heads.mir.decoder.chanels',
+         (8, 8, 8), TypeError, r'Did you mean channels / in_channels\?'),
+        # A keyword of the base class that GridMask passes **kwargs to.
+        ('data_preprocessor.mask_generator',
+         dict(type='GridMask', mask_ration=0.3), TypeError,
+         r"'mask_ration'\. Did you mean mask_ratio\?"),
+    ])
+def test_misspelt_config_key_and_type_get_suggestions(nano_config, key, value,
+                                                      error, message):
+    cfg = copy.deepcopy(nano_config)
+    cfg.merge_from_dict({f'model.{key}': value})
+    with pytest.raises(error, match=message):
+        MODELS.build(cfg.model)
 
 
 # ------------------------------------------------------------ checkpoints
@@ -250,7 +251,10 @@ def test_checkpoint_with_another_vocabulary(nano_config, own_data, tmp_path):
 # ----------------------------------------------------------------- images
 def test_wrong_image_size_without_position_interpolation(nano_config):
     backbone = copy.deepcopy(nano_config.model.backbone)
-    backbone.update(vocab_size=50, interpolate_pos_embed=False)
+    # Built alone, the backbone needs its sizes (MVLT takes them from the
+    # data preprocessor).
+    backbone.update(
+        vocab_size=50, interpolate_pos_embed=False, img_size=64, text_len=32)
     model = MODELS.build(backbone)
     with pytest.raises(
             ValueError,

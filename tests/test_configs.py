@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import REPO
+from conftest import REPO, cfg_options_args, point_vocab
 from mvlt.datasets.synthetic import write_synthetic_fashiongen
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
@@ -50,6 +50,9 @@ ABLATION_FIELDS = {
     'pretrain_fashiongen_itm-mir.py': ['model.heads.mlm'],
     'pretrain_fashiongen_itm-mlm.py': ['model.heads.mir'],
     'pretrain_fashiongen_no-imagenet.py': ['model.backbone.init_cfg'],
+    # Beyond the paper: only the ITM negatives and the ITC head change.
+    'pretrain_fashiongen_itc-hard.py':
+    ['model.itm_sampler', 'model.heads.itc'],
 }
 
 
@@ -69,19 +72,6 @@ def vocab_files(tmp_path_factory, nano_data) -> Dict[Any, str]:
         None: nano_data['vocab'],
         30522: _placeholder_vocab(str(tmp / 'bert_size.txt'), 30522),
     }
-
-
-def _point_vocab_files(node: Any, vocab: str) -> None:
-    """Replace every ``vocab_file`` in a config (model and pipelines)."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == 'vocab_file':
-                node[key] = vocab
-            else:
-                _point_vocab_files(value, vocab)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            _point_vocab_files(item, vocab)
 
 
 def _flatten(node: Any, prefix: str = '') -> Dict[str, Any]:
@@ -128,7 +118,7 @@ def test_config_builds_and_dumps(path, tmp_path, vocab_files, monkeypatch):
     if vocab_size not in vocab_files:
         vocab_files[vocab_size] = _placeholder_vocab(
             str(tmp_path / 'vocab.txt'), vocab_size)
-    _point_vocab_files(cfg._cfg_dict, vocab_files[vocab_size])
+    point_vocab(cfg._cfg_dict, vocab_files[vocab_size])
     model = MODELS.build(cfg.model)
     assert model.heads, path
     if vocab_size is not None:
@@ -184,7 +174,7 @@ def test_ablation_values():
 
 
 def test_pretrain_recipe_values():
-    """SPEC section 5 in the merged pre-training config."""
+    """docs/method.md section 5 in the merged pre-training config."""
     cfg = Config.fromfile(PRETRAIN)
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == \
@@ -194,7 +184,10 @@ def test_pretrain_recipe_values():
     assert cfg.train_dataloader.batch_size == 150
     assert cfg.auto_scale_lr == dict(base_batch_size=1200, enable=True)
     model = cfg.model
-    assert (model.backbone.img_size, model.backbone.text_len) == (256, 128)
+    # Stated once, in the data preprocessor; the backbone takes them.
+    preprocessor = model.data_preprocessor
+    assert (preprocessor.img_size, preprocessor.text_len) == (256, 128)
+    assert (model.backbone.img_size, model.backbone.text_len) == (None, None)
     generator = model.data_preprocessor.mask_generator
     assert (generator.type, generator.mask_ratio, generator.patch_size,
             generator.unit_scale) == ('RandomGridMask', 0.5, 4, 4)
@@ -202,8 +195,9 @@ def test_pretrain_recipe_values():
     assert (model.heads.mir.loss_weight, model.heads.itm.loss_weight,
             model.heads.mlm.loss_weight) == (10.0, 1.0, 1.0)
     assert model.backbone.init_cfg.type == 'PVTPretrained'
-    # The model reads the same vocabulary as the pipelines.
-    assert model.data_preprocessor.tokenizer == cfg.tokenizer
+    # The pipelines only read and pack: no second tokenizer or image size.
+    for step in cfg.train_dataloader.dataset.pipeline:
+        assert step.type in ('LoadFashionGenImage', 'PackMVLTInputs')
 
 
 def test_model_index_lists_existing_configs():
@@ -228,6 +222,29 @@ def test_model_index_lists_existing_configs():
         assert f'configs/mvlt/ablations/{name}' in listed
 
 
+def _synthetic_recipe_options(tmp_path, train_products: int,
+                              max_epochs: int) -> dict:
+    """Options that train the paper recipe on a synthetic Fashion-Gen of
+    ``train_products`` one-view products (its own vocabulary, batch 2, no
+    loader workers), work dir ``tmp_path / 'work'``."""
+    data = write_synthetic_fashiongen(
+        str(tmp_path / 'synthetic'),
+        train_products=train_products,
+        val_products=1,
+        views=(1, 1))
+    return {
+        'train_dataloader.dataset.data_root': osp.dirname(data['vocab']) + '/',
+        'model.data_preprocessor.tokenizer.vocab_file': data['vocab'],
+        'model.backbone.vocab_size': None,
+        'model.heads.mlm.vocab_size': None,
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.persistent_workers': False,
+        'train_cfg.max_epochs': max_epochs,
+        'work_dir': str(tmp_path / 'work'),
+    }
+
+
 @pytest.mark.slow
 def test_pretrain_recipe_trains_on_synthetic_fashiongen(tmp_path, monkeypatch):
     """The paper recipe itself (256 px, L = 128, PVT-Tiny, ImageNet init from
@@ -235,39 +252,13 @@ def test_pretrain_recipe_trains_on_synthetic_fashiongen(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(osp.join(REPO, 'tests', 'test_models'))
     from test_pvt_weights import pvt_v1_state_dict
     register_all_modules()
-    data = write_synthetic_fashiongen(
-        str(tmp_path / 'synthetic'),
-        train_products=2,
-        val_products=1,
-        views=(1, 1))
-    root = osp.dirname(data['vocab']) + '/'
     checkpoint = str(tmp_path / 'pvt_tiny.pth')
     torch.save(pvt_v1_state_dict(), checkpoint)
     cfg = Config.fromfile(PRETRAIN)
-    cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root':
-        root,
-        'train_dataloader.dataset.pipeline.3.tokenizer.vocab_file':
-        data['vocab'],
-        'model.data_preprocessor.tokenizer.vocab_file':
-        data['vocab'],
-        'model.backbone.vocab_size':
-        None,
-        'model.heads.mlm.vocab_size':
-        None,
-        'model.backbone.init_cfg.checkpoint':
-        checkpoint,
-        'train_dataloader.batch_size':
-        2,
-        'train_dataloader.num_workers':
-        0,
-        'train_dataloader.persistent_workers':
-        False,
-        'train_cfg.max_epochs':
-        1,
-        'work_dir':
-        str(tmp_path / 'work'),
-    })
+    cfg.merge_from_dict(
+        dict(
+            _synthetic_recipe_options(tmp_path, 2, max_epochs=1),
+            **{'model.backbone.init_cfg.checkpoint': checkpoint}))
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 1
@@ -284,26 +275,9 @@ def test_pretrain_recipe_with_dist_train_sh_two_processes(tmp_path):
     """`tools/dist_train.sh configs/mvlt/pretrain_fashiongen.py 2` with the
     synthetic set and a tiny batch trains on CPU (gloo), as
     configs/mvlt/README.md shows."""
-    data = write_synthetic_fashiongen(
-        str(tmp_path / 'synthetic'),
-        train_products=4,
-        val_products=1,
-        views=(1, 1))
-    root = osp.dirname(data['vocab']) + '/'
-    options = {
-        'train_dataloader.dataset.data_root': root,
-        'train_dataloader.dataset.pipeline.3.tokenizer.vocab_file':
-        data['vocab'],
-        'model.data_preprocessor.tokenizer.vocab_file': data['vocab'],
-        'model.backbone.vocab_size': 'None',
-        'model.heads.mlm.vocab_size': 'None',
-        'model.backbone.init_cfg': 'None',
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': 'False',
-        'train_cfg.max_epochs': 2,
-        'work_dir': str(tmp_path / 'work'),
-    }
+    options = dict(
+        _synthetic_recipe_options(tmp_path, 4, max_epochs=2),
+        **{'model.backbone.init_cfg': None})
     env = dict(
         os.environ,
         PYTHON=sys.executable,
@@ -313,8 +287,8 @@ def test_pretrain_recipe_with_dist_train_sh_two_processes(tmp_path):
         CUDA_VISIBLE_DEVICES='',
         PORT=str(29600 + os.getpid() % 1000))
     result = subprocess.run(
-        ['bash', 'tools/dist_train.sh', PRETRAIN, '2', '--cfg-options'] +
-        [f'{key}={value}' for key, value in options.items()],
+        ['bash', 'tools/dist_train.sh', PRETRAIN, '2'] +
+        cfg_options_args(options),
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -325,3 +299,14 @@ def test_pretrain_recipe_with_dist_train_sh_two_processes(tmp_path):
     # 4 samples, 2 ranks x 2: one iteration an epoch, two epochs.
     assert 'Epoch(train) [2][1/1]' in log
     assert osp.isfile(tmp_path / 'work' / 'epoch_2.pth')
+
+
+def test_paper_configs_keep_random_negatives():
+    """The paper's recipe and its ablations pair images with random wrong
+    captions; only the ITC-hard ablation mines them."""
+    for path in [PRETRAIN] + [osp.join(ABLATIONS, n) for n in ABLATION_FIELDS]:
+        model = Config.fromfile(path).model
+        expected = 'ITCHardNegatives' if path.endswith('itc-hard.py') \
+            else 'RandomNegatives'
+        assert model.itm_sampler.type == expected, path
+        assert ('itc' in model.heads) == path.endswith('itc-hard.py'), path

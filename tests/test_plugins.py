@@ -2,14 +2,13 @@
 import os
 import subprocess
 import sys
-import textwrap
 
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 
-from conftest import NANO_CONFIG, REPO, cfg_options_args, nano_cfg_options
-from mvlt.registry import DATASETS, MASK_GENERATORS, MODELS
+from conftest import (REPO, cfg_options_args, nano_cfg_options, train_batch,
+                      write_plugin_config)
+from mvlt.registry import MASK_GENERATORS, MODELS
 from mvlt.utils import register_all_modules
 
 PLUGIN = '''
@@ -33,24 +32,17 @@ class LeftHalfMask(BaseMaskGenerator):
 '''
 
 
-def _write_plugin(tmp_path, nano_data):
-    (tmp_path / 'left_half_mask.py').write_text(PLUGIN)
-    config = tmp_path / 'my_experiment.py'
-    config.write_text(
-        textwrap.dedent(f'''
-        _base_ = [{NANO_CONFIG!r}]
-        custom_imports = dict(imports=['left_half_mask'],
-                              allow_failed_imports=False)
-        model = dict(data_preprocessor=dict(
-            mask_generator=dict(_delete_=True, type='LeftHalfMask')))
-    '''))
-    return config
+def _write_plugin(tmp_path):
+    return write_plugin_config(
+        tmp_path / 'my_experiment.py', 'left_half_mask', PLUGIN,
+        "dict(data_preprocessor=dict(\n"
+        "    mask_generator=dict(_delete_=True, type='LeftHalfMask')))")
 
 
 def test_plugin_mask_from_a_config_outside_the_repo(tmp_path, nano_data,
                                                     monkeypatch):
     register_all_modules()
-    config = _write_plugin(tmp_path, nano_data)
+    config = _write_plugin(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     cfg = Config.fromfile(str(config))  # runs custom_imports
     cfg.merge_from_dict(nano_cfg_options(nano_data))
@@ -58,8 +50,7 @@ def test_plugin_mask_from_a_config_outside_the_repo(tmp_path, nano_data,
     model = MODELS.build(cfg.model)
     assert type(model.data_preprocessor.mask_generator).__name__ == \
         'LeftHalfMask'
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    batch = pseudo_collate([dataset[i] for i in range(4)])
+    batch = train_batch(cfg, 4)
     mask = model.data_preprocessor(
         batch, training=True)['inputs']['image_mask']
     assert mask[:, :, :32].all() and not mask[:, :, 32:].any()
@@ -70,7 +61,7 @@ def test_plugin_mask_from_a_config_outside_the_repo(tmp_path, nano_data,
 
 
 def test_plugin_trains_with_tools_train(tmp_path, nano_data):
-    config = _write_plugin(tmp_path, nano_data)
+    config = _write_plugin(tmp_path)
     options = cfg_options_args(
         nano_cfg_options(nano_data, str(tmp_path / 'work')))
     env = dict(

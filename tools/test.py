@@ -8,47 +8,28 @@ them to <work_dir>/test_metrics.json; --show-dir saves figures (retrieval
 top-5 with the positive marked, MIG masked / reconstructed / original).
 """
 import argparse
-import os
-
-from mmengine.config import DictAction
 
 from mvlt.engine import build_runner
-from mvlt.utils import (register_all_modules, run_reporting_failures,
-                        setup_distributed)
-from mvlt.utils.config import load_config, prepare_test_config, set_work_dir
+from mvlt.utils import run_reporting_failures, setup_distributed
+from mvlt.utils.cli import (add_launcher_arguments, config_parser,
+                            load_args_config, parse_launcher_args)
+from mvlt.utils.config import prepare_test_config
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test an MVLT model')
-    parser.add_argument('config', help='test config file path')
+    parser = config_parser('Test an MVLT model', 'test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where to save logs and metrics')
     parser.add_argument('--out', help='dump predictions to this pickle file')
     parser.add_argument(
         '--show-dir', help='save visualisations into this directory')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_arguments(parser)
+    return parse_launcher_args(parser)
 
 
 def main() -> None:
     args = parse_args()
-    register_all_modules()
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    set_work_dir(cfg, args.config, args.work_dir)
+    cfg = load_args_config(args)
     cfg.load_from = args.checkpoint
     prepare_test_config(cfg, args.config, args.show_dir)
     setup_distributed(cfg, args.launcher)

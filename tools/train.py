@@ -4,21 +4,16 @@
         [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import os
-
-import torch
-from mmengine.config import DictAction
 
 from mvlt.engine import build_runner
-from mvlt.utils import (register_all_modules, run_reporting_failures,
-                        setup_distributed)
-from mvlt.utils.benchmark import tune_cpu_allocator
-from mvlt.utils.config import enable_amp, load_config, set_work_dir
+from mvlt.utils import run_reporting_failures, setup_distributed
+from mvlt.utils.cli import (add_launcher_arguments, config_parser,
+                            load_args_config, parse_launcher_args)
+from mvlt.utils.config import enable_amp
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train an MVLT model')
-    parser.add_argument('config', help='train config file path')
+    parser = config_parser('Train an MVLT model', 'train config file path')
     parser.add_argument('--work-dir', help='where to save logs and models')
     parser.add_argument(
         '--resume',
@@ -37,30 +32,13 @@ def parse_args() -> argparse.Namespace:
         '--auto-scale-lr',
         action='store_true',
         help='scale the lr by the actual / base batch size')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value (e.g. '
-        'train_dataloader.batch_size=8)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_arguments(parser)
+    return parse_launcher_args(parser)
 
 
 def main() -> None:
     args = parse_args()
-    register_all_modules()
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    set_work_dir(cfg, args.config, args.work_dir)
+    cfg = load_args_config(args)
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':
@@ -74,10 +52,6 @@ def main() -> None:
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     setup_distributed(cfg, args.launcher)
-    if not torch.cuda.is_available():
-        # glibc otherwise unmaps and re-faults ~1 GB of activations a step
-        # on CPU (about 20 % of the step time, docs/benchmark.md).
-        tune_cpu_allocator()
     # A failing rank names itself and ends at once; the others follow.
     run_reporting_failures(lambda: build_runner(cfg).train())
 

@@ -10,6 +10,7 @@
 _base_ = [
     '../_base_/models/mvlt_pvt-tiny.py',
     '../_base_/datasets/coco_retrieval.py',
+    '../_base_/schedules/adamw_cosine_10e.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -19,18 +20,19 @@ with_itc = True
 
 model = dict(
     data_preprocessor=dict(
-        tokenizer={{_base_.tokenizer}},
-        mask_generator=None,
-        mlm_mask_ratio=0.15,
-        itm_neg_ratio=0.0,
-        itm_extra_negatives=3),
+        # 384 px square images and captions of 40 word pieces, as in
+        # ViLT-style COCO fine-tuning; COCO photos keep their background.
+        img_size=384,
+        text_len=40,
+        foreground_crop=None),
+    # Every image meets its caption and 3 captions of other images.
+    itm_sampler=dict(type='RandomNegatives', neg_ratio=0.0, extra_negatives=3),
     backbone=dict(
-        # The pre-trained position embeddings are for 256 px; 384 px inputs
-        # resample them (bicubic) in every forward pass, so pre-trained
-        # checkpoints load unchanged.
+        # The pre-trained position embeddings are for 256 px and 128
+        # tokens; 384 px inputs resample them (bicubic) in every forward
+        # pass, so pre-trained checkpoints load unchanged.
         img_size=256,
-        text_len=128,
-        init_cfg=None),
+        text_len=128),
     heads=dict(
         mir=None,
         itc=dict(
@@ -38,37 +40,23 @@ model = dict(
             visual_channels=512,
             text_channels=512,
             embed_dim=256,
-            loss_weight=1.0) if with_itc else None),
-    predict_tasks=('itm', ))
+            loss_weight=1.0) if with_itc else None))
 
 load_from = 'work_dirs/pretrain_fashiongen/epoch_150.pth'
 
+# ViLT's optimiser settings instead of the pre-training ones.
 optim_wrapper = dict(
+    _delete_=True,
     type='OptimWrapper',
     optimizer=dict(
         type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(
         bypass_duplicate=True, norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=5.0))
-max_epochs = 10
 param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=True,
-        begin=0,
-        end=1,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - 1,
-        eta_min=0.0,
-        by_epoch=True,
-        begin=1,
-        end=max_epochs,
-        convert_to_iter_based=True),
+    _base_.param_scheduler[0],
+    dict(_base_.param_scheduler[1], eta_min=0.0),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 train_dataloader = dict(batch_size=32)
 auto_scale_lr = dict(base_batch_size=256, enable=True)
 

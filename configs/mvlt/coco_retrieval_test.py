@@ -5,24 +5,17 @@
 # mode='exact' scores all 125 million pairs (ViLT users report hours on 8
 # GPUs). mode='rerank' (BLIP-style) ranks by ITC similarity first and
 # re-scores only the top rerank_k candidates of each query with ITM; with
-# rerank_k >= the gallery size it gives exactly the exact-mode numbers:
-#   --cfg-options test_cfg.mode=rerank test_cfg.rerank_k=128
-_base_ = ['./coco_retrieval_finetune.py']
+# rerank_k >= the gallery size it gives exactly the exact-mode numbers.
+# 'auto' (default) re-ranks when the checkpoint has an ITC head:
+#   --cfg-options test_cfg.mode=exact
+_base_ = [
+    './coco_retrieval_finetune.py',
+    '../_base_/tasks/retrieval_fullgallery.py',
+]
 
-retrieval_mode = 'exact'  # or 'rerank' (needs the ITC head)
-load_from = None
+retrieval_mode = 'auto'  # 'exact', or 'rerank' (needs the ITC head)
 test_cfg = dict(
-    type='RetrievalTestLoop',
-    protocol='full_gallery',
     protocol_name='coco-5k',
     split='test',
     mode=retrieval_mode,
-    rerank_k=128,
     pair_batch_size=512)
-test_evaluator = dict(type='RetrievalMetric', protocol='coco-5k', split='test')
-
-train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None
-auto_scale_lr = None

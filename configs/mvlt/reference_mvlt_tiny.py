@@ -6,7 +6,8 @@
 #   and x8 bilinear up-sampling instead of the paper's U-Net;
 # - ITM, MLM and category heads with the reference's LayerNorm epsilon
 #   (1e-5, PyTorch's default) where the heads let it be set;
-# - the reference's lr / weight decay (SPEC section 5, brackets).
+# - the reference's lr / weight decay (docs/method.md section 5, reference
+#   code).
 _base_ = './pretrain_fashiongen.py'
 
 model = dict(

@@ -7,7 +7,7 @@ pairs of an image and a caption, nor a cached two-sided gallery.
 """
 import copy
 import hashlib
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
@@ -16,9 +16,12 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
 
-from mvlt.registry import MODELS, TRANSFORMS
+from mvlt.models.utils import (itc_similarity, rank_order, rerank,
+                               topk_candidates)
+from mvlt.registry import MODELS
 from mvlt.utils import (check_checkpoint_heads, checkpoint_state_dict,
                         register_all_modules)
+from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
 
 ImageInput = Union[str, np.ndarray]
@@ -33,12 +36,7 @@ def _pipeline_of(cfg: Config) -> list:
     # top-level test_pipeline variable is a fallback for model-only configs.
     loader = cfg.get('test_dataloader') or {}
     pipeline = (loader.get('dataset') or {}).get('pipeline') or \
-        cfg.get('test_pipeline')
-    if not pipeline:
-        raise ValueError(
-            'The config has neither test_pipeline nor '
-            'test_dataloader.dataset.pipeline; the inferencer takes its '
-            'image resizing and tokenizer from it.')
+        cfg.get('test_pipeline') or []
     return list(pipeline)
 
 
@@ -57,16 +55,22 @@ class MVLTInferencer:
     """Load an MVLT config and checkpoint and run it on images and captions.
 
     Images are file paths or RGB uint8 arrays (H, W, 3); they go through the
-    config's test pipeline (e.g. foreground crop and resize) and the model's
-    normalisation. Captions are strings, tokenised by the pipeline's
-    ``Tokenize``.
+    image steps of the config's test pipeline, if any, then the model's data
+    preprocessor (background crop, resize, normalisation), as in
+    evaluation. Captions are strings, tokenised by the data preprocessor.
 
     * :meth:`score`: ITM matching probability of image-caption pairs.
     * :meth:`rank_images` / :meth:`rank_captions`: rank a gallery for a
       caption / an image by ITM. With an ITC head and ``rerank_k``, the ITC
       similarity (gallery embeddings cached per gallery) picks the top k
       that ITM re-ranks.
+    * :meth:`embed_images` / :meth:`embed_captions`: ITC embeddings.
     * :meth:`reconstruct`: masked image generation with the MIR head.
+
+    Scores come from the model's scoring API (:meth:`MVLT.score_pairs`,
+    :meth:`MVLT.embed_images`, :meth:`MVLT.embed_texts`) and re-ranking from
+    :mod:`mvlt.models.utils.retrieval`, the same functions as the retrieval
+    test loop's.
 
     Args:
         config (str | Config): Model config (its ``model`` and test
@@ -85,10 +89,14 @@ class MVLTInferencer:
                  cfg_options: Optional[dict] = None,
                  batch_size: int = 64) -> None:
         register_all_modules()
-        cfg = Config.fromfile(config) if isinstance(
-            config, str) else copy.deepcopy(config)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        # load_config: clear file errors and the plug-in import path of the
+        # tools (custom_imports next to the config).
+        if isinstance(config, str):
+            cfg = load_config(config, cfg_options)
+        else:
+            cfg = copy.deepcopy(config)
+            if cfg_options:
+                cfg.merge_from_dict(cfg_options)
         self.cfg = cfg
         model_cfg = copy.deepcopy(cfg.model)
         if 'backbone' in model_cfg:
@@ -102,15 +110,10 @@ class MVLTInferencer:
         self.model.to(device).eval()
         self.device = torch.device(device)
         self.batch_size = batch_size
-        transforms, self.tokenize = [], None
-        for step in _pipeline_of(cfg):
-            if step.get('type') == 'Tokenize':
-                self.tokenize = TRANSFORMS.build(copy.deepcopy(step))
-            elif step.get('type') not in _SKIPPED:
-                transforms.append(copy.deepcopy(step))
-        if self.tokenize is None:
-            raise ValueError('The config pipeline has no Tokenize transform.')
-        self.image_pipeline = Compose(transforms)
+        self.image_pipeline = Compose([
+            copy.deepcopy(step) for step in _pipeline_of(cfg)
+            if step.get('type') not in _SKIPPED
+        ])
         self._galleries: Dict[str, dict] = {}
 
     # -------------------------------------------------------------- checks
@@ -133,7 +136,13 @@ class MVLTInferencer:
 
     # -------------------------------------------------------------- inputs
     def load_images(self, images: Sequence[ImageInput]) -> torch.Tensor:
-        """Files / RGB arrays -> uint8 (N, 3, H, W) after the test pipeline.
+        """Files / RGB arrays -> uint8 (N, 3, H, W) as the model sees them
+        (the test pipeline's image steps, then the data preprocessor's
+        crop and resize: ``MVLTDataPreprocessor.prepare_images``).
+
+        Raises:
+            FileNotFoundError / ValueError: An unreadable file or an array
+                that is not RGB uint8 (H, W, 3).
         """
         out = []
         for image in images:
@@ -153,35 +162,26 @@ class MVLTInferencer:
                     img_shape=array.shape[:2],
                     ori_shape=array.shape[:2]))
             out.append(
-                torch.from_numpy(
-                    np.ascontiguousarray(results['img'].transpose(2, 0, 1))))
-        return torch.stack(out)
+                torch.from_numpy(np.ascontiguousarray(results['img'])).permute(
+                    2, 0, 1))
+        return self.model.data_preprocessor.prepare_images(out).cpu()
 
     def tokenize_captions(self, captions: Sequence[str]) -> tuple:
-        """Captions -> ``input_ids``, ``attention_mask`` (N, L)."""
-        encoded = [self.tokenize.transform(dict(caption=c)) for c in captions]
-        ids = torch.from_numpy(np.stack([e['input_ids'] for e in encoded]))
-        mask = torch.from_numpy(
-            np.stack([e['attention_mask'] for e in encoded]))
-        return ids, mask
+        """Captions -> ``input_ids``, ``attention_mask`` (N, L) int64, by
+        the model's data preprocessor."""
+        return self.model.data_preprocessor.tokenize(captions)
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
         return self.model.data_preprocessor.normalize(images.to(self.device))
 
     # ----------------------------------------------------------------- ITM
-    @torch.no_grad()
     def _itm(self, images: torch.Tensor, input_ids: torch.Tensor,
              attention_mask: torch.Tensor) -> np.ndarray:
-        scores = []
-        for start in range(0, len(images), self.batch_size):
-            stop = start + self.batch_size
-            batch = dict(
-                images=self._normalise(images[start:stop]),
-                input_ids=input_ids[start:stop].to(self.device),
-                attention_mask=attention_mask[start:stop].to(self.device))
-            out = self.model.predict_outputs(batch, tasks=('itm', ))
-            scores.append(out['itm_score'].float().cpu().numpy())
-        return np.concatenate(scores)
+        return self.model.score_pairs(
+            self._normalise(images),
+            input_ids.to(self.device),
+            attention_mask.to(self.device),
+            batch_size=self.batch_size).cpu().numpy()
 
     def score(self, images: Sequence[ImageInput],
               captions: Sequence[str]) -> np.ndarray:
@@ -198,61 +198,65 @@ class MVLTInferencer:
         return self._itm(self.load_images(images), ids, mask)
 
     # ----------------------------------------------------------------- ITC
-    @torch.no_grad()
-    def _embed(self, batch_of: callable, count: int, key: str) -> np.ndarray:
-        chunks = []
-        for start in range(0, count, self.batch_size):
-            out = self.model.predict_outputs(
-                batch_of(start, start + self.batch_size), tasks=('itc', ))
-            chunks.append(out[key].float().cpu().numpy())
-        return np.concatenate(chunks)
+    def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
+        """L2-normalised ITC embeddings (N, D) of images (files / arrays).
+        """
+        self._require('itc')
+        return self._embed_pixels(self.load_images(images))
+
+    def embed_captions(self, captions: Sequence[str]) -> np.ndarray:
+        """L2-normalised ITC embeddings (N, D) of captions."""
+        self._require('itc')
+        ids, mask = self.tokenize_captions(captions)
+        return self.model.embed_texts(
+            ids.to(self.device),
+            mask.to(self.device),
+            batch_size=self.batch_size).cpu().numpy()
+
+    def _embed_pixels(self, pixels: torch.Tensor) -> np.ndarray:
+        return self.model.embed_images(
+            self._normalise(pixels), batch_size=self.batch_size).cpu().numpy()
 
     def _image_gallery(self, images: Sequence[ImageInput]) -> dict:
         key = 'images:' + _key_of(images)
         if key not in self._galleries:
             pixels = self.load_images(images)
-            gallery = dict(pixels=pixels, embeds=None)
-            if self.has_itc:
-                gallery['embeds'] = self._embed(
-                    lambda a, b: dict(images=self._normalise(pixels[a:b])),
-                    len(pixels), 'itc_image_embeds')
-            self._galleries[key] = gallery
+            embeds = self._embed_pixels(pixels) if self.has_itc else None
+            self._galleries[key] = dict(pixels=pixels, embeds=embeds)
         return self._galleries[key]
 
     def _caption_gallery(self, captions: Sequence[str]) -> dict:
         key = 'captions:' + _key_of(captions)
         if key not in self._galleries:
             ids, mask = self.tokenize_captions(captions)
-            gallery = dict(ids=ids, mask=mask, embeds=None)
-            if self.has_itc:
-                gallery['embeds'] = self._embed(
-                    lambda a, b: dict(
-                        input_ids=ids[a:b].to(self.device),
-                        attention_mask=mask[a:b].to(self.device)), len(ids),
-                    'itc_text_embeds')
-            self._galleries[key] = gallery
+            embeds = self.embed_captions(captions) if self.has_itc else None
+            self._galleries[key] = dict(ids=ids, mask=mask, embeds=embeds)
         return self._galleries[key]
 
-    @staticmethod
-    def _ranking(itm: np.ndarray, candidates: np.ndarray,
-                 topk: Optional[int]) -> List[dict]:
-        order = np.argsort(-itm, kind='stable')
-        if topk is not None:
-            order = order[:topk]
-        return [
-            dict(index=int(candidates[i]), score=float(itm[i])) for i in order
-        ]
-
-    def _candidates(self, query_embed: Optional[np.ndarray],
-                    gallery_embeds: Optional[np.ndarray], size: int,
-                    rerank_k: Optional[int]) -> np.ndarray:
+    def _rank(self, size: int, query_embed: Callable[[], np.ndarray],
+              gallery_embeds: Optional[np.ndarray],
+              itm_of: Callable[[np.ndarray], np.ndarray], topk: Optional[int],
+              rerank_k: Optional[int]) -> List[dict]:
+        """Rank ``size`` gallery items: ITM on all of them, or ITM on the ITC
+        top ``rerank_k`` ranked above the rest in ITC order."""
         if rerank_k is None or rerank_k >= size:
-            return np.arange(size)
-        if gallery_embeds is None:
-            raise KeyError('rerank_k needs the ITC head (model.heads.itc) in '
-                           'the config and the checkpoint.')
-        similarity = gallery_embeds @ query_embed
-        return np.argsort(-similarity, kind='stable')[:rerank_k]
+            scores, tiers = itm_of(np.arange(size))[None], None
+        else:
+            if gallery_embeds is None:
+                raise KeyError('rerank_k needs the ITC head (model.heads.itc)'
+                               ' in the config and the checkpoint.')
+            similarity = itc_similarity(query_embed(), gallery_embeds)
+            shortlist = topk_candidates(similarity, rerank_k)
+            scores, tiers = rerank(similarity, shortlist,
+                                   itm_of(shortlist[0])[None])
+        order = rank_order(scores, tiers, topk)[0]
+        return [
+            dict(
+                index=int(i),
+                score=float(scores[0, i]),
+                by='itm' if tiers is None or tiers[0, i] else 'itc')
+            for i in order
+        ]
 
     def rank_images(self,
                     caption: str,
@@ -265,30 +269,29 @@ class MVLTInferencer:
             caption: The query.
             images: The gallery (decoded, and embedded when the model has an
                 ITC head, once per distinct gallery).
-            topk: Results returned (None = all ranked).
-            rerank_k: Re-rank only the ITC top k with ITM (None = ITM on the
-                whole gallery).
+            topk: Results returned (None = the whole gallery).
+            rerank_k: Re-rank only the ITC top k with ITM
+                (:func:`mvlt.models.utils.topk_candidates` / ``rerank``);
+                None = ITM on the whole gallery.
 
         Returns:
-            list[dict]: ``index`` (into ``images``) and ``score`` (ITM
-            probability), best first.
+            list[dict]: ``index`` (into ``images``), ``score`` and ``by``
+            (``'itm'``: ITM probability; ``'itc'``: ITC similarity of an
+            item below the re-ranked ones), best first.
         """
         self._require('itm')
         gallery = self._image_gallery(images)
         ids, mask = self.tokenize_captions([caption])
-        query = None
-        if rerank_k is not None and gallery['embeds'] is not None:
-            query = self._embed(
-                lambda a, b: dict(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device)), 1,
-                'itc_text_embeds')[0]
-        candidates = self._candidates(query, gallery['embeds'],
-                                      len(gallery['pixels']), rerank_k)
-        count = len(candidates)
-        itm = self._itm(gallery['pixels'][candidates], ids.expand(count, -1),
-                        mask.expand(count, -1))
-        return self._ranking(itm, candidates, topk)
+        pixels = gallery['pixels']
+
+        def itm_of(index: np.ndarray) -> np.ndarray:
+            count = len(index)
+            return self._itm(pixels[index], ids.expand(count, -1),
+                             mask.expand(count, -1))
+
+        return self._rank(
+            len(pixels), lambda: self.embed_captions([caption]),
+            gallery['embeds'], itm_of, topk, rerank_k)
 
     def rank_captions(self,
                       image: ImageInput,
@@ -300,18 +303,16 @@ class MVLTInferencer:
         self._require('itm')
         gallery = self._caption_gallery(captions)
         pixels = self.load_images([image])
-        query = None
-        if rerank_k is not None and gallery['embeds'] is not None:
-            query = self._embed(
-                lambda a, b: dict(images=self._normalise(pixels)), 1,
-                'itc_image_embeds')[0]
-        candidates = self._candidates(query, gallery['embeds'],
-                                      len(gallery['ids']), rerank_k)
-        count = len(candidates)
-        itm = self._itm(
-            pixels.expand(count, -1, -1, -1), gallery['ids'][candidates],
-            gallery['mask'][candidates])
-        return self._ranking(itm, candidates, topk)
+
+        def itm_of(index: np.ndarray) -> np.ndarray:
+            count = len(index)
+            return self._itm(
+                pixels.expand(count, -1, -1, -1), gallery['ids'][index],
+                gallery['mask'][index])
+
+        return self._rank(
+            len(gallery['ids']), lambda: self._embed_pixels(pixels),
+            gallery['embeds'], itm_of, topk, rerank_k)
 
     # ----------------------------------------------------------------- MIG
     @torch.no_grad()

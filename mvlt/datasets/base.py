@@ -2,7 +2,7 @@
 import logging
 import multiprocessing
 from multiprocessing.context import get_spawning_popen
-from typing import Any
+from typing import Any, List, Sequence
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
@@ -18,18 +18,29 @@ MAX_BAD_IN_A_ROW = 50
 _DATA_ERRORS = (OSError, ValueError, KeyError, TypeError, UnicodeError,
                 EOFError)
 
+#: The context whose shared objects any worker start method accepts, see
+#: :class:`SharedCounter`.
+_SHARING_CONTEXT = multiprocessing.get_context('spawn')
+
 
 class SharedCounter:
     """An integer shared by a data set and its dataloader worker processes.
 
-    Worker processes inherit the counter (with fork, or when spawn pickles
-    the data set while starting them), so increments made while loading in
-    a worker are visible to the main process. Any other copy (``deepcopy``,
-    pickling to a file) gets an independent counter with the current value.
+    Worker processes inherit the counter, whatever their start method:
+    ``fork`` copies it, ``spawn`` and ``forkserver`` pickle the data set while
+    starting them and the counter travels as its shared memory and lock. So
+    increments made while loading in a worker are visible to the main
+    process. Any other copy (``deepcopy``, pickling to a file) gets an
+    independent counter with the current value.
     """
 
     def __init__(self, value: int = 0) -> None:
-        self._shared = multiprocessing.Value('q', value)
+        # The lock must not come from the fork context (the default on
+        # Linux before Python 3.14): multiprocessing refuses to pass such a
+        # lock to a spawn / forkserver process. One made in the spawn context
+        # can be passed to processes of every start method (fork children
+        # inherit it), and ``spawn`` exists on every platform.
+        self._shared = _SHARING_CONTEXT.Value('q', value)
 
     @property
     def value(self) -> int:
@@ -92,6 +103,28 @@ class MVLTBaseDataset(BaseDataset):
         if source and 'h5_row' in info:
             source = f'{source} row {info["h5_row"]}'
         return f'sample {index}' + (f' ({source})' if source else '')
+
+    def __getitems__(self, indices: Sequence[int]) -> List[Any]:
+        """The samples of a whole batch (the DataLoader's batched fetch).
+
+        :meth:`prefetch` may read the batch's data at once (for example
+        consecutive HDF5 rows in one call); each sample then goes through
+        :meth:`__getitem__` and its bad-sample policy as usual.
+        """
+        self.prefetch(indices)
+        try:
+            return [self[index] for index in indices]
+        finally:
+            self.prefetch(())
+
+    def prefetch(self, indices: Sequence[int]) -> None:
+        """Read what the samples ``indices`` need in one go (no-op here).
+
+        Called with the indices of a batch before its samples are built, and
+        with ``()`` afterwards to drop what was read. A failure here must
+        leave each sample to be read on its own (so that its error is
+        reported, or it is skipped, under ``on_bad_sample``).
+        """
 
     def __getitem__(self, index: int) -> Any:
         if self.on_bad_sample == 'raise':

@@ -12,8 +12,8 @@ from mmengine.utils import is_abs
 
 from mvlt.registry import DATASETS
 from .base import MVLTBaseDataset
-from .fashiongen import product_table
 from .image_text import assign_product_index
+from .products import product_table
 
 KARPATHY_SPLITS = ('train', 'restval', 'val', 'test')
 #: Official captions file of each image folder of COCO 2014.

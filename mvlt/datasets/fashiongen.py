@@ -4,19 +4,22 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import h5py
 import numpy as np
-from mmengine.dataset import BaseDataset
 from mmengine.utils import is_abs
 
 from mvlt.registry import DATASETS
 from .base import MVLTBaseDataset
 from .image_text import assign_product_index
-from .label_map import IGNORE_LABEL, LabelMap
-from .transforms.loading import open_hdf5
+from .label_map import LabelMap
+from .products import product_table
+from .transforms.loading import read_image_rows
 
 #: Keys every Fashion-Gen file needs besides the image and caption fields.
 ID_KEY = 'input_productID'
 CATEGORY_KEY = 'input_category'
 SUBCATEGORY_KEY = 'input_subcategory'
+
+#: Rows of a text column read per HDF5 call at construction.
+_BLOCK_ROWS = 65536
 
 
 def _is_text(dataset: h5py.Dataset) -> bool:
@@ -33,32 +36,6 @@ def decode_text(value: Union[bytes, str, np.bytes_],
     return str(value).strip()
 
 
-def product_table(dataset: BaseDataset) -> Dict[str, np.ndarray]:
-    """Per-row product and class columns of an mvlt data set.
-
-    Reads only the data list entries (``BaseDataset.get_data_info``, which
-    a subclass's own ``get_data_info`` may extend with file reads): no
-    image, no caption.
-
-    Returns:
-        dict: ``product_index``, ``product_id``, ``category_label``,
-        ``subcategory_label`` (IGNORE_LABEL = -1 where a row has none), each
-        an (N,) int64 array in data set order.
-    """
-    keys = ('product_index', 'product_id', 'category_label',
-            'subcategory_label')
-    columns = {
-        key: np.full(len(dataset), IGNORE_LABEL, np.int64)
-        for key in keys
-    }
-    for i in range(len(dataset)):
-        info = BaseDataset.get_data_info(dataset, i)
-        for key in keys:
-            if key in info:
-                columns[key][i] = int(info[key])
-    return columns
-
-
 @DATASETS.register_module()
 class FashionGenDataset(MVLTBaseDataset):
     """Fashion-Gen read row by row from ``fashiongen_256_256_{split}.h5``.
@@ -69,11 +46,13 @@ class FashionGenDataset(MVLTBaseDataset):
     ``input_subcategory``, ...), ``input_productID`` (N, 1) int. Rows of one
     product (1-6 photos) share its id and description.
 
-    At construction only the product id and the two category columns are
-    read, through a handle that is closed again, so no handle crosses the
-    fork into dataloader workers. Each worker then opens the file once
-    (:func:`~mvlt.datasets.transforms.loading.open_hdf5`) and reads one row
-    per sample: the caption in :meth:`get_data_info`, the image in the
+    At construction the product id, category and caption columns are read
+    (captions once per distinct text: a product's description serves all
+    its photos), through a handle that is closed again, so no handle crosses
+    the fork into dataloader workers. Each worker then opens the file once
+    (:func:`~mvlt.datasets.transforms.loading.open_hdf5`) and reads only
+    image rows: a batch's rows at once (:meth:`prefetch`, for the
+    DataLoader's batched fetch) or one per sample in the
     ``LoadFashionGenImage`` transform.
 
     A data info holds ``h5_path``, ``h5_row``, ``product_id``,
@@ -132,6 +111,8 @@ class FashionGenDataset(MVLTBaseDataset):
         self.unknown_label = unknown_label
         self.image_key = image_key
         self.text_encoding = text_encoding
+        self._captions: List[str] = []
+        self._prefetched: Dict[int, np.ndarray] = {}
         super().__init__(ann_file=ann_file, **kwargs)
 
     # ------------------------------------------------------------ reading
@@ -203,19 +184,43 @@ class FashionGenDataset(MVLTBaseDataset):
 
     def _read_names(self, f: h5py.File,
                     key: str) -> Tuple[List[str], np.ndarray, np.ndarray]:
-        """Distinct names of a (N, 1) text column, the name index of every
-        row and the first row of every name."""
-        raw = f[key][:, 0]
-        if raw.dtype.kind == 'O':
-            raw = np.array([
-                bytes(v)
-                if isinstance(v, bytes) else str(v).encode(self.text_encoding)
-                for v in raw
-            ])
-        values, first_rows, inverse = np.unique(
-            raw, return_index=True, return_inverse=True)
-        names = [decode_text(v, self.text_encoding) for v in values]
-        return names, inverse.reshape(-1), first_rows
+        """Distinct values of a (N, 1) text column, decoded, the value index
+        of every row and the first row of every value.
+
+        Read in blocks of rows, so that a column of long fixed-length byte
+        strings never sits in memory whole.
+        """
+        column = f[key]
+        ids = np.empty(column.shape[0], np.int64)
+        table: Dict[bytes, int] = {}
+        first_rows: List[int] = []
+        for start in range(0, column.shape[0], _BLOCK_ROWS):
+            values = column[start:start + _BLOCK_ROWS, 0]
+            for offset, value in enumerate(values):
+                raw = bytes(value) if isinstance(
+                    value,
+                    (bytes,
+                     np.bytes_)) else str(value).encode(self.text_encoding)
+                index = table.setdefault(raw, len(table))
+                if index == len(first_rows):
+                    first_rows.append(start + offset)
+                ids[start + offset] = index
+        names = [decode_text(raw, self.text_encoding) for raw in table]
+        return names, ids, np.asarray(first_rows, np.int64)
+
+    def _caption_table(self, f: h5py.File) -> Tuple[List[str], np.ndarray]:
+        """Every distinct caption and the caption index of every row."""
+        fields = [self._read_names(f, key) for key in self.caption_fields]
+        keys = np.stack([ids for _, ids, _ in fields], axis=1)
+        combos, index = np.unique(keys, axis=0, return_inverse=True)
+        captions = []
+        for combo in combos:
+            parts = [fields[k][0][value] for k, value in enumerate(combo)]
+            # 'Name. Description.' rather than 'Name.. Description.'.
+            parts = [p.rstrip('. ') for p in parts[:-1] if p.rstrip('. ')] + \
+                parts[-1:]
+            captions.append(self.caption_separator.join(parts))
+        return captions, index.reshape(-1)
 
     def _label_maps(self, f: h5py.File) -> Dict[str, LabelMap]:
         """Category / sub-category maps, recorded in the metainfo."""
@@ -269,10 +274,13 @@ class FashionGenDataset(MVLTBaseDataset):
                     for name, row in zip(names, first_rows)
                 ], np.int64)
                 labels[field] = ids[inverse]
-        # The file path is added by get_data_info, not repeated per row.
+            self._captions, caption_index = self._caption_table(f)
+        # The file path and the caption text are added by get_data_info, not
+        # repeated per row.
         data_list = [
             dict(
                 h5_row=row,
+                caption_index=int(caption_index[row]),
                 product_id=int(product_ids[row]),
                 category_label=int(labels['category'][row]),
                 subcategory_label=int(labels['subcategory'][row]))
@@ -281,24 +289,33 @@ class FashionGenDataset(MVLTBaseDataset):
         assign_product_index(data_list)
         return data_list
 
-    def _read_text(self, path: str, row: int) -> str:
-        handle = open_hdf5(path)
-        parts = [
-            decode_text(handle[field][row, 0], self.text_encoding)
-            for field in self.caption_fields
-        ]
-        # 'Name. Description.' rather than 'Name.. Description.'.
-        parts = [p.rstrip('. ') for p in parts[:-1] if p.rstrip('. ')] + \
-            parts[-1:]
-        return self.caption_separator.join(parts)
-
     def get_data_info(self, idx: int) -> dict:
-        """Data info of sample ``idx`` with its caption read from the file.
-        """
+        """Data info of sample ``idx``, with its caption (and its image when
+        :meth:`prefetch` read the batch's rows)."""
         info = super().get_data_info(idx)
         info['h5_path'] = self.ann_file
-        info['caption'] = self._read_text(self.ann_file, info['h5_row'])
+        info['caption'] = self._captions[info.pop('caption_index')]
+        image = self._prefetched.get(info['h5_row'])
+        if image is not None:
+            info['h5_prefetched'] = (self.image_key, image)
         return info
+
+    def prefetch(self, indices: Sequence[int]) -> None:
+        """Read the image rows of a batch in one call
+        (:func:`~mvlt.datasets.transforms.loading.read_image_rows`); on any
+        error each sample reads its own row instead."""
+        self._prefetched = {}
+        if not indices:
+            return
+        rows = [
+            super(FashionGenDataset, self).get_data_info(i)['h5_row']
+            for i in indices
+        ]
+        try:
+            self._prefetched = read_image_rows(self.ann_file, self.image_key,
+                                               rows)
+        except Exception:  # reported per sample under on_bad_sample
+            self._prefetched = {}
 
     def product_table(self) -> Dict[str, np.ndarray]:
         """Per-row ``product_index``, ``product_id``, ``category_label`` and

@@ -3,7 +3,8 @@ against.
 
 Two protocols are supported:
 
-* **Candidate lists** (Fashion-Gen's 101-candidate protocol, SPEC section 4):
+* **Candidate lists** (Fashion-Gen's 101-candidate protocol,
+  ``docs/method.md`` section 4):
   for each of N query products, its own image (text->image) or caption
   (image->text) and ``num_negatives`` (100) of other products of the same
   sub-category. The lists are drawn once per split with a seed by
@@ -15,12 +16,19 @@ Two protocols are supported:
   protocol): every query against every distinct image / caption of the split.
   Nothing is stored: the gallery follows from the data set.
 
-Rows, products, captions and labels come from :func:`dataset_rows`, which
-works for any MVLT data set whose data infos carry ``caption``,
-``product_index`` (and, for the candidate protocol, ``subcategory_label`` /
-``category_label``).
+Rows, products, captions and labels come from :func:`dataset_rows`
+(:mod:`.retrieval_rows`), which works for any MVLT data set whose data infos
+carry ``caption``, ``product_index`` (and, for the candidate protocol,
+``subcategory_label`` / ``category_label``).
+
+Identical captions of different products (catalogues repeat descriptions):
+by default (``identical_captions='positive'``) a product whose caption key
+(:func:`caption_key`: the caption after the tokenizer's normalisation)
+equals one of the query product's is never drawn as a negative, and in
+ranking (both protocols) it counts as a positive
+(:meth:`ProtocolRows.matches`). ``identical_captions='negative'`` is the
+naive protocol, for comparison with published numbers.
 """
-import hashlib
 import json
 import os
 import os.path as osp
@@ -30,115 +38,19 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .retrieval_rows import (DIRECTIONS, IDENTICAL_CAPTIONS, ROW_FIELDS,
+                             ProtocolRows, caption_key, caption_keys,
+                             check_identical_captions, dataset_rows)
+
+__all__ = [
+    'DIRECTIONS', 'IDENTICAL_CAPTIONS', 'ROW_FIELDS', 'PROTOCOL_FORMAT',
+    'ProtocolRows', 'caption_key', 'caption_keys', 'check_identical_captions',
+    'dataset_rows', 'CandidateTask', 'CandidateProtocol', 'GalleryProtocol',
+    'build_candidate_protocol', 'save_protocol', 'load_candidate_protocol',
+    'build_gallery_protocol'
+]
+
 PROTOCOL_FORMAT = 'mvlt-retrieval-protocol/1'
-DIRECTIONS = ('text_to_image', 'image_to_text')
-
-#: Fields of a row that the protocol reads (see :func:`dataset_rows`).
-ROW_FIELDS = ('product_index', 'product_id', 'category_label',
-              'subcategory_label', 'caption', 'image_key')
-
-
-@dataclass
-class ProtocolRows:
-    """What the protocols need to know of a data set, one entry per row.
-
-    Attributes:
-        product_index (np.ndarray): (N,) int, contiguous id per product;
-            rows of one product are positives of each other.
-        product_id (list): (N,) the data set's own product ids (for the
-            hash and for messages).
-        category_label, subcategory_label (np.ndarray): (N,) int, -1 when
-            unknown.
-        caption (list[str]): (N,) caption of each row.
-        image_key (list[str]): (N,) identity of each row's image (file name,
-            or ``row:<i>`` when images are stored in a container): rows with
-            the same key show the same image.
-        source (str): Description of the data set (type and annotation file)
-            for messages.
-    """
-    product_index: np.ndarray
-    product_id: list
-    category_label: np.ndarray
-    subcategory_label: np.ndarray
-    caption: List[str]
-    image_key: List[str]
-    source: str = ''
-
-    def __len__(self) -> int:
-        return len(self.caption)
-
-    def content_hash(self) -> str:
-        """SHA-256 of the rows' products, labels, captions and image names.
-
-        Independent of where the data set lies on disk (only file base names
-        enter), so a protocol file travels with the data.
-        """
-        digest = hashlib.sha256()
-        for i in range(len(self)):
-            record = [
-                str(self.product_id[i]),
-                int(self.category_label[i]),
-                int(self.subcategory_label[i]), self.caption[i],
-                self.image_key[i]
-            ]
-            digest.update(json.dumps(record, ensure_ascii=False).encode())
-            digest.update(b'\n')
-        return digest.hexdigest()
-
-
-def _describe(dataset) -> str:
-    """'Type(annotation file[, splits])' of a data set, for messages."""
-    parts = [str(getattr(dataset, 'ann_file', '') or '')]
-    splits = getattr(dataset, 'splits', None)
-    if splits:
-        parts.append('split ' + '+'.join(map(str, splits)))
-    parts = [p for p in parts if p]
-    return f"{type(dataset).__name__}({', '.join(parts)})" if parts else \
-        type(dataset).__name__
-
-
-def dataset_rows(dataset) -> ProtocolRows:
-    """Read the protocol fields of every row of an MVLT data set.
-
-    Reads ``get_data_info(i)`` of each row (no image is decoded; an HDF5
-    data set reads the caption cell). A row needs ``caption`` and
-    ``product_index``; labels default to -1; the image identity is the base
-    name of ``img_path`` or, for images in a container file, the row.
-
-    Raises:
-        KeyError: A row lacks ``caption`` or ``product_index``; the message
-            names the row and the data set.
-    """
-    source = _describe(dataset)
-    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-    if not infos:
-        raise ValueError(f'{source} has no rows to build a retrieval '
-                         'protocol from.')
-    columns: Dict[str, list] = defaultdict(list)
-    for row, info in enumerate(infos):
-        for key in ('caption', 'product_index'):
-            if key not in info:
-                raise KeyError(
-                    f'{source}, row {row}: no {key!r}; retrieval needs data '
-                    'sets whose samples carry caption and product_index.')
-        columns['caption'].append(str(info['caption']))
-        columns['product_index'].append(int(info['product_index']))
-        columns['product_id'].append(
-            info.get('product_id', info['product_index']))
-        columns['category_label'].append(int(info.get('category_label', -1)))
-        columns['subcategory_label'].append(
-            int(info.get('subcategory_label', -1)))
-        img_path = info.get('img_path')
-        columns['image_key'].append(
-            osp.basename(str(img_path)) if img_path else f'row:{row}')
-    return ProtocolRows(
-        product_index=np.asarray(columns['product_index'], np.int64),
-        product_id=columns['product_id'],
-        category_label=np.asarray(columns['category_label'], np.int64),
-        subcategory_label=np.asarray(columns['subcategory_label'], np.int64),
-        caption=columns['caption'],
-        image_key=columns['image_key'],
-        source=source)
 
 
 # --------------------------------------------------------------- protocols
@@ -222,7 +134,8 @@ def build_candidate_protocol(rows: ProtocolRows,
                              seed: int = 0,
                              directions: Sequence[str] = DIRECTIONS,
                              name: str = 'fashiongen-101',
-                             split: str = 'test') -> dict:
+                             split: str = 'test',
+                             identical_captions: str = 'positive') -> dict:
     """Draw the candidate lists of the 101-candidate protocol.
 
     For each of ``num_queries`` products (all products when there are
@@ -234,6 +147,13 @@ def build_candidate_protocol(rows: ProtocolRows,
     each query's record says how many came from where, and the header lists
     the short sub-categories.
 
+    With ``identical_captions='positive'`` no negative shares a caption key
+    with the query's product (:meth:`ProtocolRows.caption_twins`; such
+    products are left out of every pool, so a sub-category holding a twin
+    may need a fill). The header records the switch and
+    ``shared_caption_products``, the number of products of the split that
+    share a caption key with another product.
+
     Args:
         rows (ProtocolRows): The split, from :func:`dataset_rows`.
         num_queries (int): N (1,000 in the reference).
@@ -241,16 +161,23 @@ def build_candidate_protocol(rows: ProtocolRows,
         seed (int): Seed of every draw.
         directions (Sequence[str]): Directions to draw.
         name, split (str): Labels stored in the file.
+        identical_captions (str): ``'positive'`` (never draw a product with
+            the query's caption as a negative) or ``'negative'`` (the naive
+            protocol).
 
     Returns:
         dict: The JSON-serialisable protocol (see :func:`save_protocol`).
 
     Raises:
-        ValueError: Fewer than ``num_negatives + 1`` products in the split.
+        ValueError: Fewer than ``num_negatives + 1`` products in the split,
+            or fewer than ``num_negatives`` without a query's twins.
     """
     unknown = [d for d in directions if d not in DIRECTIONS]
     if unknown:
         raise ValueError(f'Unknown directions {unknown}; use {DIRECTIONS}.')
+    check_identical_captions(identical_captions, 'build_candidate_protocol')
+    all_twins = rows.caption_twins()
+    twins = all_twins if identical_captions == 'positive' else {}
     groups = _product_groups(rows)
     products = np.asarray(list(groups), np.int64)
     if len(products) < num_negatives + 1:
@@ -279,13 +206,17 @@ def build_candidate_protocol(rows: ProtocolRows,
     def negatives_of(product: int) -> tuple:
         # Pools in order of preference; the wider ones are only built for
         # products whose sub-category is short.
+        skip = twins.get(product, frozenset()) | {product}
         pools = (
-            lambda: [q for q in by_subcat[subcat[product]] if q != product],
+            lambda: [q for q in by_subcat[subcat[product]] if q not in skip],
             lambda: [
                 q for q in by_cat[cat[product]]
-                if q != product and subcat[q] != subcat[product]
+                if q not in skip and subcat[q] != subcat[product]
             ],
-            lambda: [q for q in products.tolist() if cat[q] != cat[product]],
+            lambda: [
+                q for q in products.tolist()
+                if cat[q] != cat[product] and q not in skip
+            ],
         )
         chosen, counts = [], []
         for make_pool in pools:
@@ -297,6 +228,12 @@ def build_candidate_protocol(rows: ProtocolRows,
             if take > 0:
                 chosen.extend(rng.choice(pool, take, replace=False).tolist())
             counts.append(take)
+        if len(chosen) < num_negatives:
+            raise ValueError(
+                f'{rows.source}: product {rows.product_id[groups[product][0]]}'
+                f' has {len(chosen)} other products whose caption differs '
+                f'from its own, fewer than the {num_negatives} negatives a '
+                'query needs; lower --num-negatives.')
         return chosen, counts
 
     out_dirs = OrderedDict()
@@ -334,6 +271,8 @@ def build_candidate_protocol(rows: ProtocolRows,
         negative_pools=['subcategory', 'category', 'any'],
         short_subcategories=short,
         filled_queries=filled,
+        identical_captions=identical_captions,
+        shared_caption_products=len(all_twins),
         directions=out_dirs)
 
 
@@ -427,7 +366,9 @@ def build_gallery_protocol(rows: ProtocolRows,
     """The full-gallery protocol of a split.
 
     The image gallery has one row per distinct image (``image_key``), the
-    caption gallery one row per distinct (product, caption). With
+    caption gallery one row per distinct (product, caption): identical
+    captions of two products stay two entries, and which of them are
+    positives of a query is :meth:`ProtocolRows.matches`'s. With
     ``num_queries`` a seeded subset of each gallery is used as queries (the
     galleries themselves stay complete).
     """
@@ -438,9 +379,9 @@ def build_gallery_protocol(rows: ProtocolRows,
         if key not in seen_images:
             seen_images.add(key)
             image_rows.append(row)
-        caption_key = (int(rows.product_index[row]), rows.caption[row])
-        if caption_key not in seen_captions:
-            seen_captions.add(caption_key)
+        product_caption = (int(rows.product_index[row]), rows.caption[row])
+        if product_caption not in seen_captions:
+            seen_captions.add(product_caption)
             caption_rows.append(row)
     image_rows = np.asarray(image_rows, np.int64)
     caption_rows = np.asarray(caption_rows, np.int64)

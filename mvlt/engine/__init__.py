@@ -1,5 +1,7 @@
-"""Training / testing machinery: hooks and loops (registries: HOOKS, LOOPS)."""
+"""Training / testing machinery: hooks, loops and the log processor
+(registries: HOOKS, LOOPS, LOG_PROCESSORS)."""
 from .hooks import *  # noqa: F401,F403
+from .log_processor import ResumeAwareLogProcessor  # noqa: F401
 from .loops import *  # noqa: F401,F403
 from .optim_wrappers import NonFiniteSkipOptimWrapper  # noqa: F401
 from .runner import MVLTRunner, build_runner  # noqa: F401

@@ -1,12 +1,11 @@
 """Measuring tools of the speed benchmark (tools/analysis_tools/benchmark.py).
 
 The machine's own matrix-multiply rate, FLOPs of a callable
-(``torch.utils.flop_counter``, with the CPU flash-attention kernels counted
-too), peak memory of a step, synthetic MVLT inputs that need no data set and
-no vocabulary on disk, and the baseline counterpart of a config.
+(``torch.utils.flop_counter``, with the CPU flash-attention kernels and
+oneDNN's fused linear counted too), peak memory of a step, synthetic MVLT
+inputs that need no data set and no vocabulary on disk, and the settings
+one config changes relative to another.
 """
-import copy
-import ctypes
 import functools
 import math
 import os
@@ -23,33 +22,8 @@ from torch.utils.flop_counter import (FlopCounterMode,
 
 from .tokenizer import SPECIAL_TOKENS
 
-# glibc mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-
-
-def tune_cpu_allocator() -> bool:
-    """Keep freed heap memory in the process instead of returning it.
-
-    By default glibc serves every block above its mmap threshold (at most 32
-    MiB) with a fresh ``mmap`` and unmaps it on free, so the kernel
-    zero-fills every page again at the next step: a training step of the
-    tiny preset at 256 px, batch 8, re-faults about 1.3 GB that way (measured
-    0.5-0.8 s of system time per 2.4 s step on 2 cores). With ``mmap`` off
-    and no trimming, freed memory is reused (the resident set then stays at
-    its peak).
-
-    Returns:
-        bool: True when the settings were applied (glibc), else False.
-    """
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return False
-    applied = libc.mallopt(_M_MMAP_MAX, 0) == 1
-    # The largest value mallopt takes: an int.
-    applied &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
-    return bool(applied)
+#: Clocks of the timings: wall time, or CPU time of this process.
+CLOCKS = dict(wall=time.perf_counter, process=time.process_time)
 
 
 def synchronize(device: Union[str, torch.device]) -> None:
@@ -63,7 +37,8 @@ def matmul_rate(dtype: torch.dtype = torch.float32,
                 device: Union[str, torch.device] = 'cpu',
                 size: Optional[int] = None,
                 repeats: int = 3,
-                kernel: str = 'mm') -> float:
+                kernel: str = 'mm',
+                clock: str = 'wall') -> float:
     """Measured rate of a square matrix product in GFLOP/s (median).
 
     Args:
@@ -73,6 +48,8 @@ def matmul_rate(dtype: torch.dtype = torch.float32,
         repeats (int): Timed products (after one warm-up).
         kernel (str): ``'mm'`` (``torch.mm``: MKL / cuBLAS) or ``'onednn'``
             (oneDNN's linear kernel, CPU only; faster than MKL on AMD CPUs).
+        clock (str): ``'wall'`` or ``'process'`` (CPU time), as in
+            :func:`interleaved_timings`.
     """
     device = torch.device(device)
     size = size or (8192 if device.type == 'cuda' else 2048)
@@ -85,15 +62,16 @@ def matmul_rate(dtype: torch.dtype = torch.float32,
                                     right, None, 'none', [], '')
     else:
         raise ValueError(f"kernel must be 'mm' or 'onednn', got {kernel!r}.")
+    now = CLOCKS[clock]
     with torch.no_grad():
         product()
         synchronize(device)
         rates = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = now()
             product()
             synchronize(device)
-            rates.append(2 * size**3 / (time.perf_counter() - start) / 1e9)
+            rates.append(2 * size**3 / (now() - start) / 1e9)
     return statistics.median(rates)
 
 
@@ -107,10 +85,18 @@ def _sdpa_backward_formula(grad_out_shape, query_shape, key_shape, value_shape,
                                     value_shape)
 
 
+def _linear_pointwise_formula(input_shape, weight_shape, *args,
+                              **kwargs) -> int:
+    """oneDNN's fused linear: 2 * rows * in * out, as for ``aten.addmm``."""
+    return 2 * math.prod(input_shape) * weight_shape[0]
+
+
 def _extra_flop_formulas() -> dict:
-    """Formulas torch's counter lacks: the CPU flash-attention kernels.
-    (oneDNN's fused linear, used by the fast path's CPU inference, is
-    registered globally by ``mvlt.models.layers.onednn_linear``.)"""
+    """Formulas torch's counter lacks, passed to each ``FlopCounterMode``
+    (torch's global ``flop_registry`` is left alone): the CPU
+    flash-attention kernels and oneDNN's fused linear
+    (``torch.ops.mkldnn._linear_pointwise``, the fast path's CPU inference
+    products in ``mvlt/models/layers/onednn_linear.py``)."""
     aten = torch.ops.aten
     formulas = {}
     if hasattr(aten, '_scaled_dot_product_flash_attention_for_cpu'):
@@ -118,6 +104,9 @@ def _extra_flop_formulas() -> dict:
             _sdpa_formula
         formulas[aten._scaled_dot_product_flash_attention_for_cpu_backward] \
             = _sdpa_backward_formula
+    if hasattr(torch.ops.mkldnn, '_linear_pointwise'):
+        formulas[torch.ops.mkldnn._linear_pointwise] = \
+            _linear_pointwise_formula
     return formulas
 
 
@@ -202,22 +191,37 @@ class PeakMemory:
         self.increase_bytes = self.peak_bytes - self.start_bytes
 
 
-def write_throwaway_vocab(out_dir: str, vocab_size: int = 30522) -> str:
+def write_throwaway_vocab(out_dir: str,
+                          vocab_size: int = 30522,
+                          base_file: Optional[str] = None) -> str:
     """Write a ``vocab.txt`` of ``vocab_size`` entries for speed runs.
 
-    The five special tokens of :func:`mvlt.utils.build_vocab` come first
-    ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4), then made-up word pieces:
-    the size, which is all that matters for speed, equals bert-base-uncased's
-    without the file.
+    Without ``base_file`` the five special tokens of
+    :func:`mvlt.utils.build_vocab` come first ([PAD]=0, [UNK]=1, [CLS]=2,
+    [SEP]=3, [MASK]=4), then made-up word pieces: the size, which is all
+    that matters for the model's speed, equals bert-base-uncased's without
+    the file. With ``base_file`` its entries come first (so that real
+    captions tokenise as with it), then made-up pieces up to the size.
+
+    Raises:
+        ValueError: ``vocab_size`` leaves no room for the special tokens, or
+            ``base_file`` has more entries than ``vocab_size``.
     """
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f'vocab_size must exceed {len(SPECIAL_TOKENS)}, got '
                          f'{vocab_size}.')
+    entries = list(SPECIAL_TOKENS)
+    if base_file is not None:
+        with open(base_file, encoding='utf-8') as f:
+            entries = [line.rstrip('\n') for line in f if line.strip()]
+        if len(entries) > vocab_size:
+            raise ValueError(f'{base_file} has {len(entries)} entries, more '
+                             f'than vocab_size={vocab_size}.')
     os.makedirs(out_dir, exist_ok=True)
     path = osp.join(out_dir, 'vocab.txt')
-    words = [f'w{i}' for i in range(vocab_size - len(SPECIAL_TOKENS))]
+    words = [f'w{i}' for i in range(vocab_size - len(entries))]
     with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(list(SPECIAL_TOKENS) + words) + '\n')
+        f.write('\n'.join(entries + words) + '\n')
     return path
 
 
@@ -292,29 +296,24 @@ def synthetic_samples(num: int,
         data_samples=samples)
 
 
-def baseline_config(cfg):
-    """The baseline counterpart of a config: the one place to flip it all.
+def config_changes(base: Any, derived: Any, prefix: str = '') -> dict:
+    """The settings ``derived`` changes or adds relative to ``base``.
 
-    ``model.compute_mode='baseline'`` makes :class:`mvlt.models.MVLT` switch
-    every part to the straightforward implementation (see
-    ``MVLT.set_compute_mode``: eager attention, MLM logits at every position
-    of every row, every head in predict mode, no trimming of padding), and
-    the optimizer loses its ``fused`` / ``foreach`` flags (torch's default
-    AdamW: a Python loop over the parameters on CPU).
-
-    Args:
-        cfg (mmengine.Config): A full config (model + optim_wrapper).
-
-    Returns:
-        mmengine.Config: A modified deep copy.
+    Both are (nested) dicts, e.g. the ``model`` and ``optim_wrapper`` of a
+    config and of its baseline (``configs/mvlt/benchmark/``). Returns
+    dotted key -> value of ``derived``, as ``Config.merge_from_dict`` (and
+    ``--cfg-options``) takes it; keys ``derived`` drops are not listed.
     """
-    cfg = copy.deepcopy(cfg)
-    cfg.model.compute_mode = 'baseline'
-    optimizer = cfg.get('optim_wrapper', {}).get('optimizer')
-    if optimizer is not None:
-        optimizer['fused'] = None
-        optimizer['foreach'] = None
-    return cfg
+    if isinstance(base, dict) and isinstance(derived, dict):
+        changes = {}
+        for key, value in derived.items():
+            name = f'{prefix}.{key}' if prefix else str(key)
+            if key not in base:
+                changes[name] = value
+            else:
+                changes.update(config_changes(base[key], value, name))
+        return changes
+    return {} if base == derived else {prefix: derived}
 
 
 def growth_exponent(sizes: Sequence[float], times: Sequence[float]) -> float:
@@ -350,15 +349,28 @@ def interleaved_timings(steps: Dict[str, Callable[[], Any]],
                         iters: int,
                         warmup: int,
                         device: Union[str, torch.device] = 'cpu',
-                        between: Optional[Callable[[], Any]] = None
-                        ) -> Dict[str, List[float]]:
+                        between: Optional[Callable[[], Any]] = None,
+                        clock: str = 'wall') -> Dict[str, List[float]]:
     """Seconds per call of each step, the steps alternating call by call.
 
     Every round runs each step once (in rotated order, so that no step
     always follows the same one); on a shared machine all steps then see the
     same load. ``between`` (e.g. a matmul-rate probe) runs once per round and
     its results are returned under ``'between'``.
+
+    Args:
+        clock (str): ``'wall'`` (``time.perf_counter``) or ``'process'``
+            (``time.process_time``: CPU seconds of this process, all its
+            threads; on a CPU shared with other jobs and with one thread it
+            measures the work of a step without the time other jobs take).
+
+    Raises:
+        ValueError: An unknown ``clock``.
     """
+    if clock not in CLOCKS:
+        raise ValueError(f'clock must be one of {sorted(CLOCKS)}, got '
+                         f'{clock!r}.')
+    now = CLOCKS[clock]
     names = list(steps)
     for _ in range(warmup):
         for name in names:
@@ -370,10 +382,10 @@ def interleaved_timings(steps: Dict[str, Callable[[], Any]],
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             synchronize(device)
-            start = time.perf_counter()
+            start = now()
             steps[name]()
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(now() - start)
         if between is not None:
             extra.append(between())
     if between is not None:

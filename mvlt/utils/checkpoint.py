@@ -13,18 +13,24 @@ The allow-list covers everything MMEngine 0.10.7 and mvlt's hooks write
 sampler state), so resuming needs no full unpickle either: every local load
 is ``weights_only=True``.
 
-Importing :mod:`mvlt.utils` registers :func:`load_checkpoint_file` as
-MMEngine's loader for local paths, so ``load_from``, ``--resume`` and
-``tools/test.py`` all go through it.
+:func:`register_safe_checkpoint_loader` makes :func:`load_checkpoint_file`
+MMEngine's loader for local paths, so that ``load_from``, ``--resume`` and
+``tools/test.py`` all go through it. Importing this module changes nothing in
+MMEngine: :func:`mvlt.utils.register_all_modules` (called by every tool and
+by ``MVLTInferencer``) does the registration.
 
 Writing: :func:`replace_atomically` and :func:`write_text_atomically` give
 the temporary-file + fsync + rename sequence that makes a kill at any moment
-leave either the old or the new file, never a torn one.
+leave either the old or the new file, never a torn one;
+:func:`is_complete_checkpoint` and :func:`latest_complete_checkpoint` find
+the newest whole checkpoint of a folder.
 """
 import os
 import os.path as osp
 import pickle
-from typing import Any, Callable, List, Union
+import re
+import zipfile
+from typing import Any, Callable, List, Optional, Union
 
 import numpy as np
 import torch
@@ -117,9 +123,22 @@ def load_checkpoint_file(filename: str,
                            f'({detail[:300]}).') from None
 
 
-@CheckpointLoader.register_scheme(prefixes='', force=True)
 def _load_local(filename: str, map_location=None) -> Any:
     return load_checkpoint_file(filename, map_location)
+
+
+def register_safe_checkpoint_loader() -> None:
+    """Make :func:`load_checkpoint_file` MMEngine's loader of local paths.
+
+    Replaces ``mmengine.runner.checkpoint.load_from_local`` (a plain
+    ``torch.load``, which refuses MMEngine's own training state since torch
+    2.6) in ``CheckpointLoader`` for the rest of the process, so that
+    ``Runner.load_checkpoint`` / ``resume`` and ``mmengine.runner.
+    load_checkpoint`` read local files weights-only. Idempotent. Called by
+    :func:`mvlt.utils.register_all_modules`.
+    """
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=_load_local, force=True)
 
 
 def _fsync_dir(directory: str) -> None:
@@ -173,13 +192,61 @@ def write_text_atomically(path: str, text: str) -> None:
     replace_atomically(tmp_path, path)
 
 
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a whole ``torch.save`` file.
+
+    ``torch.save`` writes a zip archive whose central directory comes last,
+    so a file cut short by a kill or a full disk lacks it; checking it reads
+    only the end of the file. Files in torch's legacy (non-zip) format count
+    as incomplete.
+    """
+    return osp.isfile(path) and zipfile.is_zipfile(path)
+
+
+def checkpoint_step(name: str, filename_tmpl: str) -> Optional[int]:
+    """The step in a checkpoint file name, or None if it does not match.
+
+    Args:
+        name (str): A file name or path (its last part is matched).
+        filename_tmpl (str): The checkpoint names, ``'{}'`` standing for the
+            step, as ``CheckpointHook.filename_tmpl`` (``'epoch_{}.pth'``).
+    """
+    pattern = '^' + re.escape(filename_tmpl).replace(
+        re.escape('{}'), r'(\d+)') + '$'
+    match = re.match(pattern, osp.basename(name.rstrip(os.sep)))
+    return int(match.group(1)) if match else None
+
+
+def latest_complete_checkpoint(folder: str,
+                               filename_tmpl: str) -> Optional[str]:
+    """The complete checkpoint of ``folder`` with the highest step.
+
+    Args:
+        folder (str): A local directory (missing: None).
+        filename_tmpl (str): As for :func:`checkpoint_step`.
+
+    Returns:
+        str | None: Path of the file with the highest step that
+        :func:`is_complete_checkpoint` accepts, or None.
+    """
+    if not osp.isdir(folder):
+        return None
+    found = []
+    for name in os.listdir(folder):
+        step = checkpoint_step(name, filename_tmpl)
+        if step is not None and is_complete_checkpoint(osp.join(folder, name)):
+            found.append((step, name))
+    return osp.join(folder, max(found)[1]) if found else None
+
+
 #: Parameter names whose first dimension is the word-piece vocabulary.
 _VOCAB_KEYS = ('word_embeddings.weight', 'mlm.bias', 'mlm.decoder.weight',
                'mlm.decoder.bias')
 
 
-def check_state_dict_shapes(model: torch.nn.Module, state_dict: dict,
-                            filename: str) -> None:
+def check_state_dict_shapes(model: torch.nn.Module,
+                            state_dict: dict,
+                            filename: Optional[str] = None) -> None:
     """Raise when a checkpoint tensor does not fit the model's one.
 
     MMEngine's non-strict loading only warns about such tensors and leaves
@@ -188,7 +255,8 @@ def check_state_dict_shapes(model: torch.nn.Module, state_dict: dict,
     Args:
         model (nn.Module): The (unwrapped) model.
         state_dict (dict): Checkpoint weights with the model's key names.
-        filename (str): The checkpoint, for the message.
+        filename (str, optional): The checkpoint, for the message (None:
+            "the checkpoint being loaded").
 
     Raises:
         ValueError: Naming the file, up to five mismatching keys with both
@@ -201,6 +269,8 @@ def check_state_dict_shapes(model: torch.nn.Module, state_dict: dict,
                   and tuple(value.shape) != tuple(own[key].shape)]
     if not mismatched:
         return
+    name = f'Checkpoint {filename}' if filename else \
+        'The checkpoint being loaded'
     vocab = [(ckpt[0], mine[0]) for key, ckpt, mine in mismatched
              if key.endswith(_VOCAB_KEYS) and ckpt and mine]
     listing = '; '.join(f'{key}: checkpoint {list(ckpt)} vs model {list(mine)}'
@@ -209,12 +279,12 @@ def check_state_dict_shapes(model: torch.nn.Module, state_dict: dict,
     if vocab:
         ckpt_size, model_size = vocab[0]
         raise ValueError(
-            f'Checkpoint {filename} was trained with a vocabulary of '
+            f'{name} was trained with a vocabulary of '
             f'{ckpt_size} word pieces but the model has {model_size} (from '
             'its tokenizer vocab_file): use the vocabulary the checkpoint was '
             f'trained with. Mismatching tensors: {listing}{more}.')
     raise ValueError(
-        f'Checkpoint {filename} does not fit the model: {listing}{more}. '
+        f'{name} does not fit the model: {listing}{more}. '
         'Build the model with the settings the checkpoint was trained with '
         '(widths, image size, number of classes), or drop those keys from '
         'the checkpoint to train them anew.')

@@ -1,20 +1,121 @@
 """Turning command-line options of the tools into config changes."""
+import importlib.util
 import os.path as osp
+import sys
 from typing import Optional
 
 from mmengine.config import Config
+from mmengine.utils import import_modules_from_strings
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config and apply ``--cfg-options``, with clear file errors."""
+    """Read a config, apply ``--cfg-options`` and run its ``custom_imports``.
+
+    Every tool reads its config here. A plug-in module that the config's
+    ``custom_imports`` names is found without ``PYTHONPATH`` when it lies
+    next to the config or in a folder above it (see
+    :func:`import_custom_modules`).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ImportError: A module of ``custom_imports`` cannot be found (the
+            message says how to make it importable) or fails to import.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'Config file {path} does not exist; configs live under '
             'configs/ (for example configs/mvlt/pretrain_fashiongen.py).')
-    cfg = Config.fromfile(path)
+    # MMEngine would import the plug-ins with sys.path as it is and fail
+    # with a bare 'Failed to import'; they are imported below instead.
+    cfg = Config.fromfile(path, import_custom_modules=False)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    import_custom_modules(cfg, path)
     return cfg
+
+
+def import_custom_modules(cfg: Config, config_path: str) -> None:
+    """Import the modules of ``cfg.custom_imports`` (MMEngine's key).
+
+    A module that is not importable as ``sys.path`` stands is looked for in
+    the config's folder, then in each folder above it: the first folder
+    that holds it (``a/b/c.py`` or the package ``a/b/c/`` for ``a.b.c``) is
+    appended to ``sys.path``, as OpenMMLab tools run project configs from
+    the project's root. So a plug-in next to its config, or a config under
+    ``projects/<name>/configs/`` naming ``projects.<name>....``, needs no
+    ``PYTHONPATH``. The modules are then imported by MMEngine's
+    ``import_modules_from_strings`` (``allow_failed_imports=True`` turns
+    failures into warnings, as in MMEngine).
+
+    Raises:
+        ImportError: A module is neither importable nor found near the
+            config (the message names the config, the module and the fix),
+            or importing it failed (chained to the module's own error).
+    """
+    custom = cfg.get('custom_imports')
+    if not custom:
+        return
+    imports = custom.get('imports') or []
+    imports = [imports] if isinstance(imports, str) else list(imports)
+    allow_failed = custom.get('allow_failed_imports', False)
+    start = osp.dirname(osp.abspath(config_path))
+    for name in imports:
+        if not isinstance(name, str) or _importable(name):
+            continue
+        folder = _folder_holding(name, start)
+        if folder is not None:
+            sys.path.append(folder)
+            importlib.invalidate_caches()
+        elif not allow_failed:
+            top = name.split('.')[0]
+            raise ImportError(
+                f'{config_path}: custom_imports names the module {name!r}, '
+                'which is not importable: it is neither on sys.path nor '
+                f'({name.replace(".", "/")}.py or package) in {start} or a '
+                f'folder above it. Put the folder that holds {top}.py or '
+                f'{top}/ on PYTHONPATH (PYTHONPATH=/that/folder python '
+                'tools/train.py ...) or keep the config in or below that '
+                'folder; see "Extend it" in README.md.')
+    try:
+        import_modules_from_strings(imports, allow_failed)
+    except ImportError as err:
+        cause = err.__cause__ or err.__context__ or err
+        raise ImportError(
+            f'{config_path}: importing the custom_imports modules {imports} '
+            f'failed: {type(cause).__name__}: {cause}') from cause
+
+
+def _importable(name: str) -> bool:
+    """Whether ``name`` can be imported as ``sys.path`` stands.
+
+    Raises:
+        Exception: A parent package exists but fails to import (its own
+            error, with its traceback).
+    """
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError as err:
+        # A missing parent of ``name`` means "not found"; a module missing
+        # inside an existing parent is that package's own error.
+        if err.name and (name + '.').startswith(err.name + '.'):
+            return False
+        raise
+
+
+def _folder_holding(name: str, start: str) -> Optional[str]:
+    """The first of ``start`` and its ancestors that holds module ``name``.
+    """
+    parts = name.split('.')
+    folder = start
+    while True:
+        base = osp.join(folder, *parts)
+        if osp.isfile(base + '.py') or osp.isfile(
+                osp.join(base, '__init__.py')):
+            return folder
+        parent = osp.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 def set_work_dir(cfg: Config, config_path: str,

@@ -2,8 +2,9 @@
 import functools
 import os
 import os.path as osp
-from typing import Iterable, Union
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
+import numpy as np
 from transformers import BertTokenizerFast
 
 TokenizerConfig = Union[str, dict]
@@ -91,6 +92,87 @@ def build_tokenizer(cfg: TokenizerConfig) -> BertTokenizerFast:
             f'Vocabulary folder {vocab!r} holds neither vocab.txt nor '
             f'tokenizer.json (found: {sorted(os.listdir(vocab))[:10]}).')
     return _load(vocab, do_lower_case, strip_accents)
+
+
+def encode_captions(tokenizer: BertTokenizerFast, captions: Sequence[str],
+                    max_length: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Word-piece ids of captions: [CLS] ... [SEP], truncated and padded with
+    [PAD] to exactly ``max_length`` (docs/method.md section 1: L = 128).
+
+    Args:
+        tokenizer (BertTokenizerFast): From :func:`build_tokenizer`.
+        captions (Sequence[str]): The texts (any script; unknown pieces
+            become [UNK]).
+        max_length (int): L.
+
+    Returns:
+        tuple: ``input_ids`` and ``attention_mask``, int64 (N, L).
+    """
+    encoded = tokenizer(
+        list(captions),
+        max_length=max_length,
+        padding='max_length',
+        truncation=True)
+    return (np.asarray(encoded['input_ids'], np.int64).reshape(-1, max_length),
+            np.asarray(encoded['attention_mask'],
+                       np.int64).reshape(-1, max_length))
+
+
+class CaptionEncoder:
+    """:func:`encode_captions` with a cache: each distinct caption is
+    tokenised once per encoder.
+
+    Fashion-Gen repeats a product's description for each of its 1-6 photos
+    and every epoch shows every photo again, so a training run tokenises
+    each description once instead of once per sample and epoch. The cache
+    is keyed by the caption text and belongs to this encoder's tokenizer
+    and length, so another vocabulary or length never sees its entries.
+
+    Args:
+        tokenizer (BertTokenizerFast): From :func:`build_tokenizer`.
+        max_length (int): L.
+        max_entries (int): Cache size bound (entries are ~L * 2 bytes; the
+            cache is cleared when full).
+    """
+
+    def __init__(self,
+                 tokenizer: BertTokenizerFast,
+                 max_length: int,
+                 max_entries: int = 1_000_000) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.max_entries = max_entries
+        self._cache: Dict[str, np.ndarray] = {}
+        # ids < 2**16 fit uint16 (BERT: 30,522); wider vocabularies int32.
+        self._dtype = np.uint16 if len(tokenizer) <= 2**16 else np.int32
+
+    def __call__(self,
+                 captions: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """``input_ids`` and ``attention_mask``, int64 (N, L)."""
+        missing: List[str] = list(
+            dict.fromkeys(c for c in captions if c not in self._cache))
+        if missing:
+            if len(self._cache) + len(missing) > self.max_entries:
+                self._cache.clear()
+            ids, mask = encode_captions(self.tokenizer, missing,
+                                        self.max_length)
+            lengths = mask.sum(axis=1)
+            for caption, row, length in zip(missing, ids, lengths):
+                self._cache[caption] = row[:length].astype(self._dtype)
+        ids = np.full((len(captions), self.max_length),
+                      self.tokenizer.pad_token_id, np.int64)
+        mask = np.zeros((len(captions), self.max_length), np.int64)
+        for index, caption in enumerate(captions):
+            row = self._cache[caption]
+            ids[index, :len(row)] = row
+            mask[index, :len(row)] = 1
+        return ids, mask
+
+    def __getstate__(self) -> dict:
+        # Pickled into other processes without its cache.
+        state = self.__dict__.copy()
+        state['_cache'] = {}
+        return state
 
 
 def build_vocab(captions: Iterable[str],

@@ -91,8 +91,11 @@ def test_rankings_with_and_without_itc(api_setup):
     # Re-ranking every item is the plain ranking.
     assert inferencer.rank_images(
         captions[0], images, topk=None, rerank_k=4) == full
+    # The ITC top 2 are scored by ITM and rank above the rest (ITC order).
     hits = inferencer.rank_captions(images[1], captions, topk=3, rerank_k=2)
-    assert len(hits) == 2 and {h['index'] for h in hits} <= {0, 1, 2}
+    assert [h['by'] for h in hits] == ['itm', 'itm', 'itc']
+    assert hits[0]['score'] >= hits[1]['score']
+    assert all(h['by'] == 'itm' for h in full)
 
 
 def test_reconstruct(api_setup):

@@ -158,7 +158,6 @@ def test_split_file_and_captions_files_must_agree(synthetic_coco, tmp_path):
 def test_coco_base_config_builds(synthetic_coco):
     register_all_modules()
     cfg = Config.fromfile(COCO_CONFIG)
-    assert cfg.img_size == 384 and cfg.text_len == 40
     dataset_cfg = cfg.test_dataloader.dataset
     dataset_cfg.data_root = synthetic_coco['root']
     dataset_cfg.pipeline = []

@@ -21,11 +21,19 @@ def test_samples_are_packed_for_the_model(nano_config, nano_data):
     dataset = DATASETS.build(_dataset_cfg(nano_config))
     assert len(dataset) == len(nano_data['rows']) == 16
     sample = dataset[3]
-    images = sample['inputs']['images']
-    assert images.dtype == torch.uint8 and images.shape == (3, 64, 64)
-    ids = sample['inputs']['input_ids']
+    # The loader packs the decoded image and the caption text; the model's
+    # data preprocessor resizes and tokenises them.
+    assert sample['inputs']['images'].dtype == torch.uint8
+    assert sample['inputs']['captions'] == nano_data['rows'][3]['caption']
+    preprocessor = MODELS.build(nano_config.model.data_preprocessor)
+    batch = preprocessor(
+        dict(inputs=[sample['inputs']],
+             data_samples=[sample['data_samples']]))['inputs']
+    assert batch['images'].dtype == torch.float32
+    assert batch['images'].shape == (1, 3, 64, 64)
+    ids = batch['input_ids'][0]
     assert ids.shape == (32, ) and ids[0] == 2  # [CLS]
-    assert sample['inputs']['attention_mask'].sum() == (ids != 0).sum()
+    assert batch['attention_mask'][0].sum() == (ids != 0).sum()
     data_sample = sample['data_samples']
     row = nano_data['rows'][3]
     assert data_sample.caption == row['caption']
@@ -35,7 +43,8 @@ def test_samples_are_packed_for_the_model(nano_config, nano_data):
     # RGB order: the red channel dominates for a red product.
     red = nano_data['rows'].index(
         next(r for r in nano_data['rows'] if 'red' in r['caption']))
-    centre = dataset[red]['inputs']['images'][:, 32, 32].tolist()
+    image = dataset[red]['inputs']['images']
+    centre = image[:, image.shape[1] // 2, image.shape[2] // 2].tolist()
     assert centre[0] > 150 and centre[2] < 100
 
 
@@ -117,4 +126,4 @@ def test_grayscale_images_become_rgb(nano_config, tmp_path):
         k: v
         for k, v in cfg.items() if k != 'type'
     })[0]
-    assert sample['inputs']['images'].shape == (3, 64, 64)
+    assert sample['inputs']['images'].shape == (3, 20, 30)

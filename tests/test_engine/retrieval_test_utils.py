@@ -32,11 +32,11 @@ def nano_retrieval_config(nano_config: Config, checkpoint: str, work_dir: str,
                 'param_scheduler'):
         cfg[key] = None
     cfg.test_cfg = dict(
-        type='RetrievalTestLoop',
-        pair_batch_size=16,
-        embed_batch_size=8,
-        show_progress=False,
-        **test_cfg)
+        dict(
+            type='RetrievalTestLoop',
+            pair_batch_size=16,
+            embed_batch_size=8,
+            show_progress=False), **test_cfg)
     cfg.test_evaluator = dict(type='RetrievalMetric')
     cfg.load_from = checkpoint
     cfg.work_dir = work_dir
@@ -66,7 +66,6 @@ def synthetic_options(data: dict,
         options.update({
             f'{loader}.dataset.data_root': root,
             f'{loader}.dataset.ann_file': ann,
-            f'{loader}.dataset.pipeline.3.tokenizer.vocab_file': vocab,
             f'{loader}.num_workers': 0,
             f'{loader}.persistent_workers': False,
             f'{loader}.batch_size': 8,

@@ -1,15 +1,17 @@
 """A kill while a checkpoint is written leaves the previous one in charge."""
 import os
 import os.path as osp
-import signal
 import subprocess
 import sys
 import textwrap
 from collections import deque
 
 import pytest
+import torch
+from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from conftest import NANO_CONFIG, REPO, cfg_options_args, nano_cfg_options
+from conftest import (NANO_CONFIG, REPO, cfg_options_args, kill_when,
+                      nano_cfg_options)
 from mvlt.engine.hooks import AtomicCheckpointHook
 from mvlt.utils import load_checkpoint_file
 
@@ -66,22 +68,8 @@ def test_kill_during_checkpoint_write_keeps_previous_one(nano_data, tmp_path):
         OMP_NUM_THREADS='1',
         PYTHONPATH=os.pathsep.join([REPO, str(plugin_dir)]))
     command = [sys.executable, 'tools/train.py', str(config)]
-    process = subprocess.Popen(
-        command + cfg_options_args(options),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True)
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith('HALF-WRITTEN'):
-            os.kill(process.pid, signal.SIGKILL)
-            break
-    process.stdout.close()
-    log = ''.join(lines)
-    assert process.wait() == -signal.SIGKILL, log[-3000:]
+    kill_when(command + cfg_options_args(options), env,
+              lambda line: line.startswith('HALF-WRITTEN'))
 
     # The torn file is a hidden temporary; iter_6.pth was never created and
     # max_keep_ckpts=1 did not delete iter_3.pth before its successor existed.
@@ -123,8 +111,6 @@ def test_kill_during_checkpoint_write_keeps_previous_one(nano_data, tmp_path):
 class _FailingRunner:
     """Just what AtomicCheckpointHook touches; saving raises (disk full)."""
 
-    writes_checkpoints_atomically = True
-
     def __init__(self, work_dir: str) -> None:
         from mmengine.logging import MessageHub
         self.work_dir = work_dir
@@ -149,6 +135,8 @@ def test_failed_save_keeps_last_checkpoint_and_old_files(tmp_path):
     hook._save_checkpoint_with_step(runner, 1, dict(iter=1))
     hook._save_checkpoint_with_step(runner, 2, dict(iter=2))
     assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
+    # MMEngine's bookkeeping, which a resume reads, is kept.
+    assert runner.message_hub.get_info('keep_ckpt_ids') == [2]
     runner.fail = True
     with pytest.raises(OSError, match='No space left'):
         hook._save_checkpoint_with_step(runner, 3, dict(iter=3))
@@ -156,3 +144,41 @@ def test_failed_save_keeps_last_checkpoint_and_old_files(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path /
                                                              'iter_2.pth')
+    assert list(hook.keep_ckpt_ids) == [2]
+    assert runner.message_hub.get_info('keep_ckpt_ids') == [2]
+    # A later successful save prunes iter_2.pth only after writing iter_4.
+    runner.fail = False
+    hook._save_checkpoint_with_step(runner, 4, dict(iter=4))
+    assert sorted(os.listdir(tmp_path)) == ['iter_4.pth', 'last_checkpoint']
+    assert runner.message_hub.get_info('keep_ckpt_ids') == [4]
+
+
+@pytest.mark.parametrize('content', ['', 'missing'])
+def test_torn_last_checkpoint_is_repaired_before_resume(tmp_path, content):
+    """A kill during MMEngine's in-place rewrite of last_checkpoint leaves
+    it empty (or naming nothing); before_run points it at the newest whole
+    checkpoint before MMEngine's auto-resume reads it."""
+    for step in (3, 6, 9):
+        torch.save(dict(meta=dict(iter=step)), tmp_path / f'iter_{step}.pth')
+    whole = (tmp_path / 'iter_9.pth').read_bytes()
+    # iter_12 was cut short (a plain Runner writes in place).
+    (tmp_path / 'iter_12.pth').write_bytes(whole[:len(whole) // 2])
+    last = tmp_path / 'last_checkpoint'
+    last.write_text(str(tmp_path / 'iter_1') if content else '')
+    runner = _FailingRunner(str(tmp_path))
+    AtomicCheckpointHook(interval=1, by_epoch=False).before_run(runner)
+    assert last.read_text() == str(tmp_path / 'iter_9.pth')
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                        'iter_9.pth')
+    # A whole last_checkpoint is left as it is.
+    last.write_text(str(tmp_path / 'iter_3.pth'))
+    AtomicCheckpointHook(interval=1, by_epoch=False).before_run(runner)
+    assert last.read_text() == str(tmp_path / 'iter_3.pth')
+    assert [n for n in os.listdir(tmp_path) if n.endswith('.tmp')] == []
+
+
+def test_torn_last_checkpoint_without_checkpoints_is_removed(tmp_path):
+    (tmp_path / 'last_checkpoint').write_text('')
+    AtomicCheckpointHook(
+        interval=1, by_epoch=False).before_run(_FailingRunner(str(tmp_path)))
+    assert os.listdir(tmp_path) == []

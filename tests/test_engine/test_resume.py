@@ -3,7 +3,6 @@
 import os
 import random
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -12,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import NANO_CONFIG, REPO, cfg_options_args, nano_cfg_options
+from conftest import (NANO_CONFIG, REPO, cfg_options_args, kill_when,
+                      nano_cfg_options)
 from mvlt.engine.hooks.resume_state_hook import (capture_rng_state,
                                                  restore_rng_state)
 from mvlt.utils import load_checkpoint_file
@@ -58,25 +58,15 @@ def _train(command):
 
 def _train_and_kill(command, kill_after: int) -> str:
     """Start training; SIGKILL it once iteration ``kill_after`` is logged."""
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True)
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
+
+    def reached(line: str) -> bool:
         match = _LOG_LINE.search(line)
-        if match:
-            epoch, index, per_epoch = map(int, match.groups())
-            if (epoch - 1) * per_epoch + index >= kill_after:
-                os.kill(process.pid, signal.SIGKILL)
-                break
-    process.stdout.close()
-    assert process.wait() == -signal.SIGKILL, ''.join(lines)[-3000:]
-    return ''.join(lines)
+        if not match:
+            return False
+        epoch, index, per_epoch = map(int, match.groups())
+        return (epoch - 1) * per_epoch + index >= kill_after
+
+    return kill_when(command, _env(), reached)
 
 
 def _draws(preprocessor):

@@ -15,7 +15,7 @@ from mmengine.dataset import pseudo_collate
 from retrieval_test_utils import (NANO_ITC, nano_retrieval_config, run_test,
                                   save_model_checkpoint, synthetic_options)
 
-from conftest import REPO
+from conftest import REPO, cfg_options_args
 from mvlt.datasets.retrieval_protocol import (build_candidate_protocol,
                                               build_gallery_protocol,
                                               dataset_rows, save_protocol)
@@ -42,7 +42,6 @@ def nano_setup(nano_config, tmp_path_factory):
     protocol_file = str(root / 'protocol.json')
     save_protocol(protocol, protocol_file)
     return dict(
-        root=root,
         checkpoint=checkpoint,
         protocol_file=protocol_file,
         dataset=dataset,
@@ -50,32 +49,34 @@ def nano_setup(nano_config, tmp_path_factory):
         model_cfg=model_cfg)
 
 
-def _fields(records, *keys):
+@pytest.fixture
+def nano_test(nano_config, nano_setup, tmp_path):
+    """``nano_test(name, **test_cfg)``: the retrieval test config of the
+    nano ITM + ITC checkpoint (``checkpoint=`` another), work dir
+    ``tmp_path / name``."""
+
+    def config(name: str = '', checkpoint: str = None, **test_cfg) -> Config:
+        checkpoint = checkpoint or nano_setup['checkpoint']
+        return nano_retrieval_config(nano_config, checkpoint,
+                                     str(tmp_path / name), **test_cfg)
+
+    return config
+
+
+def _ranking(records):
+    """What a ranked query record says, as plain lists."""
+    keys = ('direction', 'query_row', 'rank', 'topk_rows', 'topk_scores')
     return [tuple(np.asarray(r[k]).tolist() for k in keys) for r in records]
 
 
-def test_candidates_exact_equals_rerank_of_all(nano_config, nano_setup,
-                                               tmp_path):
+def test_candidates_exact_equals_rerank_of_all(nano_setup, nano_test):
     common = dict(
         protocol='candidates', protocol_file=nano_setup['protocol_file'])
-    exact, exact_records = run_test(
-        nano_retrieval_config(
-            nano_config,
-            nano_setup['checkpoint'],
-            str(tmp_path / 'a'),
-            mode='exact',
-            **common))
+    exact, exact_records = run_test(nano_test('a', mode='exact', **common))
     rerank, rerank_records = run_test(
-        nano_retrieval_config(
-            nano_config,
-            nano_setup['checkpoint'],
-            str(tmp_path / 'b'),
-            mode='rerank',
-            rerank_k=6,
-            **common))
+        nano_test('b', mode='rerank', rerank_k=6, **common))
     assert exact == rerank
-    keys = ('direction', 'query_row', 'rank', 'topk_rows', 'topk_scores')
-    assert _fields(exact_records, *keys) == _fields(rerank_records, *keys)
+    assert _ranking(exact_records) == _ranking(rerank_records)
     assert set(exact) == {
         f'retrieval/nano-6/test/{task}/{m}'
         for task in ('TIR', 'ITR')
@@ -86,14 +87,7 @@ def test_candidates_exact_equals_rerank_of_all(nano_config, nano_setup,
     assert all(1 <= r['rank'] <= 6 for r in exact_records)
 
     # Re-ranking the ITC top-2: a positive outside them ranks after both.
-    _, top2 = run_test(
-        nano_retrieval_config(
-            nano_config,
-            nano_setup['checkpoint'],
-            str(tmp_path / 'c'),
-            mode='rerank',
-            rerank_k=2,
-            **common))
+    _, top2 = run_test(nano_test('c', mode='rerank', rerank_k=2, **common))
     for record in top2:
         if record['rank'] <= 2:
             assert any(record['topk_positive'][:2])
@@ -101,14 +95,9 @@ def test_candidates_exact_equals_rerank_of_all(nano_config, nano_setup,
             assert not any(record['topk_positive'][:2])
 
 
-def test_full_gallery_matches_brute_force(nano_config, nano_setup, tmp_path):
+def test_full_gallery_matches_brute_force(nano_setup, nano_test):
     metrics, records = run_test(
-        nano_retrieval_config(
-            nano_config,
-            nano_setup['checkpoint'],
-            str(tmp_path / 'exact'),
-            protocol='full_gallery',
-            mode='exact'))
+        nano_test('exact', protocol='full_gallery', mode='exact'))
     # Brute force: every caption x image pair scored, then ranked.
     rows = nano_setup['rows']
     gallery = build_gallery_protocol(rows)
@@ -138,31 +127,53 @@ def test_full_gallery_matches_brute_force(nano_config, nano_setup, tmp_path):
 
     # Re-ranking every candidate is the exact mode, number for number.
     rerank, rerank_records = run_test(
-        nano_retrieval_config(
-            nano_config,
-            nano_setup['checkpoint'],
-            str(tmp_path / 'rerank'),
-            protocol='full_gallery',
-            mode='rerank',
-            rerank_k=1000))
+        nano_test(
+            'rerank', protocol='full_gallery', mode='rerank', rerank_k=1000))
     assert rerank == metrics
-    keys = ('direction', 'query_row', 'rank', 'topk_rows', 'topk_scores')
-    assert _fields(rerank_records, *keys) == _fields(records, *keys)
+    assert _ranking(rerank_records) == _ranking(records)
 
 
-def test_protocol_of_another_split_is_refused(nano_config, nano_setup,
-                                              tmp_path):
+def test_loop_and_inferencer_rank_alike(nano_setup, nano_test):
+    """The loop and MVLTInferencer share pair scoring and ITC -> ITM
+    re-ranking (the model's scoring API and mvlt.models.utils.rerank): on
+    the same gallery they rank every caption query identically."""
+    from mvlt.apis import MVLTInferencer
+    k, batch = 3, 8
+    cfg = nano_test(
+        protocol='full_gallery',
+        mode='rerank',
+        rerank_k=k,
+        directions=('text_to_image', ),
+        pair_batch_size=batch,
+        embed_batch_size=batch)
+    _, records = run_test(cfg)
+    rows = nano_setup['rows']
+    gallery = build_gallery_protocol(rows).image_rows
+    paths = [
+        nano_setup['dataset'].get_data_info(int(r))['img_path']
+        for r in gallery
+    ]
+    inferencer = MVLTInferencer(
+        cfg, nano_setup['checkpoint'], batch_size=batch)
+    for record in records:
+        hits = inferencer.rank_images(
+            rows.caption[record['query_row']], paths, topk=5, rerank_k=k)
+        assert [int(gallery[h['index']]) for h in hits] == \
+            record['topk_rows'], record['query_row']
+        np.testing.assert_allclose([h['score'] for h in hits],
+                                   record['topk_scores'],
+                                   rtol=0,
+                                   atol=1e-6)
+        assert [h['by'] for h in hits] == ['itm'] * k + ['itc'] * (5 - k)
+
+
+def test_protocol_of_another_split_is_refused(nano_setup, nano_test, tmp_path):
     rows = copy.deepcopy(nano_setup['rows'])
     rows.caption[0] = 'a caption the test split does not have'
     other = str(tmp_path / 'other.json')
     save_protocol(
         build_candidate_protocol(rows, num_queries=4, num_negatives=5), other)
-    cfg = nano_retrieval_config(
-        nano_config,
-        nano_setup['checkpoint'],
-        str(tmp_path),
-        protocol='candidates',
-        protocol_file=other)
+    cfg = nano_test(protocol='candidates', protocol_file=other)
     with pytest.raises(ValueError, match='made for another data set'):
         run_test(cfg)
     cfg.test_cfg.protocol_file = str(tmp_path / 'missing.json')
@@ -170,40 +181,30 @@ def test_protocol_of_another_split_is_refused(nano_config, nano_setup,
         run_test(cfg)
 
 
-def test_checkpoint_without_needed_heads_is_refused(nano_config, nano_setup,
+def test_checkpoint_without_needed_heads_is_refused(nano_config, nano_test,
                                                     tmp_path):
     # The plain nano model has no ITC head: re-ranking needs one.
     checkpoint = save_model_checkpoint(nano_config.model,
                                        str(tmp_path / 'no_itc.pth'))
-    cfg = nano_retrieval_config(
-        nano_config,
-        checkpoint,
-        str(tmp_path),
-        protocol='full_gallery',
-        mode='rerank')
+    cfg = nano_test(
+        checkpoint=checkpoint, protocol='full_gallery', mode='rerank')
     with pytest.raises(KeyError, match=r"\['itc'\]"):
         run_test(cfg)
 
 
-def test_test_config_without_evaluator_is_refused(nano_config, nano_setup,
-                                                  tmp_path):
-    cfg = nano_retrieval_config(
-        nano_config,
-        nano_setup['checkpoint'],
-        str(tmp_path),
-        protocol='full_gallery')
+def test_test_config_without_evaluator_is_refused(nano_test):
+    cfg = nano_test(protocol='full_gallery')
     cfg.test_evaluator = []
     with pytest.raises(ValueError, match='no evaluator'):
         run_test(cfg)
 
 
-def test_bad_loop_settings_are_named(nano_config, nano_setup, tmp_path):
+def test_bad_loop_settings_are_named(nano_test):
     for settings, message in ((dict(protocol='candidates'), 'protocol_file'),
                               (dict(protocol='nearest'), 'protocol must be'),
                               (dict(protocol='full_gallery',
                                     mode='fast'), 'mode must be')):
-        cfg = nano_retrieval_config(nano_config, nano_setup['checkpoint'],
-                                    str(tmp_path), **settings)
+        cfg = nano_test(**settings)
         with pytest.raises(ValueError, match=message):
             run_test(cfg)
 
@@ -271,39 +272,27 @@ def test_coco_protocol_exact_and_rerank(synthetic_coco, nano_config, tmp_path):
     assert len(results[('rerank', 3)][1]) == len(exact_records)
 
 
-def _tool(args, env=None):
+def _run(command, env=None):
     result = subprocess.run(
-        [sys.executable] + args,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env)
+        command, cwd=REPO, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + \
         result.stderr[-3000:]
     return result
+
+
+def _tool(args):
+    return _run([sys.executable] + args)
 
 
 def _dist(args, port):
     env = dict(
         os.environ, PYTHON=sys.executable, PORT=str(port), OMP_NUM_THREADS='1')
-    result = subprocess.run(
-        ['bash', 'tools/dist_test.sh'] + args,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + \
-        result.stderr[-3000:]
-    return result
+    return _run(['bash', 'tools/dist_test.sh'] + args, env)
 
 
 def _metrics(work_dir):
     with open(osp.join(work_dir, 'test_metrics.json')) as f:
         return json.load(f)['metrics']
-
-
-def _options(options):
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
 
 
 def _in_process(config, checkpoint, work_dir, options, train=False):
@@ -340,7 +329,7 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
         'tools/misc/make_retrieval_protocol.py', zeroshot, '--out', protocol,
         '--num-negatives', '5', '--name', 'synthetic-101', '--split',
         'validation'
-    ] + _options(synthetic_options(data)))
+    ] + cfg_options_args(synthetic_options(data)))
 
     def options(config, **extra):
         needs_protocol = config.startswith('retrieval_synthetic_zeroshot')
@@ -351,7 +340,7 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
     def cli(config, checkpoint, name, procs=1, port=29650):
         work_dir = str(tmp_path / name)
         args = [osp.join(cfg_dir, config), checkpoint]
-        tail = ['--work-dir', work_dir] + _options(options(config))
+        tail = ['--work-dir', work_dir] + cfg_options_args(options(config))
         if procs == 1:
             output = _tool(['tools/test.py'] + args + tail).stdout
         else:
@@ -392,9 +381,9 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
                                                     1}),
         train=True)
     finetuned = osp.join(finetune_dir, 'epoch_1.pth')
-    one, output = cli('recognition_synthetic_test.py', finetuned, 'recog1')
+    one, output = cli('recognition_synthetic_finetune.py', finetuned, 'recog1')
     two, _ = cli(
-        'recognition_synthetic_test.py',
+        'recognition_synthetic_finetune.py',
         finetuned,
         'recog2',
         procs=2,
@@ -410,4 +399,4 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
     with pytest.raises(
             KeyError, match=r"no weights for the head\(s\) "
             r"\['category'\]"):
-        here('recognition_synthetic_test.py', checkpoint, 'bad')
+        here('recognition_synthetic_finetune.py', checkpoint, 'bad')

@@ -9,11 +9,12 @@ import pytest
 from mvlt.datasets.retrieval_protocol import (ProtocolRows,
                                               build_candidate_protocol,
                                               build_gallery_protocol,
+                                              caption_key, caption_keys,
                                               dataset_rows,
                                               load_candidate_protocol,
                                               save_protocol)
 from mvlt.registry import DATASETS
-from mvlt.utils import register_all_modules
+from mvlt.utils import build_tokenizer, register_all_modules
 
 register_all_modules()
 
@@ -132,3 +133,147 @@ def test_gallery_deduplicates_images_and_captions():
     assert len(subset.text_query_rows) == 3
     assert len(subset.image_query_rows) == 3
     assert set(subset.image_query_rows) <= set(gallery.image_rows)
+
+
+@pytest.fixture(scope='module')
+def vocab(tmp_path_factory):
+    """A BERT vocabulary of a few words."""
+    from mvlt.datasets.synthetic.fashiongen import write_closed_vocab
+    return write_closed_vocab(['a red dress in crepe, a blue skirt.'],
+                              str(tmp_path_factory.mktemp('vocab')))
+
+
+@pytest.fixture(scope='module')
+def tokenizer(vocab):
+    """The uncased BERT tokenizer of ``vocab``."""
+    return build_tokenizer(vocab)
+
+
+def test_caption_key_is_the_text_the_tokenizer_sees(vocab, tokenizer):
+    key = caption_key('a red dress , in crepe .', tokenizer)
+    assert key == 'a red dress , in crepe .'
+    # Case, accents, spacing, control characters and glued punctuation are
+    # what uncased BERT normalises away: the token ids are the same too.
+    for variant in ('A Red  Dress,in Crêpe.', 'a red\tdress\x00, in CREPE.'):
+        assert caption_key(variant, tokenizer) == key
+        assert tokenizer(variant)['input_ids'] == \
+            tokenizer(key)['input_ids']
+    assert caption_key('a red dress in crepe', tokenizer) != key
+    # Distinct unknown words share the [UNK] id but not the key.
+    assert tokenizer('a ☃ dress')['input_ids'] == \
+        tokenizer('a ☂ dress')['input_ids']
+    assert caption_key('a ☃ dress', tokenizer) != \
+        caption_key('a ☂ dress', tokenizer)
+    # The key follows the tokenizer's settings: a cased one keeps case.
+    cased = build_tokenizer(dict(vocab_file=vocab, do_lower_case=False))
+    assert caption_key('A red dress', cased) != \
+        caption_key('a red dress', cased)
+    assert caption_keys(['A red dress', 'a red dress', 'A red dress'],
+                        tokenizer) == ['a red dress'] * 3
+    with pytest.raises(TypeError, match='fast tokenizer'):
+        caption_key('a red dress', object())
+
+
+def _twin_rows(tokenizer=None):
+    """Toy rows where product 3 (two views) has product 0's caption in
+    other case and spacing, and product 5 (a COCO-like image with two
+    captions) shares one caption with product 4."""
+    rows = _rows(num_products=8, views=2, subcats=2, cats=1)
+    rows.caption[6] = rows.caption[7] = 'Caption of  product 0'
+    rows.caption[10] = rows.caption[8]  # product 5's first caption = 4's
+    if tokenizer is not None:
+        rows.caption_key = caption_keys(rows.caption, tokenizer)
+    return rows
+
+
+def test_identical_captions_are_positives_in_both_directions(tokenizer):
+    rows = _twin_rows(tokenizer)
+    assert rows.caption_twins() == {
+        0: frozenset({3}),
+        3: frozenset({0}),
+        4: frozenset({5}),
+        5: frozenset({4})
+    }
+    images = np.arange(16)
+    # Text -> image: product 0's caption matches product 3's images.
+    t2i = rows.matches(np.array([0, 6, 2]), images, 'text_to_image')
+    assert np.flatnonzero(t2i[0]).tolist() == [0, 1, 6, 7]
+    assert np.array_equal(t2i[0], t2i[1])
+    assert np.flatnonzero(t2i[2]).tolist() == [2, 3]
+    # Image -> text: product 3's image ranks product 0's caption as one
+    # of its own; per-query candidate lists work alike.
+    i2t = rows.matches(
+        np.array([7]), np.array([[0, 2, 6, 7]]), 'image_to_text')
+    assert i2t.tolist() == [[True, False, True, True]]
+    # Product 5 carries product 4's caption (row 10) and one of its own
+    # (row 11): product 4's image matches row 10 only; product 5's image
+    # matches product 4's caption.
+    assert rows.matches(np.array([8]), np.array([8, 10, 11]),
+                        'image_to_text').tolist() == [[True, True, False]]
+    assert rows.matches(np.array([11, 8]), np.array([8, 10]),
+                        'text_to_image').tolist() == [[False, True],
+                                                      [True, True]]
+    # Shared and per-query candidate lists, both directions, agree.
+    full = rows.matches(images, images, 'text_to_image')
+    assert np.array_equal(
+        rows.matches(images, np.tile(images, (16, 1)), 'text_to_image'), full)
+    assert np.array_equal(
+        rows.matches(images, images, 'image_to_text'), full.T)
+    assert np.array_equal(
+        rows.matches(images, np.tile(images, (16, 1)), 'image_to_text'),
+        full.T)
+    # The naive protocol: only the query's product.
+    naive = rows.matches(np.array([0]), images, 'text_to_image', 'negative')
+    assert np.flatnonzero(naive[0]).tolist() == [0, 1]
+    # Without a tokenizer captions are compared verbatim.
+    verbatim = _twin_rows()
+    assert verbatim.caption_twins() == {4: frozenset({5}), 5: frozenset({4})}
+    with pytest.raises(ValueError, match='direction'):
+        rows.matches(np.array([0]), images, 'both')
+    with pytest.raises(ValueError, match='identical_captions'):
+        rows.matches(np.array([0]), images, 'text_to_image', 'ignore')
+
+
+def test_candidate_lists_never_draw_an_identical_caption(tokenizer):
+    rows = _twin_rows(tokenizer)
+    product = rows.product_index
+    twins = rows.caption_twins()
+    for seed in range(5):
+        protocol = build_candidate_protocol(
+            rows, num_queries=8, num_negatives=6, seed=seed)
+        assert protocol['identical_captions'] == 'positive'
+        assert protocol['shared_caption_products'] == 4
+        for direction in ('text_to_image', 'image_to_text'):
+            record = protocol['directions'][direction]
+            for query, candidates in zip(record['query_rows'],
+                                         record['candidate_rows']):
+                query_product = int(product[query])
+                negatives = set(product[candidates[1:]].tolist())
+                assert query_product not in negatives
+                assert not negatives & twins.get(query_product, set())
+    # The naive switch draws them (6 negatives: every other product).
+    naive = build_candidate_protocol(
+        rows, num_queries=8, num_negatives=7, identical_captions='negative')
+    assert naive['identical_captions'] == 'negative'
+    assert naive['shared_caption_products'] == 4
+    record = naive['directions']['text_to_image']
+    for query, candidates in zip(record['query_rows'],
+                                 record['candidate_rows']):
+        assert len(set(product[candidates].tolist())) == 8
+    # With its twin left out, product 0 has 6 other products.
+    with pytest.raises(ValueError, match='caption differs'):
+        build_candidate_protocol(rows, num_queries=8, num_negatives=7)
+
+
+def test_lists_without_identical_captions_are_drawn_as_before():
+    rows = _rows()
+    corrected = build_candidate_protocol(
+        rows, num_queries=5, num_negatives=3, seed=1)
+    naive = build_candidate_protocol(
+        rows,
+        num_queries=5,
+        num_negatives=3,
+        seed=1,
+        identical_captions='negative')
+    assert corrected['shared_caption_products'] == 0
+    assert corrected['directions'] == naive['directions']

@@ -1,14 +1,33 @@
-"""The fast path and the baseline mode compute the same losses and scores."""
+"""The fast path and the baseline configuration compute the same losses and
+scores."""
 import copy
+import os.path as osp
 
 import pytest
 import torch
+from mmengine.config import Config
 
+from conftest import REPO
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
-from mvlt.utils.benchmark import baseline_config, synthetic_samples
+from mvlt.utils.benchmark import config_changes, synthetic_samples
 
 TOL = dict(atol=1e-4, rtol=1e-4)
+BENCH = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
+
+
+def baseline_of(cfg: Config) -> Config:
+    """``cfg`` with the changes the benchmark's baseline config makes to
+    the config it derives from (the baseline is stated once, there)."""
+    keys = ('model', 'optim_wrapper')
+    fast = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px.py'))
+    base = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px_baseline.py'))
+    cfg = copy.deepcopy(cfg)
+    cfg.merge_from_dict(
+        config_changes({k: fast.get(k)
+                        for k in keys}, {k: base.get(k)
+                                         for k in keys}))
+    return cfg
 
 
 @pytest.fixture(scope='module')
@@ -26,7 +45,7 @@ def build_pair(cfg):
     """Fast model and its baseline counterpart with the same weights."""
     torch.manual_seed(0)
     fast = MODELS.build(copy.deepcopy(cfg.model))
-    base = MODELS.build(copy.deepcopy(baseline_config(cfg).model))
+    base = MODELS.build(copy.deepcopy(baseline_of(cfg).model))
     base.load_state_dict(fast.state_dict())
     return fast, base
 
@@ -42,6 +61,14 @@ def make_inputs(model, training: bool, caption_len=(4, 20), seed=1):
     return model.data_preprocessor(data, training)['inputs']
 
 
+def loss_with_draws(model, inputs: dict, state: torch.Tensor) -> dict:
+    """``model``'s losses with its random draws (the ITM pairs the loss
+    draws from the preprocessor's generator) started from ``state``, so
+    that models compared on one batch draw the same pairs."""
+    model.data_preprocessor.load_rng_state(state)
+    return model(inputs, mode='loss')
+
+
 def assert_same(left: dict, right: dict) -> None:
     assert left.keys() == right.keys()
     for key in left:
@@ -49,23 +76,22 @@ def assert_same(left: dict, right: dict) -> None:
                               **TOL), (key, left[key], right[key])
 
 
-def test_baseline_switches(cfg):
+def test_baseline_is_configuration(cfg):
+    """The baseline is per-module options, each decided once at build."""
     fast, base = build_pair(cfg)
-    attn = [m for m in base.modules() if hasattr(m, 'attn_impl')]
-    assert attn and all(m.attn_impl == 'eager' for m in attn)
+    base_attn = [m for m in base.modules() if hasattr(m, 'attn_impl')]
+    assert base_attn and all(m.attn_impl == 'eager' for m in base_attn)
+    assert all(not m.onednn for m in base.modules() if hasattr(m, 'onednn'))
+    assert not any(block.recompute_gelu for stage in base.backbone.stages
+                   for block in stage.blocks)
     assert base.heads['mlm'].logits_at == 'all'
+    assert not base.trim_padding
+    assert set(base.predict_tasks) == set(base.heads)
     assert all(m.attn_impl == 'sdpa' for m in fast.modules()
                if hasattr(m, 'attn_impl'))
     assert fast.heads['mlm'].logits_at == 'masked'
-    # One switch flips a built model both ways.
-    fast.set_compute_mode('baseline')
-    assert fast.heads['mlm'].logits_at == 'all'
-    assert fast.backbone.stages[0].blocks[0].attn.attn_impl == 'eager'
-    fast.set_compute_mode('fast')
-    assert fast.heads['mlm'].logits_at == 'masked'
-    assert fast.backbone.stages[0].blocks[0].attn.attn_impl == 'sdpa'
-    with pytest.raises(ValueError, match='compute_mode'):
-        fast.set_compute_mode('turbo')
+    assert fast.trim_padding
+    assert not hasattr(fast, 'set_compute_mode')
 
 
 def test_training_losses_and_gradients_match(cfg):
@@ -75,9 +101,10 @@ def test_training_losses_and_gradients_match(cfg):
     inputs = make_inputs(fast, True)
     # Captions of at most 20 tokens in L = 32: the fast path cuts columns.
     assert inputs['text_length'] <= 20
+    state = fast.data_preprocessor.rng_state()
     losses = {}
     for name, model in (('fast', fast), ('base', base)):
-        out = model.loss(inputs)
+        out = loss_with_draws(model, inputs, state)
         sum(v for k, v in out.items() if k.startswith('loss')).backward()
         losses[name] = {k: v.detach() for k, v in out.items()}
     assert_same(losses['fast'], losses['base'])
@@ -102,7 +129,10 @@ def test_padding_trim_leaves_losses_unchanged(cfg):
     full = dict(inputs)
     full.pop('text_length')
     assert fast._trim_padding(full, allow_sync=False) is full
-    assert_same(fast.loss(inputs), fast.loss(full))
+    state = fast.data_preprocessor.rng_state()
+    assert_same(
+        loss_with_draws(fast, inputs, state),
+        loss_with_draws(fast, full, state))
 
 
 def test_retrieval_scores_match(cfg):
@@ -116,9 +146,9 @@ def test_retrieval_scores_match(cfg):
     inputs = make_inputs(fast, False, caption_len=(4, 12))
     with torch.no_grad():
         fast_out = fast.predict_outputs(inputs, tasks=('itm', ))
-        base_out = base.predict_outputs(inputs, tasks=('itm', ))
+        base_out = base.predict_outputs(inputs)
     # Fast: only the ITM head, the [CLS] query in the last block, [PAD]
-    # columns cut; baseline: every head.
+    # columns cut; baseline: every head (its predict_tasks).
     assert set(fast_out) == {'itm_score'}
     assert {'itm_score', 'reconstruction', 'mlm_logits'} <= set(base_out)
     (args, kwargs), = calls
@@ -149,60 +179,117 @@ def test_text_queries_are_exact(cfg):
         fast.backbone(inputs['images'], None, None, text_queries=1)
 
 
-def _compiled_losses(cfg, backend: str) -> tuple:
-    """Losses of a model built with ``compile=dict(backend=...)`` (the
-    switch ``--compile`` and ``model.compile`` use) and of the same weights
-    eager, on the same batch."""
+def _compiled_losses(cfg, compile: dict) -> tuple:
+    """Losses of a model built with ``compile`` (the option ``--compile``
+    and ``model.compile`` set) and of the same weights eager, on the same
+    training batch."""
     fast, _ = build_pair(cfg)
     compiled_cfg = copy.deepcopy(cfg.model)
-    compiled_cfg.compile = dict(backend=backend)
+    compiled_cfg.compile = compile
     compiled_model = MODELS.build(compiled_cfg)
     compiled_model.load_state_dict(fast.state_dict())
     fast.train()
     compiled_model.train()
     inputs = make_inputs(fast, True)
-    eager = fast(inputs, mode='loss')
-    compiled = compiled_model(inputs, mode='loss')
-    assert compiled_model._compiled_forward is not None
+    state = fast.data_preprocessor.rng_state()
+    eager = loss_with_draws(fast, inputs, state)
+    compiled = loss_with_draws(compiled_model, inputs, state)
+    assert_same({
+        k: v.detach()
+        for k, v in eager.items()
+    }, {
+        k: v.detach()
+        for k, v in compiled.items()
+    })
     return compiled_model, eager, compiled
 
 
-def test_compile_graph_gives_same_losses(cfg):
-    """Dynamo + AOT autograd capture of the training forward and backward
-    (the graph ``--compile`` hands to inductor)."""
+def _loss(losses: dict) -> torch.Tensor:
+    return sum(v for k, v in losses.items() if k.startswith('loss'))
+
+
+def test_compile_regions_give_same_losses(cfg):
+    """Dynamo + AOT autograd capture (the graphs ``--compile`` hands to
+    inductor) of every block on its own, and of the whole forward."""
     torch._dynamo.reset()
-    fast, eager, compiled = _compiled_losses(cfg, 'aot_eager')
-    assert_same({
-        k: v.detach()
-        for k, v in eager.items()
-    }, {
-        k: v.detach()
-        for k, v in compiled.items()
-    })
-    sum(v for k, v in compiled.items() if k.startswith('loss')).backward()
-    assert fast.backbone.stages[0].patch_embed.proj.weight.grad is not None
-    # A deep copy (e.g. an EMA model) compiles its own forward.
-    twin = copy.deepcopy(fast)
+    model, eager, compiled = _compiled_losses(cfg, dict(backend='aot_eager'))
+    blocks = [b for s in model.backbone.stages for b in s.blocks]
+    assert all(b._compiled_call_impl is not None for b in blocks)
+    assert model.compile_options['torch'] == dict(
+        backend='aot_eager', dynamic=False)
+    _loss(compiled).backward()
+    assert blocks[0].attn.q.weight.grad is not None
+    # Captions are cut to multiples of the compile bucket (32 = L here).
+    assert model._trim_padding(make_inputs(model, True),
+                               False)['input_ids'].shape[1] == 32
+    # A deep copy (e.g. an EMA model) runs eager.
+    twin = copy.deepcopy(model)
+    assert all(b._compiled_call_impl is None for s in twin.backbone.stages
+               for b in s.blocks)
+    twin(make_inputs(twin, True), mode='loss')
+
+    model, _, compiled = _compiled_losses(
+        cfg, dict(regions='model', backend='aot_eager'))
+    assert model._compiled_forward is not None
+    _loss(compiled).backward()
+    twin = copy.deepcopy(model)
     twin(make_inputs(twin, True), mode='loss')
     assert twin._compiled_forward[0] == id(twin)
-    with pytest.raises(TypeError, match='compile'):
-        MODELS.build(dict(copy.deepcopy(cfg.model), compile='yes'))
+
+
+def test_compile_option_errors(cfg):
+    bad = [('yes', TypeError), (dict(regions='heads'), ValueError),
+           (dict(regions=('model', 'blocks')), ValueError),
+           (dict(caption_bucket=0), ValueError)]
+    for option, error in bad:
+        with pytest.raises(error, match='compile'):
+            MODELS.build(dict(copy.deepcopy(cfg.model), compile=option))
+
+
+def test_compile_defaults_and_recompile_room():
+    from mvlt.models.compiling import parse_compile, recompile_scope
+    assert parse_compile(False) is None
+    options = parse_compile(True)
+    assert options == dict(
+        regions=('blocks', ), caption_bucket=32, torch=dict(dynamic=False))
+    limit = torch._dynamo.config.recompile_limit
+    # 8 blocks x (1 + 128 / 32) caption buckets x train / eval.
+    with recompile_scope(options, 8):
+        assert torch._dynamo.config.recompile_limit == 8 * 5 * 2
+    assert torch._dynamo.config.recompile_limit == limit
 
 
 @pytest.mark.slow
-def test_compile_inductor_gives_same_losses(cfg):
-    """torch.compile with its default inductor backend, as ``--compile``
-    runs it (forward only: compiling the backward as well takes minutes on
-    two CPU cores)."""
+def test_compile_inductor_trains_like_eager(cfg):
+    """Regional compilation with inductor, the default of ``--compile``:
+    the losses of two training steps (forward, backward, AdamW) equal the
+    eager model's within 1e-4."""
+    from mmengine.optim import build_optim_wrapper
     torch._dynamo.reset()
-    _, eager, compiled = _compiled_losses(cfg, 'inductor')
-    assert_same({
-        k: v.detach()
-        for k, v in eager.items()
-    }, {
-        k: v.detach()
-        for k, v in compiled.items()
-    })
+    fast, _ = build_pair(cfg)
+    compiled_cfg = copy.deepcopy(cfg.model)
+    compiled_cfg.compile = dict(backend='inductor')
+    compiled = MODELS.build(compiled_cfg)
+    compiled.load_state_dict(fast.state_dict())
+    data = synthetic_samples(
+        8,
+        64,
+        32,
+        vocab_size=fast.data_preprocessor.vocab_size,
+        caption_len=(4, 20),
+        seed=1)
+    losses = {}
+    for name, model in (('eager', fast), ('compiled', compiled)):
+        model.train()
+        wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+        # Same masks in both: the preprocessor draws them from torch's RNG.
+        torch.manual_seed(5)
+        losses[name] = [{
+            k: v.detach()
+            for k, v in model.train_step(data, wrapper).items()
+        } for _ in range(2)]
+    for eager, compiled_losses in zip(losses['eager'], losses['compiled']):
+        assert_same(eager, compiled_losses)
 
 
 def test_gelu_linear_matches_autograd_and_saves_memory():
@@ -251,9 +338,32 @@ def test_onednn_linear_matches_module():
             torch.nn.functional.gelu(reference),
             atol=1e-5)
         assert torch.equal(fused_linear(x, layer, onednn=False), reference)
-    # With autograd it is the module itself (gradients flow).
-    out = fused_linear(x, layer, 'gelu')
-    out.sum().backward()
-    assert layer.weight.grad is not None
     with pytest.raises(ValueError, match='activation'):
         fused_linear(x, layer, 'relu')
+
+
+@pytest.mark.parametrize('rows', [150, 2])
+def test_onednn_training_products_match_autograd(rows):
+    """Training through oneDNN (forward and input gradient; with few rows
+    the input gradient stays torch.matmul) gives F.linear's gradients."""
+    from mvlt.models.layers import fused_linear, gelu_linear
+    torch.manual_seed(0)
+    fc1, fc2 = torch.nn.Linear(48, 96), torch.nn.Linear(96, 48)
+    x = torch.randn(rows, 48)
+    grad = torch.randn(rows, 48)
+
+    def run(onednn: bool) -> list:
+        inputs = x.clone().requires_grad_()
+        params = list(fc1.parameters()) + list(fc2.parameters())
+        for p in params:
+            p.grad = None
+        if onednn:
+            hidden = fused_linear(inputs, fc1, onednn=True)
+            out = gelu_linear(hidden, fc2.weight, fc2.bias, onednn=True)
+        else:
+            out = fc2(torch.nn.functional.gelu(fc1(inputs)))
+        out.backward(grad)
+        return [out.detach(), inputs.grad] + [p.grad for p in params]
+
+    for plain, onednn in zip(run(False), run(True)):
+        assert torch.allclose(plain, onednn, atol=1e-5, rtol=1e-4)

@@ -5,8 +5,9 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 
-from mvlt.models.backbones import VLFeatures
-from mvlt.models.heads import ITCHead, UnimodalFeatures, unmask_input_ids
+from mvlt.models.backbones import UnimodalFeatures, VLFeatures
+from mvlt.models.heads import ITCHead
+from mvlt.models.utils import unmask_input_ids
 from mvlt.registry import DATASETS, MODELS
 from mvlt.utils import register_all_modules
 

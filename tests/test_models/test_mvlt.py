@@ -4,32 +4,19 @@ import logging
 
 import pytest
 import torch
-from mmengine.dataset import pseudo_collate
 
-from mvlt.registry import DATASETS, MODELS
+from conftest import train_batch, train_steps
+from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
 
 register_all_modules()
 
 
-def _batch(cfg, size=8):
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    return pseudo_collate([dataset[i] for i in range(size)])
-
-
 def test_each_loss_is_finite_and_decreases_when_overfitting(nano_config):
     torch.manual_seed(0)
     model = MODELS.build(copy.deepcopy(nano_config.model))
-    data = model.data_preprocessor(_batch(nano_config), training=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    history = []
-    for _ in range(40):
-        losses = model(**data, mode='loss')
-        total = sum(v for k, v in losses.items() if k.startswith('loss'))
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        history.append({k: float(v.detach()) for k, v in losses.items()})
+    history = train_steps(
+        model, train_batch(nano_config), steps=40, lr=2e-3, fixed_inputs=True)
     for key in ('loss_mir', 'loss_itm', 'loss_mlm'):
         values = [h[key] for h in history]
         assert all(torch.isfinite(torch.tensor(values)))
@@ -75,7 +62,7 @@ def test_objectives_can_be_switched_off(nano_config):
     cfg.predict_tasks = None
     model = MODELS.build(cfg)
     assert set(model.heads) == {'itm'}
-    data = model.data_preprocessor(_batch(nano_config), training=True)
+    data = model.data_preprocessor(train_batch(nano_config), training=True)
     losses = model(**data, mode='loss')
     assert set(k for k in losses if k.startswith('loss')) == {'loss_itm'}
 
@@ -83,12 +70,11 @@ def test_objectives_can_be_switched_off(nano_config):
 def test_predict_runs_only_requested_heads(nano_config):
     cfg = copy.deepcopy(nano_config.model)
     cfg.predict_tasks = ('itm', )
-    cfg.data_preprocessor.mask_images_in_eval = False
     model = MODELS.build(cfg).eval()
     called = []
     for name, head in model.heads.items():
         head.register_forward_hook(lambda *a, name=name: called.append(name))
-    data = model.data_preprocessor(_batch(nano_config), training=False)
+    data = model.data_preprocessor(train_batch(nano_config), training=False)
     with torch.no_grad():
         samples = model(**data, mode='predict')
     assert called == ['itm']
@@ -96,17 +82,17 @@ def test_predict_runs_only_requested_heads(nano_config):
     # MIR alone needs no text: the encoder runs on the images only.
     outputs = model.predict_outputs(data['inputs'], tasks=('mir', ))
     assert outputs['reconstruction'].shape == (8, 3, 64, 64)
-    # The baseline mode computes every head.
-    model.compute_mode = 'baseline'
+    # predict honours the tasks it is given, whatever predict_tasks says.
     called.clear()
     with torch.no_grad():
-        model(**data, mode='predict')
-    assert sorted(called) == ['itm', 'mir', 'mlm']
+        samples = model.predict(data['inputs'], tasks=('mir', 'itm'))
+    assert sorted(called) == ['itm', 'mir']
+    assert 'reconstruction' in samples[0] and 'mlm_logits' not in samples[0]
 
 
 def test_tensor_mode_returns_features(nano_config):
     model = MODELS.build(copy.deepcopy(nano_config.model)).eval()
-    data = model.data_preprocessor(_batch(nano_config), training=False)
+    data = model.data_preprocessor(train_batch(nano_config), training=False)
     feats = model(**data, mode='tensor')
     assert feats.visual[0].shape == (8, 16, 16, 16)
     assert feats.text[3].shape == (8, 32, 128)
@@ -114,7 +100,7 @@ def test_tensor_mode_returns_features(nano_config):
 
 def test_preprocessor_masks_images_and_text(nano_config):
     model = MODELS.build(copy.deepcopy(nano_config.model))
-    raw = _batch(nano_config)
+    raw = train_batch(nano_config)
     data = model.data_preprocessor(raw, training=True)['inputs']
     mask = data['image_mask']
     filled = data['images'].permute(1, 0, 2, 3)[:, mask]
@@ -123,7 +109,10 @@ def test_preprocessor_masks_images_and_text(nano_config):
     kept = data['images'].permute(1, 0, 2, 3)[:, ~mask]
     assert torch.equal(kept, data['target_images'].permute(1, 0, 2, 3)[:,
                                                                        ~mask])
-    assert data['num_matched'] == 4 and data['itm_labels'][:4].eq(1).all()
+    # One row per sample: the model pairs images with captions
+    # (MVLT.itm_sampler), the preprocessor only masks.
+    assert data['images'].shape[0] == data['input_ids'].shape[0] == 8
+    assert 'itm_labels' not in data and data['mlm_labels'].shape[0] == 8
     # Reproducible from the preprocessor's seeded generator state.
     state = model.data_preprocessor.rng_state()
     again = model.data_preprocessor(raw, training=True)['inputs']

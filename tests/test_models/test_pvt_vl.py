@@ -1,11 +1,17 @@
 """PVT-VL backbone: shapes, attention equivalence, padding mask, modalities."""
+import os.path as osp
+
 import pytest
 import torch
+from mmengine.config import Config
 
+from conftest import REPO
 from mvlt.models.backbones import PVTVL
 from mvlt.models.layers import SpatialReductionAttention, eager_attention
 
 STRIDES = (4, 8, 16, 32)
+DEMO_MODEL = osp.join(REPO, 'configs', '_base_', 'models',
+                      'mvlt_synthetic-demo.py')
 WIDTHS = (64, 128, 320, 512)
 
 
@@ -53,19 +59,13 @@ def test_table1_settings_of_tiny():
 
 
 def test_custom_arch_dict_and_unknown_arch():
+    # The demo model's arch dict (configs/_base_/models/).
+    arch = Config.fromfile(DEMO_MODEL).model.backbone.arch.to_dict()
     model = PVTVL(
-        arch=dict(
-            embed_dims=(8, 16, 24, 32),
-            depths=(1, 1, 1, 1),
-            num_heads=(1, 2, 3, 4),
-            mlp_ratios=(2, 2, 2, 2),
-            sr_ratios=(2, 2, 1, 1)),
-        img_size=64,
-        text_len=8,
-        vocab_size=50,
-        text_hidden=16)
+        arch=arch, img_size=64, text_len=8, vocab_size=50, text_hidden=16)
     out = model(torch.randn(2, 3, 64, 64), torch.randint(0, 50, (2, 8)))
-    assert [v.shape[1] for v in out.visual] == [8, 16, 24, 32]
+    assert [v.shape[1] for v in out.visual] == list(arch['embed_dims'])
+    assert model.arch_settings['sr_ratios'] == arch['sr_ratios']
     with pytest.raises(KeyError, match='unknown arch'):
         PVTVL(arch='huge')
     with pytest.raises(KeyError, match='unknown arch keys'):

@@ -1,8 +1,7 @@
-"""BERT masking statistics and ITM negative pairs."""
+"""BERT masking statistics."""
 import torch
 
-from mvlt.models.utils import (bert_mask_tokens, num_mask_slots,
-                               sample_itm_pairs)
+from mvlt.models.utils import bert_mask_tokens, num_mask_slots
 
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 VOCAB = 1000
@@ -65,46 +64,3 @@ def test_masking_shapes_are_static_and_reproducible():
         active = a.positions[row][a.labels[row] != -100]
         assert len(set(active.tolist())) == len(active)
         assert maskable[row, active].all()
-
-
-def test_itm_negatives_never_share_a_product():
-    gen = torch.Generator().manual_seed(0)
-    for trial in range(50):
-        product = torch.randint(0, 6, (24, ), generator=gen)
-        group = product % 3
-        pairs = sample_itm_pairs(
-            product,
-            neg_ratio=0.5,
-            num_extra_negatives=2,
-            group=group,
-            hard_negative_prob=0.5,
-            generator=gen)
-        assert pairs.image_index.shape == pairs.text_index.shape == (72, )
-        same = product[pairs.image_index] == product[pairs.text_index]
-        assert torch.equal(pairs.labels, same.long())
-        # Matched pairs come first and pair an image with its own caption.
-        matched = pairs.num_matched
-        assert matched == 12
-        assert torch.equal(pairs.image_index[:matched],
-                           pairs.text_index[:matched])
-        assert (pairs.labels[matched:] == 0).all()
-
-
-def test_itm_pairs_when_whole_batch_is_one_product():
-    product = torch.zeros(4, dtype=torch.long)
-    pairs = sample_itm_pairs(product, neg_ratio=0.5)
-    # No other product exists: the rows cannot be negatives.
-    assert (pairs.labels == 1).all()
-
-
-def test_hard_negatives_prefer_same_group():
-    gen = torch.Generator().manual_seed(0)
-    product = torch.arange(40)
-    group = product // 10
-    pairs = sample_itm_pairs(
-        product,
-        neg_ratio=1.0,
-        group=group,
-        hard_negative_prob=1.0,
-        generator=gen)
-    assert torch.equal(group[pairs.image_index], group[pairs.text_index])

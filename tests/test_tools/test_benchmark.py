@@ -3,6 +3,8 @@ import copy
 import importlib.util
 import json
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ from mmengine.config import Config
 
 from conftest import NANO_CONFIG, REPO, nano_cfg_options
 from mvlt.utils import build_tokenizer
-from mvlt.utils.benchmark import (PeakMemory, baseline_config, count_flops,
+from mvlt.utils.benchmark import (PeakMemory, config_changes, count_flops,
                                   growth_exponent, interleaved_timings,
                                   summarize, synthetic_samples,
                                   write_throwaway_vocab)
@@ -22,6 +24,23 @@ TINY_RUN = [
     NANO_CONFIG, '--img-size', '32', '--text-len', '16', '--batch-size', '4',
     '--iters', '2', '--warmup', '1', '--no-malloc-tuning'
 ]
+
+
+@pytest.fixture(scope='module')
+def nano_baseline(tmp_path_factory) -> str:
+    """The nano config with the changes of the benchmark's baseline config
+    (configs/mvlt/benchmark/mvlt_pvt-tiny_256px_baseline.py), as a file."""
+    keys = ('model', 'optim_wrapper')
+    fast = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px.py'))
+    base = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px_baseline.py'))
+    cfg = Config.fromfile(NANO_CONFIG)
+    cfg.merge_from_dict(
+        config_changes({k: fast.get(k)
+                        for k in keys}, {k: base.get(k)
+                                         for k in keys}))
+    path = str(tmp_path_factory.mktemp('baseline') / 'nano_baseline.py')
+    cfg.dump(path)
+    return path
 
 
 def load_tool():
@@ -62,9 +81,26 @@ def test_small_helpers(tmp_path):
         between=lambda: 7)
     assert calls == ['a', 'b', 'a', 'b', 'b', 'a']
     assert len(times['a']) == 2 and times['between'] == [7, 7]
+    cpu = interleaved_timings(
+        dict(a=lambda: sum(range(10**5))), iters=1, warmup=0, clock='process')
+    assert cpu['a'][0] > 0
+    with pytest.raises(ValueError, match='clock'):
+        interleaved_timings(dict(a=lambda: 0), 1, 0, clock='gpu')
     vocab = write_throwaway_vocab(str(tmp_path), 300)
     tokenizer = build_tokenizer(vocab)
     assert len(tokenizer) == 300 and tokenizer.mask_token_id == 4
+    # A real vocabulary's entries first, made-up pieces up to the size.
+    small = tmp_path / 'small'
+    small.mkdir()
+    (small / 'vocab.txt').write_text('[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n'
+                                     'red\nshirt\n')
+    padded = build_tokenizer(
+        write_throwaway_vocab(
+            str(tmp_path / 'padded'), 50, str(small / 'vocab.txt')))
+    assert len(padded) == 50
+    assert padded('red shirt')['input_ids'][1:3] == [5, 6]
+    with pytest.raises(ValueError, match='entries'):
+        write_throwaway_vocab(str(tmp_path), 6, str(small / 'vocab.txt'))
 
 
 def test_synthetic_samples():
@@ -95,30 +131,51 @@ def test_peak_memory_cpu():
     assert peak.peak_bytes == peak.start_bytes + peak.increase_bytes
 
 
-def test_baseline_config_and_file_agree():
+def test_config_changes():
+    assert config_changes(
+        dict(a=1, b=dict(c=2, d=3)), dict(a=1, b=dict(c=2, d=4), e=5)) == {
+            'b.d': 4,
+            'e': 5
+        }
+    assert config_changes(1, 1) == {} and config_changes(1, 2, 'x') == {'x': 2}
+
+
+def test_baseline_config_changes_per_module_options():
+    """The baseline is configuration: per-module options, stated once."""
     fast = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px.py'))
-    from_file = Config.fromfile(
-        osp.join(BENCH, 'mvlt_pvt-tiny_256px_baseline.py'))
-    derived = baseline_config(fast)
+    base = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px_baseline.py'))
+    changes = config_changes(fast.to_dict(), base.to_dict())
     assert fast.optim_wrapper.optimizer.fused is True
-    assert fast.model.get('compute_mode', 'fast') == 'fast'
-    for cfg in (from_file, derived):
-        assert cfg.model.compute_mode == 'baseline'
-        assert cfg.optim_wrapper.optimizer.fused is None
-        assert cfg.optim_wrapper.optimizer.get('foreach') is None
-    # The copy is deep: the fast config is untouched.
-    assert fast.model.get('compute_mode', 'fast') == 'fast'
+    assert changes == {
+        'model.trim_padding': False,
+        'model.predict_tasks': ('mir', 'itm', 'mlm'),
+        'model.backbone.attn_impl': 'eager',
+        'model.backbone.recompute_gelu': False,
+        'model.backbone.onednn': False,
+        'model.heads.mlm.logits_at': 'all',
+        'optim_wrapper.optimizer.fused': None,
+        'optim_wrapper.optimizer.foreach': None,
+    }
 
 
-def test_tool_train_mode(tmp_path):
+def test_tool_train_mode(tmp_path, nano_baseline):
     tool = load_tool()
     out = tmp_path / 'train.json'
-    result = tool.main(TINY_RUN + ['--no-memory', '--out', str(out)])
+    result = tool.main(
+        TINY_RUN +
+        ['--baseline', nano_baseline, '--no-memory', '--out',
+         str(out)])
     saved = json.loads(out.read_text())
     assert saved['variants'].keys() == result['variants'].keys() == {
         'fast', 'baseline'
     }
+    changes = result['baseline_changes']
+    assert changes['model.backbone.attn_impl'] == 'eager'
+    # Both models read the same made-up vocabulary.
+    assert not any('tokenizer' in key for key in changes)
     assert result['flops_per_sample'] > 0
+    # The baseline computes the MLM logits at every position.
+    assert result['baseline_flops_per_sample'] > result['flops_per_sample']
     fast = result['variants']['fast']
     assert fast['samples_per_s']['n'] == 2 and fast['samples_per_s'][
         'median'] > 0
@@ -126,23 +183,33 @@ def test_tool_train_mode(tmp_path):
     assert 0 < fast['fraction_of_matmul']['median']
     assert result['matmul_gflops']['fp32']['median'] > 0
     assert result['settings']['pairs_per_step'] == 4
+    # Without --baseline the config is timed alone; CPU time of the process.
+    alone = tool.main(TINY_RUN +
+                      ['--no-memory', '--iters', '1', '--clock', 'process'])
+    assert set(alone['variants']) == {'fast'}
+    assert alone['settings']['clock'] == 'process'
+    assert alone['variants']['fast']['seconds']['median'] > 0
 
 
 @pytest.mark.slow
 def test_tool_train_compile():
     tool = load_tool()
     result = tool.main(TINY_RUN + [
-        '--no-memory', '--no-baseline', '--iters', '1', '--compile',
-        '--compile-backend', 'aot_eager'
+        '--no-memory', '--iters', '1', '--compile', '--compile-backend',
+        'aot_eager'
     ])
     assert set(result['variants']) == {'fast', 'fast+compile'}
-    assert result['variants']['fast+compile']['samples_per_s']['median'] > 0
+    compiled = result['variants']['fast+compile']
+    assert compiled['samples_per_s']['median'] > 0
+    assert compiled['speedup_vs_fast']['median'] > 0
+    assert result['settings']['compile']['torch']['backend'] == 'aot_eager'
 
 
 @pytest.mark.slow
-def test_tool_train_memory():
+def test_tool_train_memory(nano_baseline):
     tool = load_tool()
-    result = tool.main(TINY_RUN + ['--iters', '1'])
+    result = tool.main(TINY_RUN +
+                       ['--baseline', nano_baseline, '--iters', '1'])
     memory = result['memory']
     assert set(memory) == {'fast', 'baseline'}
     assert all(m['increase_bytes'] > 0 for m in memory.values())
@@ -150,10 +217,11 @@ def test_tool_train_memory():
     assert result['memory_ratio_fast_vs_baseline']['increase'] > 0
 
 
-def test_tool_retrieval_mode():
+def test_tool_retrieval_mode(nano_baseline):
     tool = load_tool()
     result = tool.main(TINY_RUN + [
-        '--mode', 'retrieval', '--batch-size', '6', '--caption-len', '4', '9'
+        '--baseline', nano_baseline, '--mode', 'retrieval', '--batch-size',
+        '6', '--caption-len', '4', '9'
     ])
     assert set(result['variants']) == {'fast', 'baseline'}
     assert result['max_abs_score_difference']['baseline'] < 1e-4
@@ -180,19 +248,41 @@ def test_tool_sweep():
     assert isinstance(sweep['exponent'], float)
 
 
-def test_tool_data_mode(nano_data):
-    tool = load_tool()
+def data_args(nano_data, mode: str) -> list:
     options = nano_cfg_options(nano_data)
-    args = [
-        NANO_CONFIG, '--mode', 'data', '--iters', '5', '--warmup', '1',
+    return [
+        NANO_CONFIG, '--mode', mode, '--iters', '5', '--warmup', '1',
         '--batch-size', '4', '--no-malloc-tuning', '--cfg-options'
     ] + [f'{k}={v}' for k, v in options.items()]
-    result = tool.main(args)
-    # 16 images in batches of 4: the loader is restarted between epochs.
-    assert result['settings']['batches'] == 5
-    assert result['data_samples_per_s']['overall'] > 0
+
+
+def test_tool_data_mode(nano_data):
+    tool = load_tool()
+    result = tool.main(
+        data_args(nano_data, 'data') +
+        ['--workers', '1', '--target-rate', '1000'])
+    # One loader process, then one worker; 16 images in batches of 4: the
+    # loader is restarted between epochs.
+    assert [r['num_workers'] for r in result['runs']] == [0, 1]
+    assert all(r['batches'] == 5 and r['samples_per_s'] > 0
+               for r in result['runs'])
+    per_process = result['per_process_samples_per_s']
+    assert per_process == result['runs'][0]['samples_per_s']
+    assert result['processes_needed'] == -(-1000 // per_process)
     assert result['model_settings']['img_size'] == 64
-    assert result['data_vs_model'] > 0
+    assert set(result['data_vs_model']) == {'0', '1'}
+
+
+def test_tool_e2e_mode(nano_data):
+    tool = load_tool()
+    result = tool.main(data_args(nano_data, 'e2e') + ['--workers', '0', '1'])
+    runs = result['runs']
+    assert [r['num_workers'] for r in runs] == [0, 1]
+    for run in runs:
+        assert run['steps'] == 5 and 0 <= run['wait_share'] < 1
+        # End to end is the step rate diluted by the waiting.
+        assert run['samples_per_s'] == pytest.approx(
+            run['step_only_samples_per_s'] * (1 - run['wait_share']))
 
 
 def test_tool_data_mode_needs_a_loader(tmp_path):
@@ -200,6 +290,28 @@ def test_tool_data_mode_needs_a_loader(tmp_path):
     cfg = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px.py'))
     path = tmp_path / 'model_only.py'
     cfg.dump(str(path))
-    with pytest.raises(KeyError, match='train_dataloader'):
-        tool.main([str(path), '--mode', 'data', '--no-malloc-tuning'])
+    for mode in ('data', 'e2e'):
+        with pytest.raises(KeyError, match='train_dataloader'):
+            tool.main([str(path), '--mode', mode, '--no-malloc-tuning'])
     assert copy.deepcopy(cfg).model.type == 'MVLT'
+
+
+@pytest.mark.slow
+def test_tool_runs_without_optional_packages():
+    """A bare GPU image lacks mmpretrain and pycocotools: the train and
+    retrieval modes (register_all_modules included) must not need them."""
+    blocked = ('mmpretrain', 'pycocotools', 'torchmetrics', 'faiss', 'gradio',
+               'matplotlib')
+    code = (f'import sys\nfor name in {blocked!r}:\n'
+            '    sys.modules[name] = None\n'
+            'sys.path.insert(0, "tests")\n'
+            'from test_tools.test_benchmark import TINY_RUN, load_tool\n'
+            'tool = load_tool()\n'
+            'for mode in ("train", "retrieval"):\n'
+            '    tool.main(TINY_RUN + ["--mode", mode, "--no-memory", '
+            '"--iters", "1"])\n')
+    done = subprocess.run([sys.executable, '-c', code],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

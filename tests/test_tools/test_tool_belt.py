@@ -1,7 +1,6 @@
 """print_config, get_flops, analyze_logs and browse_dataset on small inputs."""
 import copy
 import glob
-import importlib.util
 import os.path as osp
 
 import cv2
@@ -12,24 +11,12 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import NANO_CONFIG, REPO, nano_cfg_options
+from conftest import (NANO_CONFIG, REPO, cfg_options_args, load_tool,
+                      nano_cfg_options)
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
 
 PRETRAIN = osp.join(REPO, 'configs', 'mvlt', 'pretrain_fashiongen.py')
-
-
-def load_tool(relative_path: str):
-    path = osp.join(REPO, 'tools', relative_path)
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def option_args(options: dict) -> list:
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
 
 
 def test_print_config(tmp_path, capsys):
@@ -70,7 +57,7 @@ def test_get_flops(nano_data, capsys):
     with counter:
         conv(torch.zeros(1, 2, 5, 5))
     assert counter.get_total_flops() == 2 * 5 * 5 * 4 * 2 * 9
-    tool.main([NANO_CONFIG] + option_args(nano_cfg_options(nano_data)))
+    tool.main([NANO_CONFIG] + cfg_options_args(nano_cfg_options(nano_data)))
     out = capsys.readouterr().out
     assert 'heads.mir' in out and 'total' in out
 
@@ -123,7 +110,7 @@ def test_browse_dataset(nano_data, tmp_path, capsys):
     out_dir = tmp_path / 'browse'
     paths = tool.main(
         [NANO_CONFIG, '--num', '4', '--output-dir',
-         str(out_dir)] + option_args(nano_cfg_options(nano_data)))
+         str(out_dir)] + cfg_options_args(nano_cfg_options(nano_data)))
     # 4 images give 4 matched pairs plus the ITM negatives.
     assert len(paths) >= 4
     for path in paths:
@@ -134,5 +121,5 @@ def test_browse_dataset(nano_data, tmp_path, capsys):
     paths = tool.main([
         NANO_CONFIG, '--phase', 'test', '--num', '2', '--output-dir',
         str(tmp_path / 'test')
-    ] + option_args(nano_cfg_options(nano_data)))
+    ] + cfg_options_args(nano_cfg_options(nano_data)))
     assert len(paths) == 2

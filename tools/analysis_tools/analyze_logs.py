@@ -67,6 +67,10 @@ def plot_curve(args: argparse.Namespace) -> str:
             f'--legend needs {len(args.logs) * len(args.keys)} entries (one '
             'per log and key).')
     fig, ax = plt.subplots(figsize=(8, 5))
+    # Accuracies (``*_acc``, in [0, 1]) get their own axis on the right, so
+    # that they stay readable beside losses of any scale.
+    ratio_ax = ax.twinx() if any(k.endswith('_acc')
+                                 for k in args.keys) else None
     drawn = 0
     for log_index, log in enumerate(args.logs):
         series = collect(load_scalars(log), args.keys)
@@ -80,14 +84,27 @@ def plot_curve(args: argparse.Namespace) -> str:
             else:
                 label = f'{names[log_index]}: {key}' if len(
                     args.logs) > 1 else key
-            ax.plot(steps, values, label=label, linewidth=1)
+            target = ratio_ax if key.endswith('_acc') else ax
+            target.plot(
+                steps,
+                values,
+                label=label,
+                linewidth=1,
+                linestyle='--' if target is ratio_ax else '-',
+                color=f'C{drawn % 10}')
             drawn += 1
     if not drawn:
         raise SystemExit(f'None of the logs has the keys {args.keys}.')
     ax.set_xlabel('iteration (training) / step (evaluation)')
     ax.set_title(args.title or ', '.join(args.keys))
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if ratio_ax is not None:
+        ratio_ax.set_ylim(0, 1)
+        ratio_ax.set_ylabel('accuracy (dashed)')
+        more = ratio_ax.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, fontsize='small')
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
     plt.close(fig)

@@ -5,7 +5,9 @@
         [--placeholder-vocab] [--cfg-options k=v ...]
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` for one
-image-caption pair: matrix products, convolutions and attention, counting a
+image-caption pair (``mvlt.utils.benchmark.count_flops``, which also counts
+the CPU flash-attention and oneDNN fused-linear kernels of the fast path):
+matrix products, convolutions and attention, counting a
 multiply-add as 2 FLOPs (so GMACs = GFLOPs / 2); norms, activations and
 soft-max are not counted. The encoder is counted once, then each head's
 ``predict`` on its features (MLM: vocabulary logits at every position).
@@ -20,19 +22,15 @@ from typing import Dict, Iterable, List, Optional
 
 import torch
 import torch.nn as nn
-from mmengine.config import DictAction
-from torch.utils.flop_counter import FlopCounterMode
 
 from mvlt.registry import MODELS
-from mvlt.utils import register_all_modules
-from mvlt.utils.config import load_config
-
-SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
+from mvlt.utils.benchmark import count_flops
+from mvlt.utils.cli import config_parser, load_args_config
+from mvlt.utils.tokenizer import SPECIAL_TOKENS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='MVLT FLOPs and parameters')
-    parser.add_argument('config', help='config file path')
+    parser = config_parser('MVLT FLOPs and parameters')
     parser.add_argument(
         '--shape',
         type=int,
@@ -51,11 +49,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--placeholder-vocab',
         action='store_true',
         help='use a temporary vocabulary of the configured vocab_size')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
     return parser.parse_args(argv)
 
 
@@ -91,20 +84,16 @@ def measure(model: nn.Module, images: torch.Tensor, input_ids: torch.Tensor,
         attention_mask=torch.ones_like(input_ids))
     results = {}
     with torch.no_grad():
-        counter = FlopCounterMode(display=False)
-        with counter:
-            feats = model.backbone(images, input_ids, batch['attention_mask'])
+        flops, feats = count_flops(
+            lambda: model.backbone(images, input_ids, batch['attention_mask']))
         results['backbone'] = dict(
-            flops=counter.get_total_flops(),
-            params=count_parameters([model.backbone]))
+            flops=flops, params=count_parameters([model.backbone]))
         for name in tasks:
-            counter = FlopCounterMode(display=False)
-            with counter:
-                model.heads[name].predict(feats, batch)
+            flops, _ = count_flops(
+                lambda: model.heads[name].predict(feats, batch))
             head_params = count_parameters([model.backbone, model.heads[name]
                                             ]) - results['backbone']['params']
-            results[f'heads.{name}'] = dict(
-                flops=counter.get_total_flops(), params=head_params)
+            results[f'heads.{name}'] = dict(flops=flops, params=head_params)
     results['total'] = dict(
         flops=sum(r['flops'] for r in results.values()),
         params=count_parameters([model.backbone] +
@@ -114,8 +103,7 @@ def measure(model: nn.Module, images: torch.Tensor, input_ids: torch.Tensor,
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    register_all_modules()
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_args_config(args)
     backbone = cfg.model.backbone
     with tempfile.TemporaryDirectory() as tmp:
         if args.placeholder_vocab:

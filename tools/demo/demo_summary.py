@@ -1,10 +1,13 @@
 """Print what the offline demo measured and where its results are.
 
     python tools/demo/demo_summary.py --work-dir work_dirs/demo \
-        [--checkpoint CKPT] [--seconds name=N ...]
+        [--checkpoint CKPT] [--seconds name=N ...] [--search-index DIR] \
+        [--scalars SCALARS_JSON]
 
 Reads ``<work-dir>/retrieval/test_metrics.json`` and
-``<work-dir>/mig/test_metrics.json`` written by ``tools/test.py``.
+``<work-dir>/mig/test_metrics.json`` written by ``tools/test.py`` and, with
+``--scalars``, the pre-training's JSON log (when ITM learned to tell pairs
+apart: the first logged iteration with ``itm_acc`` above 0.75).
 """
 import argparse
 import glob
@@ -14,6 +17,20 @@ import sys
 
 #: R@5 of a random ranking of 101 candidates (1 positive), in %.
 CHANCE_R5 = 5 / 101 * 100
+
+#: ITM accuracy that says the matching head has left the majority answer
+#: (0.67 with two wrong captions per image, 0.5 with one).
+ITM_LEARNED = 0.75
+
+
+def itm_learned_at(scalars: str) -> str:
+    """The first logged iteration whose ``itm_acc`` exceeds ITM_LEARNED."""
+    with open(scalars, encoding='utf-8') as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get('itm_acc', 0.0) > ITM_LEARNED:
+                return f"iteration {record['step']}"
+    return 'never'
 
 
 def load_metrics(path: str) -> dict:
@@ -39,6 +56,14 @@ def main() -> None:
     parser.add_argument('--checkpoint', default='')
     parser.add_argument(
         '--seconds', nargs='*', default=[], help='name=seconds pairs')
+    parser.add_argument(
+        '--search-index',
+        default='',
+        help='the catalogue-search index (empty: none was built)')
+    parser.add_argument(
+        '--scalars',
+        default='',
+        help="the pre-training's scalars.json (MMEngine's JSON log)")
     args = parser.parse_args()
 
     retrieval = load_metrics(
@@ -66,8 +91,14 @@ def main() -> None:
         glob.glob(
             osp.join(args.work_dir, 'mig', 'figures', '**', '*.png'),
             recursive=True))
+    if args.scalars:
+        print(f'ITM accuracy above {ITM_LEARNED}: '
+              f'{itm_learned_at(args.scalars)}')
     print('Results:')
     print(f'  checkpoint            {args.checkpoint}')
+    curves = osp.join(args.work_dir, 'training_curves.png')
+    if osp.isfile(curves):
+        print(f'  training curves       {curves}')
     print('  retrieval metrics     ' +
           osp.join(args.work_dir, 'retrieval', 'test_metrics.json'))
     print('  retrieval top-5 PNGs  ' +
@@ -77,6 +108,14 @@ def main() -> None:
     print(f'  MIG triplet PNGs      {len(figures)} files in ' +
           osp.join(args.work_dir, 'mig', 'figures'))
     print('R@5 >= 40 % in both directions: ' + ('yes' if passed else 'NO'))
+    if args.search_index and osp.isfile(
+            osp.join(args.search_index, 'meta.json')):
+        print('Catalogue search page over the validation split (then open '
+              'http://127.0.0.1:7860/):')
+        print(f'  python tools/demo/search_app.py {args.search_index}')
+    else:
+        print('Catalogue search: the checkpoint has no ITC head, so no index'
+              ' was built (see tools/misc/build_search_index.py).')
 
 
 if __name__ == '__main__':

@@ -41,24 +41,20 @@ def main() -> None:
         width = max(len(c) for c in args.captions)
         for (image, caption), score in zip(pairs, scores):
             print(f'{score:.4f}  {caption:<{width}}  {image}')
-    elif args.mode == 'rank-images':
-        for caption in args.captions:
-            print(f'caption: {caption}')
-            for place, hit in enumerate(
-                    inferencer.rank_images(caption, args.images, args.topk,
-                                           args.rerank_k),
-                    start=1):
-                print(f"  #{place} {hit['score']:.4f}  "
-                      f"{args.images[hit['index']]}")
     else:
-        for image in args.images:
-            print(f'image: {image}')
-            for place, hit in enumerate(
-                    inferencer.rank_captions(image, args.captions, args.topk,
-                                             args.rerank_k),
-                    start=1):
+        # Each query of one kind ranks the gallery of the other.
+        if args.mode == 'rank-images':
+            kind, queries, gallery = 'caption', args.captions, args.images
+            rank = inferencer.rank_images
+        else:
+            kind, queries, gallery = 'image', args.images, args.captions
+            rank = inferencer.rank_captions
+        for query in queries:
+            print(f'{kind}: {query}')
+            hits = rank(query, gallery, args.topk, args.rerank_k)
+            for place, hit in enumerate(hits, start=1):
                 print(f"  #{place} {hit['score']:.4f}  "
-                      f"{args.captions[hit['index']]}")
+                      f"{gallery[hit['index']]}")
 
 
 if __name__ == '__main__':

@@ -3,29 +3,36 @@
     python tools/misc/make_retrieval_protocol.py CONFIG [--out FILE]
         [--dataloader test_dataloader] [--num-queries 1000]
         [--num-negatives 100] [--seed 0] [--name fashiongen-101]
-        [--split test] [--cfg-options k=v ...]
+        [--split test] [--identical-captions positive|negative]
+        [--cfg-options k=v ...]
 
 The data set is the one of ``--dataloader`` in CONFIG; ``--out`` defaults to
 the config's ``test_cfg.protocol_file``. The file holds, for each query and
 direction, the rows of the positive and of the negatives (same sub-category
 first; the fill from the category is recorded), and a content hash of the
 data set so that the evaluator refuses it for another split.
+
+Captions are compared as the model's tokenizer (``model.data_preprocessor.
+tokenizer`` of CONFIG) normalises them. By default a product whose caption
+equals the query product's is never drawn as its negative; the header
+records how many products of the split share their caption with another
+(``shared_caption_products``) and the switch. ``--identical-captions
+negative`` draws as the naive protocol does, for comparison with published
+numbers.
 """
 import argparse
 
-from mmengine.config import DictAction
-
-from mvlt.datasets.retrieval_protocol import (build_candidate_protocol,
+from mvlt.datasets.retrieval_protocol import (IDENTICAL_CAPTIONS,
+                                              build_candidate_protocol,
                                               dataset_rows, save_protocol)
 from mvlt.registry import DATASETS
-from mvlt.utils import register_all_modules
-from mvlt.utils.config import load_config
+from mvlt.utils import build_tokenizer
+from mvlt.utils.cli import config_parser, load_args_config
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Make a retrieval protocol file')
-    parser.add_argument('config', help='config whose data set is used')
+    parser = config_parser('Make a retrieval protocol file',
+                           'config whose data set is used')
     parser.add_argument('--out', help='protocol file to write')
     parser.add_argument(
         '--dataloader',
@@ -41,17 +48,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--split', default='test', help='split label of the reported metrics')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
+        '--identical-captions',
+        choices=IDENTICAL_CAPTIONS,
+        default='positive',
+        help='positive: never draw a product whose caption (normalised by '
+        "the model's tokenizer) equals the query product's as a negative; "
+        'negative: the naive protocol (for comparison with published '
+        'numbers)')
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    register_all_modules()
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_args_config(args)
     out = args.out or (cfg.get('test_cfg') or {}).get('protocol_file')
     if not out:
         raise SystemExit('No output file: pass --out, or set '
@@ -59,15 +68,22 @@ def main() -> None:
     loader_cfg = cfg.get(args.dataloader)
     if not loader_cfg or 'dataset' not in loader_cfg:
         raise SystemExit(f'{args.config} has no {args.dataloader}.dataset.')
+    tokenizer_cfg = ((cfg.get('model') or {}).get('data_preprocessor')
+                     or {}).get('tokenizer')
+    if not tokenizer_cfg:
+        raise SystemExit(
+            f'{args.config} has no model.data_preprocessor.tokenizer; '
+            'captions are compared as the model tokenizes them.')
     dataset = DATASETS.build(loader_cfg['dataset'])
-    rows = dataset_rows(dataset)
+    rows = dataset_rows(dataset, build_tokenizer(tokenizer_cfg))
     protocol = build_candidate_protocol(
         rows,
         num_queries=args.num_queries,
         num_negatives=args.num_negatives,
         seed=args.seed,
         name=args.name,
-        split=args.split)
+        split=args.split,
+        identical_captions=args.identical_captions)
     save_protocol(protocol, out)
     info = protocol['dataset']
     print(f"{out}: {protocol['num_queries']} queries x "
@@ -75,6 +91,13 @@ def main() -> None:
           f"{info['source']} ({info['num_rows']} rows, "
           f"{info['num_products']} products, hash "
           f"{info['content_hash'][:12]}).")
+    shared = protocol['shared_caption_products']
+    if shared:
+        drawn = 'never drawn as negatives of each other' if \
+            args.identical_captions == 'positive' else \
+            'drawn as negatives of each other (--identical-captions negative)'
+        print(f'{shared} products share their caption with another product '
+              f'(after tokenizer normalisation); they are {drawn}.')
     short = protocol['short_subcategories']
     if short:
         print(f'{len(short)} sub-categories have fewer than '

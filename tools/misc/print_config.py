@@ -6,19 +6,12 @@
 import argparse
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
+from mvlt.utils.cli import config_parser
 from mvlt.utils.config import load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Print the full config')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
+    parser = config_parser('Print the full config')
     parser.add_argument(
         '--save', help='also write the merged config to this .py/.json/.yml')
     return parser.parse_args(argv)

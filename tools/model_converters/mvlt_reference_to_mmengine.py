@@ -20,14 +20,12 @@ import sys
 from typing import List, Optional
 
 import torch
-from mmengine.config import DictAction
 
 from mvlt.models.utils import (compare_with_model,
                                convert_reference_state_dict,
                                load_reference_checkpoint)
 from mvlt.registry import MODELS
-from mvlt.utils import register_all_modules
-from mvlt.utils.config import load_config
+from mvlt.utils.cli import add_cfg_options, load_args_config
 
 DEFAULT_CONFIG = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
@@ -43,11 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--config',
         default=DEFAULT_CONFIG,
         help='config of the equivalent mvlt model')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
+    add_cfg_options(parser)
     parser.add_argument(
         '--no-verify',
         action='store_true',
@@ -69,8 +63,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                  'PVLT model of the reference code, or pass --allow-unused '
                  'to drop them.')
     if not args.no_verify:
-        register_all_modules()
-        cfg = load_config(args.config, args.cfg_options)
+        cfg = load_args_config(args)
         model = MODELS.build(cfg.model)
         mismatch = compare_with_model(conversion.state_dict, model)
         if mismatch:

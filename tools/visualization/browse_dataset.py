@@ -17,17 +17,15 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from mmengine.dataset import pseudo_collate
 
 from mvlt.registry import DATASETS, MODELS
-from mvlt.utils import build_tokenizer, register_all_modules
-from mvlt.utils.config import load_config
+from mvlt.utils import build_tokenizer
+from mvlt.utils.cli import config_parser, load_args_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Browse an MVLT data set')
-    parser.add_argument('config', help='config file path')
+    parser = config_parser('Browse an MVLT data set')
     parser.add_argument(
         '--phase',
         default='train',
@@ -37,11 +35,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--num', type=int, default=8, help='number of samples to show')
     parser.add_argument(
         '--output-dir', default='browse_dataset', help='where PNGs go')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, key=value')
     return parser.parse_args(argv)
 
 
@@ -130,8 +123,7 @@ def render_batch(inputs: dict, data_samples: list, tokenizer,
 
 def main(argv: Optional[List[str]] = None) -> List[str]:
     args = parse_args(argv)
-    register_all_modules()
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_args_config(args)
     loader = cfg.get(f'{args.phase}_dataloader')
     if not loader:
         raise SystemExit(f'{args.config} has no {args.phase}_dataloader.')

@@ -4,8 +4,15 @@ model = dict(
     type='MVLT',
     data_preprocessor=dict(
         type='MVLTDataPreprocessor',
-        # The bert-base-uncased vocabulary (30,522 entries), read locally.
+        # What the model sees, stated once (the backbone takes img_size and
+        # text_len from here): the bert-base-uncased vocabulary (30,522
+        # entries, read locally), captions of L = 128 word pieces, 256 px
+        # images whose white product-photo background is cropped first (as
+        # the authors' reference code does; docs/method.md section 1).
         tokenizer=dict(vocab_file='data/bert-base-uncased/vocab.txt'),
+        text_len=128,
+        img_size=256,
+        foreground_crop=dict(threshold=240, margin=0.03),
         mean=(123.675, 116.28, 103.53),
         std=(58.395, 57.12, 57.375),
         # random-grid: alpha = 4 patches of P = 4 px -> 16 px units, r_v = 0.5
@@ -15,13 +22,15 @@ model = dict(
             patch_size=4,
             unit_scale=4,
             fill_value=1e-6),
-        mlm_mask_ratio=0.15,
-        itm_neg_ratio=0.5),
+        mlm_mask_ratio=0.15),
+    # ITM negatives: half of the images get the caption of another product,
+    # drawn at random (the paper; the authors' code uses half as well).
+    itm_sampler=dict(type='RandomNegatives', neg_ratio=0.5),
     backbone=dict(
         type='PVTVL',
         arch='tiny',
-        img_size=256,
-        text_len=128,
+        img_size=None,
+        text_len=None,
         vocab_size=30522,
         drop_path_rate=0.1,
         use_key_padding_mask=True),

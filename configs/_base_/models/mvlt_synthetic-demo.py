@@ -1,14 +1,19 @@
 # The small MVLT of the offline demo on the synthetic Fashion-Gen (64 px,
-# captions of 32 word pieces): the shape measured in
-# /work/shared/notes/demo-learnability.md (widths 32 / 64 / 128 / 256, one
-# block per stage, spatial reduction 2 in stage 1, ~1.3M parameters plus the
-# heads), learnable on CPU in minutes. vocab_size=None takes the size of the
-# synthetic set's vocabulary.
+# captions of 32 word pieces): widths 32 / 64 / 128 / 256, one block per
+# stage, spatial reduction 2 in stage 1, ~1.3M parameters plus the heads.
+# Measured for this project: a model of this shape learns retrieval of drawn
+# garments on 2 CPU cores in minutes (AdamW lr 1e-3, batch 64 images: R@5
+# 69.5-78.0 % in both directions over 101 candidates after 9.5 minutes in
+# two seeded runs; the ITM loss stays at chance for the first 300-450 steps,
+# and lr 2e-3 did not learn in that time). vocab_size=None takes the size of
+# the synthetic set's vocabulary.
 _base_ = ['./mvlt_pvt-tiny.py']
 
 model = dict(
     data_preprocessor=dict(
         tokenizer=dict(vocab_file='data/synthetic_fashiongen/vocab.txt'),
+        text_len=32,
+        img_size=64,
         # 8 px units at 64 px: 64 units per image, r_v = 0.5.
         mask_generator=dict(unit_scale=2)),
     backbone=dict(
@@ -19,8 +24,6 @@ model = dict(
             num_heads=(1, 1, 2, 4),
             mlp_ratios=(4, 4, 4, 4),
             sr_ratios=(2, 1, 1, 1)),
-        img_size=64,
-        text_len=32,
         text_hidden=64,
         vocab_size=None,
         drop_path_rate=0.0),

@@ -1,5 +1,6 @@
-# Paper recipe (SPEC section 5): AdamW, lr 2.5e-3 for a total batch of 1,200,
-# weight decay 1e-4, cosine decay after a short linear warm-up, 150 epochs.
+# Paper recipe (docs/method.md section 5): AdamW, lr 2.5e-3 for a total
+# batch of 1,200, weight decay 1e-4, cosine decay after a short linear
+# warm-up, 150 epochs.
 optim_wrapper = dict(
     # An update with non-finite gradients is skipped and counted (the
     # NonFiniteGuardHook stops the run after 3 in a row); free with clip_grad.
@@ -43,8 +44,6 @@ param_scheduler = [
 ]
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=150, val_interval=10)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 
 # lr above is for 8 GPUs x 150 images; --auto-scale-lr rescales it linearly.
 auto_scale_lr = dict(base_batch_size=1200, enable=False)

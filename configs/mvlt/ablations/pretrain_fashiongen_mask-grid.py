@@ -2,12 +2,4 @@
 # random-grid.
 _base_ = '../pretrain_fashiongen.py'
 
-model = dict(
-    data_preprocessor=dict(
-        mask_generator=dict(
-            _delete_=True,
-            type='GridMask',
-            mask_ratio=0.5,
-            patch_size=4,
-            unit_scale=4,
-            fill_value=1e-6)))
+model = dict(data_preprocessor=dict(mask_generator=dict(type='GridMask')))

@@ -23,30 +23,17 @@ model = dict(
     # for the whole CPU budget, with this it starts learning after ~150
     # steps.
     masked_image_pass='separate',
-    backbone=dict(
-        img_size={{_base_.img_size}},
-        text_len={{_base_.text_len}},
-        init_cfg=None),
-    data_preprocessor=dict(
-        tokenizer={{_base_.tokenizer}},
-        # Per step 64 images -> 192 pairs: each image with its own caption
-        # and with 2 wrong ones. 30 % of the wrong captions come from the same
-        # sub-category (garment type and length: they differ in colour or
-        # pattern), the rest from any other product. With 90 % same-sub-
-        # category negatives ITM stayed at chance for the whole budget: the
-        # easy negatives give the first signal that ties words to pixels.
-        itm_neg_ratio=0.0,
-        itm_extra_negatives=2,
-        hard_negative_prob=0.3,
-        seed=0))
+    # Per step 64 images -> 192 pairs: each image with its own caption and
+    # with 2 wrong ones. 30 % of the wrong captions come from the same
+    # sub-category (garment type and length: they differ in colour or
+    # pattern), the rest from any other product. With 90 % same-sub-category
+    # negatives ITM stayed at chance for the whole budget: the easy
+    # negatives give the first signal that ties words to pixels.
+    itm_sampler=dict(
+        type='SameGroupNegatives', prob=0.3, neg_ratio=0.0,
+        extra_negatives=2),
+    data_preprocessor=dict(seed=0))
 
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='ResumableSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(on_bad_sample='skip'))
 
 max_iters = 600
 warmup_iters = 100

@@ -1,16 +1,13 @@
 # Full-gallery TIR / ITR on the synthetic Fashion-Gen (every caption against
-# every validation image and back), exact by default; test_cfg.mode='rerank'
-# needs a model trained with the ITC head.
-_base_ = ['./retrieval_synthetic_zeroshot.py']
+# every validation image and back); test_cfg.mode='rerank' needs a model
+# trained with the ITC head.
+_base_ = [
+    '../../_base_/models/mvlt_synthetic-demo.py',
+    '../../_base_/datasets/synthetic_fashiongen.py',
+    '../../_base_/tasks/retrieval_fullgallery.py',
+    '../../_base_/default_runtime.py',
+]
 
-test_cfg = dict(
-    _delete_=True,
-    type='RetrievalTestLoop',
-    protocol='full_gallery',
-    protocol_name='synthetic-full',
-    split='validation',
-    num_queries=None,
-    mode='exact',
-    rerank_k=32,
-    pair_batch_size=256)
-test_evaluator = dict(protocol='synthetic-full')
+test_cfg = dict(protocol_name='synthetic-full', rerank_k=32)
+train_dataloader = None
+val_dataloader = None

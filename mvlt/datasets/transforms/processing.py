@@ -1,10 +1,10 @@
 """Image processing transforms specific to product photos."""
-import math
-
-import cv2
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 
+from mvlt.models.data_preprocessors.image_ops import (crop_to_square,
+                                                      foreground_boxes)
 from mvlt.registry import TRANSFORMS
 
 
@@ -13,16 +13,18 @@ class ForegroundCrop(BaseTransform):
     """Crop the near-white background of a product photo, keep the aspect.
 
     The authors' reference implementation trims the uniform white
-    background to the garment's bounding box before resizing (SPEC section
-    1); this does the same, then pads the crop with white to a square so that
-    a following ``Resize(keep_ratio=False)`` does not distort the garment.
+    background to the garment's bounding box before resizing
+    (``docs/method.md`` section 1); this does the same, then pads the crop
+    with white to a square so that a following ``Resize(keep_ratio=False)``
+    does not distort the garment.
 
     A pixel is foreground when any channel is below ``threshold``; a row
     (column) belongs to the box when it holds more than ``min_fraction`` of
     its width (height) in foreground pixels, which ignores stray specks and
     JPEG noise. The box grows by ``margin`` times its longer side on every
     side (clipped to the image). When no row or column qualifies, the whole
-    image is kept.
+    image is kept. The data preprocessor crops whole batches with the same
+    functions (``mvlt/models/data_preprocessors/image_ops.py``).
 
     Modifies ``img`` (H', W', 3 uint8) and ``img_shape``; adds
     ``foreground_bbox`` (x1, y1, x2, y2) in pixels of the input image
@@ -57,40 +59,21 @@ class ForegroundCrop(BaseTransform):
 
     def foreground_bbox(self, img: np.ndarray) -> tuple:
         """(x1, y1, x2, y2) of the foreground with margin, or the image."""
-        height, width = img.shape[:2]
-        darkest = img.min(axis=2) if img.ndim == 3 else img
-        foreground = darkest < self.threshold
-        rows = np.flatnonzero(
-            foreground.sum(axis=1) > self.min_fraction * width)
-        cols = np.flatnonzero(
-            foreground.sum(axis=0) > self.min_fraction * height)
-        if rows.size == 0 or cols.size == 0:
-            return 0, 0, width, height
-        y1, y2 = int(rows[0]), int(rows[-1]) + 1
-        x1, x2 = int(cols[0]), int(cols[-1]) + 1
-        pad = int(math.ceil(self.margin * max(y2 - y1, x2 - x1)))
-        return (max(0, x1 - pad), max(0, y1 - pad), min(width, x2 + pad),
-                min(height, y2 + pad))
+        pixels = torch.from_numpy(np.ascontiguousarray(img))
+        pixels = pixels.permute(2, 0, 1) if pixels.ndim == 3 else pixels[None]
+        box = foreground_boxes(pixels[None], self.threshold, self.margin,
+                               self.min_fraction)[0]
+        return tuple(int(v) for v in box.tolist())
 
     def transform(self, results: dict) -> dict:
         img = results['img']
-        x1, y1, x2, y2 = self.foreground_bbox(img)
-        crop = img[y1:y2, x1:x2]
-        if self.square:
-            height, width = crop.shape[:2]
-            side = max(height, width)
-            top, left = (side - height) // 2, (side - width) // 2
-            crop = cv2.copyMakeBorder(
-                crop,
-                top,
-                side - height - top,
-                left,
-                side - width - left,
-                cv2.BORDER_CONSTANT,
-                value=(self.pad_val, ) * 3)
-        results['img'] = np.ascontiguousarray(crop)
-        results['img_shape'] = crop.shape[:2]
-        results['foreground_bbox'] = (x1, y1, x2, y2)
+        x1, y1, x2, y2 = box = self.foreground_bbox(img)
+        crop = crop_to_square(img, box, self.pad_val) if self.square \
+            else img[y1:y2, x1:x2]
+        results.update(
+            img=np.ascontiguousarray(crop),
+            img_shape=crop.shape[:2],
+            foreground_bbox=box)
         return results
 
     def __repr__(self) -> str:

@@ -1,11 +1,10 @@
 """Caption tokenisation in the data pipeline (runs in the loader workers)."""
 from typing import Union
 
-import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mvlt.registry import TRANSFORMS
-from mvlt.utils.tokenizer import build_tokenizer
+from mvlt.utils.tokenizer import build_tokenizer, encode_captions
 
 
 @TRANSFORMS.register_module()
@@ -13,7 +12,7 @@ class Tokenize(BaseTransform):
     """``results['caption']`` -> ``input_ids`` / ``attention_mask`` (L,).
 
     Adds [CLS] ... [SEP], truncates to ``max_length`` and pads with [PAD] to
-    exactly ``max_length`` (SPEC section 1: L = 128).
+    exactly ``max_length`` (``docs/method.md`` section 1: L = 128).
 
     Any text is accepted (other scripts and emoji become word pieces or
     [UNK]; a caption of any length is truncated), except an empty or
@@ -56,14 +55,8 @@ class Tokenize(BaseTransform):
                 f'({caption!r}); fix the annotation, set '
                 "on_bad_sample='skip' to skip such samples, or "
                 'Tokenize(allow_empty=True).')
-        encoded = self.tokenizer(
-            caption,
-            max_length=self.max_length,
-            padding='max_length',
-            truncation=True)
-        results['input_ids'] = np.asarray(encoded['input_ids'], np.int64)
-        results['attention_mask'] = np.asarray(encoded['attention_mask'],
-                                               np.int64)
+        ids, mask = encode_captions(self.tokenizer, [caption], self.max_length)
+        results['input_ids'], results['attention_mask'] = ids[0], mask[0]
         return results
 
     def __getstate__(self) -> dict:

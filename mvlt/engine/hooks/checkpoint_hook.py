@@ -1,15 +1,18 @@
-"""A CheckpointHook whose ``last_checkpoint`` always names a whole file."""
+"""A CheckpointHook after which a kill always leaves a loadable checkpoint."""
 import logging
 import os
 import os.path as osp
-from typing import List
+from collections import deque
+from typing import List, Optional
 
-from mmengine.dist import is_main_process
+from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
 from mvlt.registry import HOOKS
-from mvlt.utils.checkpoint import is_temporary_path, write_text_atomically
+from mvlt.utils.checkpoint import (checkpoint_step, is_temporary_path,
+                                   latest_complete_checkpoint,
+                                   write_text_atomically)
 
 
 @HOOKS.register_module()
@@ -19,27 +22,83 @@ class AtomicCheckpointHook(CheckpointHook):
     MMEngine's hook deletes the oldest checkpoint *before* writing the new
     one and rewrites ``last_checkpoint`` in place, so a kill in between can
     leave no loadable checkpoint or an empty ``last_checkpoint``. This hook
-    orders the steps so that one always exists:
+    keeps MMEngine's saving (its ``_save_checkpoint_with_step`` runs
+    unchanged) and changes the order around it:
 
-    1. write the new checkpoint (``MVLTRunner.save_checkpoint``: temporary
-       file in the same folder, fsync, rename);
-    2. point ``last_checkpoint`` at it (temporary file, fsync, rename);
-    3. only then delete the checkpoints beyond ``max_keep_ckpts``.
+    1. Before MMEngine's step, the id of the checkpoint to drop is taken
+       off ``keep_ckpt_ids`` so that MMEngine deletes nothing; MMEngine then
+       records the new id (``message_hub`` ``keep_ckpt_ids``, saved in the
+       checkpoint, as before), writes the checkpoint (with ``MVLTRunner``:
+       temporary file, fsync, rename) and ``last_checkpoint``.
+    2. ``last_checkpoint`` is written once more through a temporary file,
+       fsync and rename, so that it is on disk before anything is deleted.
+    3. Only then the dropped checkpoint is deleted.
 
-    Temporary files left by a killed run are deleted in ``before_train``.
+    A kill while MMEngine rewrites ``last_checkpoint`` in place can still
+    leave it empty; :meth:`before_run`, which runs before MMEngine reads it
+    (``--resume``), points such a file (empty, or naming a missing file) at
+    the newest complete checkpoint (:func:`mvlt.utils.checkpoint.
+    latest_complete_checkpoint`), or removes it when there is none.
+    Temporary files left by a killed run are deleted in :meth:`before_train`.
+
+    With MMEngine's plain ``Runner`` the order holds as well, but a killed
+    write leaves a torn file under the checkpoint's final name (never named
+    by ``last_checkpoint``); ``MVLTRunner`` avoids that.
 
     Args: as :class:`mmengine.hooks.CheckpointHook`.
     """
 
+    def before_run(self, runner) -> None:
+        """Repair a ``last_checkpoint`` torn by a kill (main process)."""
+        if is_main_process():
+            self._repair_last_checkpoint(runner)
+        # Other ranks read last_checkpoint when they resume.
+        barrier()
+
+    def _checkpoint_folders(self, runner) -> List[str]:
+        """Local folders this hook saves into (before ``before_train``)."""
+        folders = [runner.work_dir]
+        if self.out_dir is not None and self.out_dir != runner.work_dir:
+            # CheckpointHook saves into out_dir/<last part of work_dir>.
+            folders.append(
+                osp.join(
+                    str(self.out_dir),
+                    osp.basename(runner.work_dir.rstrip(osp.sep))))
+        return folders
+
+    def _repair_last_checkpoint(self, runner) -> None:
+        path = osp.join(runner.work_dir, 'last_checkpoint')
+        if not osp.isfile(path):
+            return
+        with open(path, encoding='utf-8') as f:
+            named = f.read().strip()
+        if named and ('://' in named or osp.isfile(named) or (
+                # checkpoints saved by deepspeed are directories
+                osp.isdir(named)
+                and checkpoint_step(named, self.filename_tmpl) is not None)):
+            return  # whole (remote paths cannot be checked here)
+        found: Optional[str] = None
+        for folder in self._checkpoint_folders(runner):
+            candidate = latest_complete_checkpoint(folder, self.filename_tmpl)
+            if candidate is not None and (found is None
+                                          or osp.getmtime(candidate)
+                                          > osp.getmtime(found)):
+                found = candidate
+        what = f'names the missing file {named}' if named else 'is empty'
+        if found is None:
+            os.remove(path)
+            action = 'no complete checkpoint was found, so it was removed'
+        else:
+            write_text_atomically(path, found)
+            action = f'it now names {found}, the newest complete checkpoint'
+        print_log(
+            f'{path} {what} (a run killed while writing it): {action}.',
+            logger='current',
+            level=logging.WARNING)
+
     def before_train(self, runner) -> None:
+        """MMEngine's set-up, then removal of stale temporary files."""
         super().before_train(runner)
-        if not getattr(runner, 'writes_checkpoints_atomically', False):
-            print_log(
-                f'{type(runner).__name__} writes checkpoint files in place; '
-                "set runner_type='MVLTRunner' (and build the runner with "
-                'RUNNERS.build, as tools/train.py does) for atomic writes.',
-                logger='current',
-                level=logging.WARNING)
         if is_main_process():
             self._remove_stale_temporaries({self.out_dir, runner.work_dir})
 
@@ -58,40 +117,31 @@ class AtomicCheckpointHook(CheckpointHook):
                         logger='current')
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
-        outdated: List[int] = []
-        # The id list is updated before saving so that the checkpoint's
-        # message hub knows which files to prune after a resume.
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                            self.keep_ckpt_ids[-1] == step):
-            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                outdated.append(self.keep_ckpt_ids.popleft())
-            self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids',
-                                           list(self.keep_ckpt_ids))
-
-        ckpt_filename = self.filename_tmpl.format(step)
-        self.last_ckpt = self.file_backend.join_path(self.out_dir,
-                                                     ckpt_filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(
-            self.out_dir,
-            ckpt_filename,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        """MMEngine's save, with the oldest checkpoint deleted after it."""
+        outdated = None
+        keep_ids = list(getattr(self, 'keep_ckpt_ids', ()))
+        if self.max_keep_ckpts > 0 and keep_ids and keep_ids[-1] != step \
+                and len(keep_ids) == self.max_keep_ckpts:
+            # MMEngine deletes the oldest checkpoint when the list is full;
+            # with it taken off, MMEngine only appends the new id.
+            outdated = self.keep_ckpt_ids.popleft()
+        try:
+            super()._save_checkpoint_with_step(runner, step, meta)
+        except BaseException:
+            if self.max_keep_ckpts > 0:  # a retry finds the old bookkeeping
+                self.keep_ckpt_ids = deque(keep_ids, self.max_keep_ckpts)
+                runner.message_hub.update_info('keep_ckpt_ids', keep_ids)
+            raise
         if not is_main_process():
             return
         write_text_atomically(
             osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
-        for old_step in outdated:
-            path = self.file_backend.join_path(
-                self.out_dir, self.filename_tmpl.format(old_step))
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
-            elif self.file_backend.isdir(path):
-                # checkpoints saved by deepspeed are directories
-                self.file_backend.rmtree(path)
+        if outdated is None:
+            return
+        old = self.file_backend.join_path(self.out_dir,
+                                          self.filename_tmpl.format(outdated))
+        if self.file_backend.isfile(old):
+            self.file_backend.remove(old)
+        elif self.file_backend.isdir(old):
+            # checkpoints saved by deepspeed are directories
+            self.file_backend.rmtree(old)

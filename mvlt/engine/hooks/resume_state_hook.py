@@ -1,7 +1,7 @@
 """Random-number and data-order state in checkpoints, for exact resumes."""
 import logging
 import random
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -101,7 +101,9 @@ class ResumeStateHook(Hook):
       loop, a run resumed from an iteration checkpoint in the middle of an
       epoch continues with the next batch of that epoch instead of
       restarting the epoch. (An ``IterBasedTrainLoop`` skips the trained
-      batches itself.)
+      batches itself.) :meth:`skipped_batches` tells how many batches that
+      epoch skips, so that ``ResumeAwareLogProcessor`` logs the position
+      in the epoch rather than the loop's batch index.
 
     It also gives the training dataloader its own ``torch.Generator``,
     re-seeded each epoch, so that starting a dataloader iterator (which
@@ -125,6 +127,22 @@ class ResumeStateHook(Hook):
     def __init__(self) -> None:
         self._gathered: Optional[List[dict]] = None
         self._loaded: Optional[dict] = None
+        # (epoch, batches) that this run skips because the run it resumes
+        # had trained on them.
+        self._skipped: Optional[Tuple[int, int]] = None
+
+    def skipped_batches(self, epoch: int) -> int:
+        """Batches at the start of ``epoch`` that this run does not load.
+
+        After a resume in the middle of epoch ``epoch`` (0-based, as
+        ``runner.epoch``) the training dataloader starts at that epoch's
+        next batch, so the loop's batch index of that epoch is this many
+        batches behind the position in the epoch. 0 for any other epoch
+        and for runs that did not resume in the middle of an epoch.
+        """
+        if self._skipped is not None and self._skipped[0] == epoch:
+            return self._skipped[1]
+        return 0
 
     # ------------------------------------------------------------ helpers
     @staticmethod
@@ -175,6 +193,7 @@ class ResumeStateHook(Hook):
         loader = runner.train_dataloader
         loader.generator = torch.Generator()
         loader.generator.manual_seed(int(runner.seed or 0))
+        self._skipped = None
         state, self._loaded = self._loaded, None
         if state is None or state.get('iter') != runner.iter:
             return  # a fresh run, or load_from (weights only)
@@ -226,6 +245,7 @@ class ResumeStateHook(Hook):
         # The last batch of an epoch may be partial.
         sampler.set_start(saved['epoch'],
                           min(done * loader.batch_size, len(sampler)))
+        self._skipped = (saved['epoch'], done)
 
     def before_train_epoch(self, runner) -> None:
         generator = getattr(runner.train_dataloader, 'generator', None)

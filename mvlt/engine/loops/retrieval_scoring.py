@@ -1,12 +1,12 @@
-"""Batched ITM scoring and ITC embedding of data set rows for retrieval.
+"""Data-set rows in, model scores out: the retrieval loop's link between a
+test data set and the model's scoring API.
 
 Work is organised by image: a list of *groups* ``(image_row, caption_rows)``
 is scored by streaming the images in order through a DataLoader (decoded
-and resized once, kept as uint8 until their last pair is scored) and the
-captions from a table tokenised once. Pairs go through the model in batches
-of exactly ``pair_batch_size`` (the last one is padded): on CPU a row's
-output is then bitwise independent of its neighbours, so a pair scores the
-same in every protocol, mode and number of processes.
+and resized once, kept until their last pair is scored) and the captions
+from a table tokenised once. Pairs go to :meth:`MVLT.score_pairs` in
+batches of exactly ``pair_batch_size`` (it pads the last one), so a pair
+scores the same in every protocol, mode and number of processes.
 """
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -15,30 +15,19 @@ import torch
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader
 
-from mvlt.datasets.transforms import Tokenize
-
 Group = Tuple[int, np.ndarray]
 
 
-def find_tokenizer(dataset) -> Tokenize:
-    """The ``Tokenize`` transform of a data set's pipeline."""
-    pipeline = getattr(dataset, 'pipeline', None)
-    for transform in getattr(pipeline, 'transforms', []) or []:
-        if isinstance(transform, Tokenize):
-            return transform
-    raise ValueError(
-        f'The test pipeline of {type(dataset).__name__} has no Tokenize '
-        'transform; retrieval tokenises the captions with it (add '
-        "dict(type='Tokenize', tokenizer=..., max_length=...)).")
-
-
 class RetrievalScorer:
-    """Scores (caption row, image row) pairs of a data set.
+    """Scores (caption row, image row) pairs and embeds rows of a data set.
+
+    Images are read by the data set's pipeline and prepared (cropped,
+    resized) by the model's data preprocessor, captions tokenised by it, as
+    in training and in :class:`mvlt.apis.MVLTInferencer`.
 
     Args:
         model: The (unwrapped) MVLT model, in eval mode.
-        dataset: The test data set; its pipeline loads, resizes and packs
-            images and holds the ``Tokenize`` transform.
+        dataset: The test data set; its pipeline loads and packs images.
         captions (Sequence[str]): Caption of every row of the data set.
         pair_batch_size (int): Pairs per ITM forward pass.
         embed_batch_size (int): Items per unimodal (ITC) forward pass.
@@ -68,8 +57,6 @@ class RetrievalScorer:
         self.image_batch_size = image_batch_size
         self.num_workers = num_workers
         self.progress = progress or (lambda n: None)
-        self.tokenize = find_tokenizer(dataset)
-        self._tokens: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def device(self) -> torch.device:
@@ -77,21 +64,16 @@ class RetrievalScorer:
 
     # ------------------------------------------------------------- inputs
     def tokens(self, rows: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``input_ids`` and ``attention_mask`` (N, L) of the rows' captions,
-        tokenised once per scorer."""
-        for row in rows:
-            row = int(row)
-            if row not in self._tokens:
-                out = self.tokenize.transform(dict(caption=self.captions[row]))
-                self._tokens[row] = (out['input_ids'], out['attention_mask'])
-        ids = np.stack([self._tokens[int(r)][0] for r in rows])
-        mask = np.stack([self._tokens[int(r)][1] for r in rows])
-        return (torch.from_numpy(ids).to(self.device),
-                torch.from_numpy(mask).to(self.device))
+        """``input_ids`` and ``attention_mask`` (N, L) of the rows' captions
+        on the model's device (each distinct caption tokenised once)."""
+        ids, mask = self.model.data_preprocessor.tokenize(
+            [self.captions[int(r)] for r in rows])
+        return ids.to(self.device), mask.to(self.device)
 
     def iter_images(self, rows: Sequence[int]) -> Iterator[torch.Tensor]:
-        """uint8 (3, H, W) image of each row, in order, decoded by the data
-        set's pipeline in ``num_workers`` processes."""
+        """uint8 (3, H, W) image of each row as the model sees it, in order:
+        read by the data set's pipeline in ``num_workers`` processes, cropped
+        and resized by the model's data preprocessor."""
         if len(rows) == 0:
             return
         loader = DataLoader(
@@ -104,30 +86,22 @@ class RetrievalScorer:
             inputs = batch['inputs']
             images = inputs['images'] if isinstance(
                 inputs, dict) else [item['images'] for item in inputs]
-            yield from images
+            yield from self.model.data_preprocessor.prepare_images(images)
 
     def _normalise(self, images: List[torch.Tensor]) -> torch.Tensor:
-        stacked = torch.stack(images).to(self.device)
-        return self.model.data_preprocessor.normalize(stacked)
-
-    @staticmethod
-    def _pad(items: list, size: int) -> list:
-        return items + [items[0]] * (size - len(items))
+        return self.model.data_preprocessor.normalize(torch.stack(images))
 
     # ---------------------------------------------------------------- ITM
     def _itm(self, images: List[torch.Tensor],
              caption_rows: List[int]) -> np.ndarray:
-        count = len(images)
-        images = self._pad(images, self.pair_batch_size)
-        caption_rows = self._pad(caption_rows, self.pair_batch_size)
         input_ids, attention_mask = self.tokens(caption_rows)
-        batch = dict(
-            images=self._normalise(images),
-            input_ids=input_ids,
-            attention_mask=attention_mask)
-        scores = self.model.predict_outputs(batch, tasks=('itm', ))
-        self.progress(count)
-        return scores['itm_score'][:count].float().cpu().numpy()
+        scores = self.model.score_pairs(
+            self._normalise(images),
+            input_ids,
+            attention_mask,
+            batch_size=self.pair_batch_size)
+        self.progress(len(images))
+        return scores.cpu().numpy()
 
     def score_groups(self, groups: Sequence[Group]) -> List[np.ndarray]:
         """ITM matching probability of every pair of every group.
@@ -166,44 +140,38 @@ class RetrievalScorer:
         return results
 
     # ---------------------------------------------------------------- ITC
-    def _embed(self, batch: Dict[str, torch.Tensor], key: str,
-               count: int) -> np.ndarray:
-        outputs = self.model.predict_outputs(batch, tasks=('itc', ))
-        self.progress(count)
-        return outputs[key][:count].float().cpu().numpy()
-
     def embed_images(self, rows: Sequence[int]) -> np.ndarray:
         """L2-normalised ITC image embeddings (N, D) of the rows."""
         chunks, batch = [], []
         for image in self.iter_images(rows):
             batch.append(image)
             if len(batch) == self.embed_batch_size:
-                chunks.append(
-                    self._embed(
-                        dict(images=self._normalise(batch)),
-                        'itc_image_embeds', len(batch)))
+                chunks.append(self._embed_images(batch))
                 batch = []
         if batch:
-            count = len(batch)
-            batch = self._pad(batch, self.embed_batch_size)
-            chunks.append(
-                self._embed(
-                    dict(images=self._normalise(batch)), 'itc_image_embeds',
-                    count))
+            chunks.append(self._embed_images(batch))
         return np.concatenate(chunks) if chunks else np.zeros(
             (0, 0), np.float32)
+
+    def _embed_images(self, images: List[torch.Tensor]) -> np.ndarray:
+        embeds = self.model.embed_images(
+            self._normalise(images), batch_size=self.embed_batch_size)
+        self.progress(len(images))
+        return embeds.cpu().numpy()
 
     def embed_captions(self, rows: Sequence[int]) -> np.ndarray:
         """L2-normalised ITC caption embeddings (N, D) of the rows."""
         rows = [int(r) for r in rows]
+        if not rows:
+            return np.zeros((0, 0), np.float32)
+        input_ids, attention_mask = self.tokens(rows)
         chunks = []
         for start in range(0, len(rows), self.embed_batch_size):
-            chunk = rows[start:start + self.embed_batch_size]
-            input_ids, attention_mask = self.tokens(
-                self._pad(chunk, self.embed_batch_size))
+            stop = start + self.embed_batch_size
             chunks.append(
-                self._embed(
-                    dict(input_ids=input_ids, attention_mask=attention_mask),
-                    'itc_text_embeds', len(chunk)))
-        return np.concatenate(chunks) if chunks else np.zeros(
-            (0, 0), np.float32)
+                self.model.embed_texts(
+                    input_ids[start:stop],
+                    attention_mask[start:stop],
+                    batch_size=self.embed_batch_size).cpu().numpy())
+            self.progress(len(chunks[-1]))
+        return np.concatenate(chunks)

@@ -1,18 +1,16 @@
 """The test loop of per-sample tasks (recognition, masked image generation)."""
 import copy
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.dist import get_dist_info
 from mmengine.evaluator import Evaluator
 from mmengine.runner.amp import autocast
 from mmengine.runner.loops import TestLoop
-from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
 from mvlt.registry import LOOPS
-from .retrieval_loop import (build_test_evaluator, check_model_heads,
-                             unwrap_model)
+from .utils import (RankZeroProgress, build_test_evaluator, check_model_heads,
+                    unwrap_model)
 
 
 def pad_batch(data_batch: Any, size: int) -> Any:
@@ -45,8 +43,13 @@ class MVLTTestLoop(TestLoop):
       bitwise the same whatever the number of processes.
     * Shows a progress bar on rank 0.
 
+    * Predicts the heads of ``tasks`` (default: the model's
+      ``predict_tasks``), so that a task config needs no model key (with
+      ``'mir'``: masked image generation, see ``MVLT.predict``).
+
     Args:
         runner, dataloader, evaluator, fp16: As MMEngine's ``TestLoop``.
+        tasks (Sequence[str], optional): Heads to predict.
         show_progress (bool): Progress bar on rank 0.
     """
 
@@ -55,23 +58,21 @@ class MVLTTestLoop(TestLoop):
                  dataloader: Union[DataLoader, Dict],
                  evaluator: Union[Evaluator, Dict, List, None],
                  fp16: bool = False,
+                 tasks: Optional[Sequence[str]] = None,
                  show_progress: bool = True) -> None:
         evaluator = build_test_evaluator(runner, evaluator)
         super().__init__(runner, dataloader, evaluator, fp16)
-        self.show_progress = show_progress
-        self._bar = None
+        self.tasks = tuple(tasks) if tasks else None
+        self.progress = RankZeroProgress(show_progress)
 
     def run(self) -> dict:
         """Check the heads, then run MMEngine's test loop."""
         model = unwrap_model(self.runner.model)
-        check_model_heads(self.runner, model, tuple(model.predict_tasks))
-        rank, _ = get_dist_info()
-        if self.show_progress and rank == 0:
-            self._bar = ProgressBar(len(self.dataloader))
+        check_model_heads(self.runner, model, self.tasks
+                          or tuple(model.predict_tasks))
+        self.progress.start(len(self.dataloader))
         metrics = super().run()
-        if self._bar is not None:
-            self._bar.file.write('\n')
-            self._bar = None
+        self.progress.finish()
         return metrics
 
     @torch.no_grad()
@@ -85,8 +86,10 @@ class MVLTTestLoop(TestLoop):
         padded = data_batch
         if size and count is not None and count < size:
             padded = pad_batch(data_batch, size)
+        model = unwrap_model(self.runner.model)
         with autocast(enabled=self.fp16):
-            outputs = self.runner.model.test_step(padded)
+            data = model.data_preprocessor(padded, False)
+            outputs = model.predict(**data, tasks=self.tasks)
         if padded is not data_batch:
             outputs = outputs[:count]
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
@@ -95,5 +98,4 @@ class MVLTTestLoop(TestLoop):
             batch_idx=idx,
             data_batch=data_batch,
             outputs=outputs)
-        if self._bar is not None:
-            self._bar.update()
+        self.progress.advance()

@@ -32,6 +32,15 @@ def positive_ranks(scores: ArrayLike,
     other captions of a COCO image) do not push the best one down, so R@K is
     "at least one positive in the top K".
 
+    Which candidates are positives is the caller's: the retrieval loop
+    (:meth:`mvlt.datasets.retrieval_protocol.ProtocolRows.matches`) also
+    marks the candidates of another product whose caption is identical to
+    the query's positive caption after the tokenizer's normalisation (a
+    re-listed item, a colourway), so the tie of two identical captions is
+    not counted against the positive; with
+    ``RetrievalTestLoop(identical_captions='negative')`` only the query's
+    own product is positive (the naive count).
+
     Args:
         scores (array): (Q, C) float scores; higher = better match.
             ``-inf`` marks a candidate that was not scored (it ranks last).
@@ -64,9 +73,8 @@ def positive_ranks(scores: ArrayLike,
                          'candidate; every query needs its match among the '
                          'candidates.')
     if tiers is None:
-        best = np.where(positives, scores, -np.inf).max(axis=1, keepdims=True)
-        beaten = (scores >= best) & ~positives
-        return 1 + beaten.sum(axis=1).astype(np.int64)
+        best = best_positive_scores(scores, positives)
+        return 1 + count_beaten(scores, positives, best)
     tiers = _to_numpy(tiers).astype(np.int64, copy=False)
     if tiers.shape != scores.shape:
         raise ValueError(f'positive_ranks: tiers {tiers.shape} must match '
@@ -78,6 +86,50 @@ def positive_ranks(scores: ArrayLike,
     beaten = ((tiers > best_tier) | ((tiers == best_tier) & (scores >= best)))
     beaten &= ~positives
     return 1 + beaten.sum(axis=1).astype(np.int64)
+
+
+def best_positive_scores(scores: ArrayLike,
+                         positives: ArrayLike) -> np.ndarray:
+    """Highest score among each query's positives (-inf where none).
+
+    With :func:`count_beaten` this is :func:`positive_ranks` in two steps,
+    so that a query whose candidates are split across processes is ranked
+    by reducing these partial results (max, then sum).
+
+    Args:
+        scores (array): (Q, C) float scores.
+        positives (array): (Q, C) bool.
+
+    Returns:
+        np.ndarray: (Q,) float64.
+    """
+    scores = _to_numpy(scores).astype(np.float64, copy=False)
+    positives = _to_numpy(positives).astype(bool, copy=False)
+    if scores.shape[1] == 0:
+        return np.full(scores.shape[0], -np.inf)
+    return np.where(positives, scores, -np.inf).max(axis=1)
+
+
+def count_beaten(scores: ArrayLike, positives: ArrayLike,
+                 best: ArrayLike) -> np.ndarray:
+    """Per query, the non-positive candidates scoring >= ``best``.
+
+    Ties count against the positive: ``1 + count_beaten(...)`` is the rank
+    of the best positive.
+
+    Args:
+        scores (array): (Q, C) float scores.
+        positives (array): (Q, C) bool.
+        best (array): (Q,) best positive score of each query.
+
+    Returns:
+        np.ndarray: (Q,) int64.
+    """
+    scores = _to_numpy(scores).astype(np.float64, copy=False)
+    positives = _to_numpy(positives).astype(bool, copy=False)
+    best = _to_numpy(best).astype(np.float64, copy=False)
+    beaten = (scores >= best[:, None]) & ~positives
+    return beaten.sum(axis=1).astype(np.int64)
 
 
 def recall_at_k(ranks: ArrayLike, topk: Sequence[int]) -> Dict[str, float]:
@@ -95,7 +147,14 @@ class RetrievalMetric(BaseMetric):
     R@K is reported in percent (as in the paper's tables), so SumR is the sum
     of the two percentages. A query's rank follows :func:`positive_ranks`:
     ties in the retrieval scores are broken against the positive, i.e. a
-    negative with the same score as the positive ranks above it.
+    negative with the same score as the positive ranks above it. A caption
+    identical (after the tokenizer's normalisation) to the positive's, of
+    another product, is a positive, not a negative: by default the
+    retrieval loop marks it so (``positives`` / ``rank`` of the items), and
+    the candidate protocol never draws it as a negative;
+    ``identical_captions='negative'`` (loop and
+    ``tools/misc/make_retrieval_protocol.py``) gives the naive protocol of
+    published numbers.
 
     Each processed item is one ranked query: a dict (or data element) with
     ``direction`` (``'text_to_image'`` / ``'image_to_text'``), ``query_id``

@@ -26,6 +26,18 @@ class VLFeatures(NamedTuple):
     text_mask: Optional[torch.Tensor]
 
 
+class UnimodalFeatures(NamedTuple):
+    """Outputs of separate image-only and caption-only encoder passes
+    (the inputs of the ITC head).
+
+    Attributes:
+        visual: :class:`VLFeatures` of the image-only pass, or None.
+        text: :class:`VLFeatures` of the text-only pass, or None.
+    """
+    visual: Optional[VLFeatures]
+    text: Optional[VLFeatures]
+
+
 class PVTVLStage(nn.Module):
     """One stage: embed both modalities, concatenate, run the blocks, split.
 
@@ -61,7 +73,8 @@ class PVTVLStage(nn.Module):
                  attn_impl: str,
                  norm_eps: float,
                  embed_norm_eps: float = 1e-5,
-                 recompute_gelu: bool = True) -> None:
+                 recompute_gelu: bool = True,
+                 onednn: bool = True) -> None:
         super().__init__()
         self.num_patches = tuple(num_patches)
         self.patch_embed = PatchEmbed(in_channels, embed_dim, patch_size,
@@ -85,7 +98,8 @@ class PVTVLStage(nn.Module):
                 attn_impl=attn_impl,
                 norm_eps=norm_eps,
                 sr_norm_eps=embed_norm_eps,
-                recompute_gelu=recompute_gelu) for i in range(depth)
+                recompute_gelu=recompute_gelu,
+                onednn=onednn) for i in range(depth)
         ])
 
 
@@ -126,9 +140,12 @@ class PVTVL(BaseModule):
         interpolate_pos_embed (bool): Resize visual position embeddings
             bicubically when the input size differs from ``img_size``; when
             False such an input is an error.
-        attn_impl (str): ``'sdpa'`` (fast) or ``'eager'`` (baseline).
+        attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``) or
+            ``'eager'`` (explicit softmax, the straightforward reference).
         recompute_gelu (bool): Save one MLP activation per block in training
             by recomputing the GELU in backward (see ``PVTVLBlock``).
+        onednn (bool): oneDNN's fused linear kernel for the block products
+            in CPU float32 inference (see ``PVTVLBlock``).
         with_cp (bool): Gradient checkpointing per block (saves memory).
         init_cfg (dict, optional): MMEngine initialisation config.
     """
@@ -152,7 +169,7 @@ class PVTVL(BaseModule):
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
-                 img_size: Union[int, Sequence[int]] = 256,
+                 img_size: Union[int, Sequence[int], None] = 256,
                  in_channels: int = 3,
                  text_len: int = 128,
                  vocab_size: int = 30522,
@@ -171,9 +188,15 @@ class PVTVL(BaseModule):
                  interpolate_pos_embed: bool = True,
                  attn_impl: str = 'sdpa',
                  recompute_gelu: bool = True,
+                 onednn: bool = True,
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if img_size is None or text_len is None:
+            raise ValueError(
+                'PVTVL needs img_size and text_len; None means "the data '
+                'preprocessor\'s", which MVLT fills in: build the backbone '
+                'through MVLT or give both.')
         self.arch_settings = self._parse_arch(arch)
         settings = self.arch_settings
         self.img_size = (img_size, img_size) if isinstance(
@@ -224,7 +247,8 @@ class PVTVL(BaseModule):
                     attn_impl=attn_impl,
                     norm_eps=norm_eps,
                     embed_norm_eps=embed_norm_eps,
-                    recompute_gelu=recompute_gelu))
+                    recompute_gelu=recompute_gelu,
+                    onednn=onednn))
             in_ch = text_in = settings['embed_dims'][k]
         self._init_parameters()
 

@@ -110,7 +110,7 @@ def convert_pvt_v1_keys(
                 stage = int(match.group(1)) - 1
                 new_key = template.format(stage=stage, rest=match.group(2))
                 if new_key.endswith('pos_embed'):
-                    value = _drop_class_token_slot(value)
+                    value = drop_class_token_slot(value)
                 converted[new_key] = (key, value)
                 break
         else:
@@ -118,12 +118,24 @@ def convert_pvt_v1_keys(
     return converted, skipped
 
 
-def _drop_class_token_slot(pos_embed: torch.Tensor) -> torch.Tensor:
-    """(1, N, C) -> (1, h*w, C): PVT v1 puts a class-token slot first when N
-    is one more than a square (stage 4)."""
+def drop_class_token_slot(pos_embed: torch.Tensor) -> torch.Tensor:
+    """Remove the class-token slot of a PVT v1 position embedding.
+
+    PVT v1 puts a class-token slot first in the stage-4 embedding, so it
+    holds h*w + 1 tokens; the checkpoints of the authors' reference MVLT,
+    which start from PVT v1, keep that layout and never read the slot.
+
+    Args:
+        pos_embed (Tensor): (1, N, C) position embedding of one stage.
+
+    Returns:
+        Tensor: (1, h*w, C): a copy without slot 0 when N is one more than a
+        square (so a saved state dict does not keep the dropped slot's
+        storage), else ``pos_embed`` itself.
+    """
     num = pos_embed.shape[1]
     if math.isqrt(num)**2 != num and math.isqrt(num - 1)**2 == num - 1:
-        return pos_embed[:, 1:]
+        return pos_embed[:, 1:].clone()
     return pos_embed
 
 

@@ -1,14 +1,13 @@
 """Heads (registry: MODELS); each owns its loss."""
 from .base_head import BaseVLHead
 from .category_head import CategoryHead
-from .itc_head import ITCHead, UnimodalFeatures, unmask_input_ids
+from .itc_head import ITCHead
 from .itm_head import ITMHead
 from .mir_head import MIRHead, UNetDecoder
 from .mlm_head import MLMHead
 from .reference_decoder import ReferencePartialDecoder
 
 __all__ = [
-    'ITCHead', 'UnimodalFeatures', 'unmask_input_ids', 'BaseVLHead', 'MIRHead',
-    'UNetDecoder', 'ITMHead', 'MLMHead', 'CategoryHead',
-    'ReferencePartialDecoder'
+    'ITCHead', 'BaseVLHead', 'MIRHead', 'UNetDecoder', 'ITMHead', 'MLMHead',
+    'CategoryHead', 'ReferencePartialDecoder'
 ]

@@ -24,6 +24,10 @@ class BaseVLHead(BaseModule):
     #: Whether the head needs the masked images (MIR): with
     #: ``MVLT(masked_image_pass='separate')`` only such heads read them.
     uses_masked_images: bool = False
+    #: What its training batches must hold (see
+    #: ``MVLTDataPreprocessor.set_training_needs``): ``'itm_pairs'``,
+    #: ``'text_mask'``, ``'image_mask'``.
+    batch_needs: tuple = ()
 
     def __init__(self,
                  loss_weight: float = 1.0,
@@ -38,18 +42,3 @@ class BaseVLHead(BaseModule):
     def predict(self, feats: VLFeatures,
                 batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         raise NotImplementedError(f'{type(self).__name__} cannot predict.')
-
-
-def num_loss_rows(batch: Dict[str, torch.Tensor], pairs: str,
-                  total: int) -> int:
-    """Rows of the batch a matched-only objective uses.
-
-    The data preprocessor puts the matched image-caption pairs first and
-    records how many there are in ``batch['num_matched']`` (a Python int, so
-    slicing needs no host-device sync).
-    """
-    if pairs == 'all':
-        return total
-    if pairs != 'matched':
-        raise ValueError(f"pairs must be 'matched' or 'all', got {pairs!r}.")
-    return int(batch.get('num_matched', total))

@@ -29,7 +29,8 @@ class CategoryHead(BaseVLHead):
     Args:
         num_categories (int): Classes of the main category.
         num_subcategories (int): Classes of the sub-category.
-        in_channels (int): Width of T^4.
+        in_channels (int, optional): Width of T^4; None: the backbone's
+            (filled in by the model).
         hidden_channels (int): Pooler width.
         ignore_index (int): Label value that carries no loss (unknown
             category in a test split).
@@ -42,7 +43,7 @@ class CategoryHead(BaseVLHead):
     def __init__(self,
                  num_categories: int = 48,
                  num_subcategories: int = 122,
-                 in_channels: int = 512,
+                 in_channels: Optional[int] = 512,
                  hidden_channels: int = 768,
                  ignore_index: int = -1,
                  loss_weight: float = 1.0,

@@ -8,35 +8,16 @@ dot products pick the top-k candidates cheaply; the ITM head then re-ranks
 only those.
 """
 import math
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mvlt.registry import MODELS
-from ..backbones import VLFeatures
+from ..backbones import UnimodalFeatures, VLFeatures
+from ..utils import gather_with_local_grad
 from .base_head import BaseVLHead
-
-
-class UnimodalFeatures(NamedTuple):
-    """Outputs of the unimodal encoder passes.
-
-    Attributes:
-        visual: :class:`VLFeatures` of the image-only pass, or None.
-        text: :class:`VLFeatures` of the text-only pass, or None.
-    """
-    visual: Optional[VLFeatures]
-    text: Optional[VLFeatures]
-
-
-def unmask_input_ids(input_ids: torch.Tensor, positions: torch.Tensor,
-                     labels: torch.Tensor) -> torch.Tensor:
-    """Undo BERT masking: put ``labels`` (P, K; -100 = unused slot) back at
-    ``positions`` (P, K) of ``input_ids`` (P, L)."""
-    original = input_ids.gather(1, positions)
-    restored = torch.where(labels >= 0, labels, original)
-    return input_ids.scatter(1, positions, restored)
 
 
 @MODELS.register_module()
@@ -96,27 +77,57 @@ class ITCHead(BaseVLHead):
         """Text-only features -> L2-normalised (B, embed_dim)."""
         return F.normalize(self.text_proj(text.text[-1][:, 0]).float(), dim=-1)
 
-    def loss(self, feats: UnimodalFeatures,
-             batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """Symmetric InfoNCE; row i of both passes is a matched pair."""
+    def logits(self,
+               feats: UnimodalFeatures,
+               across_ranks: bool = True) -> Tuple[torch.Tensor, ...]:
+        """Image-to-caption and caption-to-image similarity logits.
+
+        Under DDP the other ranks' embeddings are gathered (without their
+        gradients, as ALBEF and BLIP do), so every image meets every caption
+        of the global batch.
+
+        Returns:
+            tuple: ``i2t`` (B, W * B) and ``t2i`` (B, W * B) logits (cosine
+            similarity over the temperature) and ``offset``, the column of
+            this rank's first row.
+        """
         if feats.visual is None or feats.text is None:
-            raise ValueError('ITCHead.loss needs the image-only and the '
+            raise ValueError('ITCHead needs the image-only and the '
                              'text-only pass; the batch lacks images or '
                              'captions.')
         images = self.embed_images(feats.visual)
         texts = self.embed_texts(feats.text)
-        rows = images.shape[0]
-        logits = images @ texts.t() / self.temperature
-        targets = torch.arange(rows, device=logits.device)
-        product = batch.get('product_index')
-        if product is not None:
-            product = product[:rows]
-            same = product[:, None] == product[None, :]
-            same.fill_diagonal_(False)
-            logits = logits.masked_fill(same, float('-inf'))
-        loss = (F.cross_entropy(logits, targets) +
-                F.cross_entropy(logits.t(), targets)) / 2
-        accuracy = (logits.argmax(dim=1) == targets).float().mean()
+        all_images, offset = gather_with_local_grad(images, across_ranks)
+        all_texts, _ = gather_with_local_grad(texts, across_ranks)
+        scale = 1.0 / self.temperature
+        return images @ all_texts.t() * scale, texts @ all_images.t() * \
+            scale, offset
+
+    def loss(self, feats: UnimodalFeatures,
+             batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Symmetric InfoNCE; row i of both passes is a matched pair.
+
+        Other rows that match row i (the same product in another photo, or
+        an identical caption: ``batch['caption_id']``) are left out of its
+        negatives.
+        """
+        i2t, t2i, offset = self.logits(feats)
+        rows = i2t.shape[0]
+        targets = offset + torch.arange(rows, device=i2t.device)
+        positive = None
+        for key in ('product_index', 'caption_id'):
+            if batch.get(key) is not None:
+                local = batch[key][:rows]
+                everyone, _ = gather_with_local_grad(local)
+                same = local[:, None] == everyone[None, :]
+                positive = same if positive is None else positive | same
+        if positive is not None:
+            positive[torch.arange(rows), targets] = False
+            i2t = i2t.masked_fill(positive, float('-inf'))
+            t2i = t2i.masked_fill(positive, float('-inf'))
+        loss = (F.cross_entropy(i2t, targets) +
+                F.cross_entropy(t2i, targets)) / 2
+        accuracy = (i2t.argmax(dim=1) == targets).float().mean()
         return dict(
             loss_itc=loss * self.loss_weight,
             itc_acc=accuracy,

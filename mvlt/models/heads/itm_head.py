@@ -23,6 +23,7 @@ class ITMHead(BaseVLHead):
     """
 
     requires = ('visual', 'text')
+    batch_needs = ('itm_pairs', )
 
     def __init__(self,
                  neck: dict = dict(

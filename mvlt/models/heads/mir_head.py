@@ -8,7 +8,8 @@ from mmcv.cnn import ConvModule
 
 from mvlt.registry import MODELS
 from ..backbones import VLFeatures
-from .base_head import BaseVLHead, num_loss_rows
+from ..utils import num_loss_rows
+from .base_head import BaseVLHead
 
 
 @MODELS.register_module()
@@ -92,6 +93,7 @@ class MIRHead(BaseVLHead):
 
     requires = ('visual', )
     uses_masked_images = True
+    batch_needs = ('image_mask', )
 
     def __init__(self,
                  decoder: dict = dict(type='UNetDecoder'),

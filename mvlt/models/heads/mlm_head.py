@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from mvlt.registry import MODELS
 from ..backbones import VLFeatures
-from .base_head import BaseVLHead, num_loss_rows
+from ..utils import num_loss_rows
+from .base_head import BaseVLHead
 
 
 @MODELS.register_module()
@@ -18,12 +19,13 @@ class MLMHead(BaseVLHead):
     (neck), transform (dense, GELU, LayerNorm), decoder tied to the word
     embedding matrix plus a bias.
 
-    In the fast path (``logits_at='masked'``) vocabulary logits are computed
+    With ``logits_at='masked'`` (default) vocabulary logits are computed
     only at the K masked slots per caption that the data preprocessor picked
     (``batch['mlm_positions']``), about 15 % of the tokens, of the loss rows;
-    the baseline path (``logits_at='all'``) computes them at every position
-    of every row of the batch, as the reference implementation does, and
-    keeps the loss rows afterwards. Both give the same loss.
+    ``logits_at='all'`` computes them at every position of every row of the
+    batch, as the authors' reference implementation does, and keeps the loss
+    rows afterwards (the straightforward way, for speed comparisons). Both
+    give the same loss.
 
     Args:
         neck (dict): Token projection (512 -> 768).
@@ -37,6 +39,7 @@ class MLMHead(BaseVLHead):
     """
 
     requires = ('visual', 'text')
+    batch_needs = ('text_mask', )
 
     def __init__(self,
                  neck: dict = dict(
@@ -63,13 +66,6 @@ class MLMHead(BaseVLHead):
             nn.LayerNorm(hidden_size, eps=norm_eps))
         self.decoder = nn.Linear(hidden_size, vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(vocab_size))
-
-    def set_compute_mode(self, mode: str) -> None:
-        """``'baseline'``: logits everywhere; ``'fast'``: as configured."""
-        if not hasattr(self, '_configured_logits_at'):
-            self._configured_logits_at = self.logits_at
-        self.logits_at = 'all' if mode == 'baseline' else \
-            self._configured_logits_at
 
     def tie_weights(self, word_embeddings: nn.Embedding) -> None:
         """Share the decoder weight with ``word_embeddings``."""

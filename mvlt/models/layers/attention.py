@@ -52,13 +52,13 @@ class SpatialReductionAttention(nn.Module):
         proj_drop (float): Dropout after the output projection.
         sr_ratio (int): Spatial-reduction ratio of the visual keys/values.
         attn_impl (str): ``'sdpa'`` (``F.scaled_dot_product_attention``) or
-            ``'eager'`` (explicit softmax, the baseline mode).
+            ``'eager'`` (explicit softmax); decided once per layer, as timm's
+            ``fused_attn``.
         norm_eps (float): LayerNorm epsilon of the reduction norm.
-
-    Attributes:
-        onednn (bool): Run the projections through oneDNN in CPU float32
-            inference (:func:`~mvlt.models.layers.fused_linear`);
-            off in the baseline mode.
+        onednn (bool): Run the projections through oneDNN's fused linear
+            kernel in CPU float32 inference
+            (:func:`~mvlt.models.layers.fused_linear`); False keeps
+            ``nn.Linear`` everywhere.
     """
 
     def __init__(self,
@@ -69,7 +69,8 @@ class SpatialReductionAttention(nn.Module):
                  proj_drop: float = 0.0,
                  sr_ratio: int = 1,
                  attn_impl: str = 'sdpa',
-                 norm_eps: float = 1e-5) -> None:
+                 norm_eps: float = 1e-5,
+                 onednn: bool = True) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f'dim {dim} is not divisible by num_heads '
@@ -80,7 +81,7 @@ class SpatialReductionAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.attn_impl = attn_impl
-        self.onednn = True
+        self.onednn = onednn
         self.attn_drop = attn_drop
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
@@ -91,15 +92,6 @@ class SpatialReductionAttention(nn.Module):
             self.sr = nn.Conv2d(
                 dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim, eps=norm_eps)
-
-    def set_compute_mode(self, mode: str) -> None:
-        """``'baseline'``: eager attention, plain projections; ``'fast'``:
-        the configured attention and oneDNN projections."""
-        if not hasattr(self, '_configured_impl'):
-            self._configured_impl = self.attn_impl
-        self.attn_impl = 'eager' if mode == 'baseline' else \
-            self._configured_impl
-        self.onednn = mode != 'baseline'
 
     def forward(self,
                 x: torch.Tensor,

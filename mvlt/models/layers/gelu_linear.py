@@ -4,6 +4,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from .onednn_linear import input_grad, onednn_product, use_onednn
+
 
 class _GeluLinear(torch.autograd.Function):
     """Autograd of ``F.linear(F.gelu(a), weight, bias)`` saving ``a`` alone.
@@ -13,15 +15,20 @@ class _GeluLinear(torch.autograd.Function):
     tensors per MLP. Here the output is recomputed from the input in
     backward, bit for bit the same, at the cost of one element-wise GELU.
     (torch.utils.checkpoint's selective checkpointing, tried first, kept the
-    GELU output alive in the same test.)
+    GELU output alive in the same test.) With ``onednn`` the forward product
+    and the input gradient use oneDNN's kernel on CPU float32
+    (:func:`~mvlt.models.layers.onednn_linear.input_grad`).
     """
 
     @staticmethod
     @torch.amp.custom_fwd(device_type='cuda')
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor,
-                bias: Optional[torch.Tensor]) -> torch.Tensor:
+                bias: Optional[torch.Tensor], onednn: bool) -> torch.Tensor:
         ctx.save_for_backward(hidden, weight)
         ctx.has_bias = bias is not None
+        ctx.onednn = onednn and use_onednn(hidden)
+        if ctx.onednn:
+            return onednn_product(F.gelu(hidden), weight, bias)
         return F.linear(F.gelu(hidden), weight, bias)
 
     @staticmethod
@@ -37,15 +44,18 @@ class _GeluLinear(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = flat_grad.sum(0).to(weight.dtype)
         if ctx.needs_input_grad[0]:
-            grad_activated = (grad_out @ weight.to(grad_out.dtype)).to(
-                hidden.dtype)
-            grad_hidden = torch.ops.aten.gelu_backward(grad_activated, hidden)
-        return grad_hidden, grad_weight, grad_bias
+            weight = weight.to(grad_out.dtype)
+            grad_activated = input_grad(grad_out, weight) if ctx.onednn \
+                else grad_out @ weight
+            grad_hidden = torch.ops.aten.gelu_backward(
+                grad_activated.to(hidden.dtype), hidden)
+        return grad_hidden, grad_weight, grad_bias, None
 
 
 def gelu_linear(hidden: torch.Tensor,
                 weight: torch.Tensor,
-                bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+                bias: Optional[torch.Tensor] = None,
+                onednn: bool = False) -> torch.Tensor:
     """``F.linear(F.gelu(hidden), weight, bias)`` with less saved memory.
 
     Args:
@@ -53,11 +63,15 @@ def gelu_linear(hidden: torch.Tensor,
             layer).
         weight (Tensor): (D, H) weight of the second layer.
         bias (Tensor, optional): (D,).
+        onednn (bool): oneDNN's kernel for the products on CPU float32
+            (see :func:`~mvlt.models.layers.fused_linear`).
 
     Returns:
         Tensor: (..., D).
     """
     if not torch.is_grad_enabled() or not (hidden.requires_grad
                                            or weight.requires_grad):
+        if onednn and use_onednn(hidden):
+            return onednn_product(F.gelu(hidden), weight, bias)
         return F.linear(F.gelu(hidden), weight, bias)
-    return _GeluLinear.apply(hidden, weight, bias)
+    return _GeluLinear.apply(hidden, weight, bias, onednn)

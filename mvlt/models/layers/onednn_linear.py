@@ -1,10 +1,9 @@
-"""Linear layers through oneDNN in CPU float32 inference (fast path)."""
-import math
+"""Linear layers through oneDNN's kernel on CPU in float32 (fast path)."""
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.flop_counter import flop_registry, register_flop_formula
 
 #: Activations the fused kernel applies to the product (exact GELU).
 ACTIVATIONS = ('none', 'gelu')
@@ -19,22 +18,79 @@ def onednn_available() -> bool:
 _AVAILABLE = onednn_available()
 
 
-def _linear_pointwise_flops(input_shape, weight_shape, *args, **kwargs) -> int:
-    """2 * rows * in * out, as for ``aten.addmm``."""
-    return 2 * math.prod(input_shape) * weight_shape[0]
-
-
-# Make every torch.utils.flop_counter.FlopCounterMode count these products
-# (it knows no formula for them), so FLOP tools see the fast path's work.
-if _AVAILABLE and torch.ops.mkldnn._linear_pointwise not in flop_registry:
-    register_flop_formula(torch.ops.mkldnn._linear_pointwise)(
-        _linear_pointwise_flops)
-
-
-def _use_onednn(x: torch.Tensor) -> bool:
+def use_onednn(x: torch.Tensor) -> bool:
+    """Whether products on ``x`` may go through oneDNN: CPU float32, no
+    autocast (autocast picks its own kernels and dtypes), not inside
+    ``torch.compile`` (inductor lowers the kernel only with constant
+    weights, and picks its own kernels)."""
     return (_AVAILABLE and x.device.type == 'cpu' and x.dtype == torch.float32
-            and not torch.is_grad_enabled()
-            and not torch.is_autocast_enabled('cpu'))
+            and not torch.is_autocast_enabled('cpu')
+            and not torch.compiler.is_compiling())
+
+
+def onednn_product(x: torch.Tensor,
+                   weight: torch.Tensor,
+                   bias: Optional[torch.Tensor] = None,
+                   activation: str = 'none') -> torch.Tensor:
+    """``x @ weight.T (+ bias)`` (then GELU) by oneDNN's linear kernel.
+
+    No autograd: the caller's backward (or ``torch.no_grad``) handles it.
+
+    Args:
+        x (Tensor): (..., in_features), CPU float32.
+        weight (Tensor): (out_features, in_features).
+        bias (Tensor, optional): (out_features,).
+        activation (str): ``'none'`` or ``'gelu'`` (exact, erf form).
+
+    Returns:
+        Tensor: (..., out_features).
+    """
+    flat = x.reshape(-1, x.shape[-1])
+    out = torch.ops.mkldnn._linear_pointwise(
+        flat, weight, bias, activation, [],
+        'none' if activation == 'gelu' else '')
+    return out.view(*x.shape[:-1], out.shape[-1])
+
+
+def input_grad(grad_out: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``grad_out @ weight``: the input gradient of a linear layer.
+
+    oneDNN (on the transposed weight, a copy the size of the weight) when
+    the rows outnumber the weight's output features, where the copy is
+    small next to the product: measured 10-50 % faster than MKL's GEMM on
+    the thin products of PVT-VL's first stages (AMD EPYC, fp32); else
+    ``torch.matmul``.
+    """
+    rows = grad_out.numel() // grad_out.shape[-1]
+    if use_onednn(grad_out) and rows >= weight.shape[0]:
+        return onednn_product(grad_out, weight.t().contiguous())
+    return grad_out @ weight
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    """``F.linear`` with oneDNN's kernel for the forward product and the
+    input gradient; the weight gradient stays ``torch.mm`` (MKL reads the
+    transposed operands in place, oneDNN would copy both)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor,
+                bias: Optional[torch.Tensor]) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return onednn_product(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_weight = grad_bias = None
+        flat_grad = grad_out.reshape(-1, grad_out.shape[-1])
+        if ctx.needs_input_grad[0]:
+            grad_x = input_grad(grad_out, weight)
+        if ctx.needs_input_grad[1]:
+            grad_weight = flat_grad.t().mm(x.reshape(-1, x.shape[-1]))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = flat_grad.sum(0)
+        return grad_x, grad_weight, grad_bias
 
 
 def fused_linear(x: torch.Tensor,
@@ -43,12 +99,16 @@ def fused_linear(x: torch.Tensor,
                  onednn: bool = True) -> torch.Tensor:
     """``layer(x)``, followed by GELU when ``activation='gelu'``.
 
-    In CPU float32 inference (no autograd, no autocast) and with ``onednn``
-    the product runs through oneDNN's ``_linear_pointwise`` kernel, the one
-    torch.compile's CPU backend emits: measured 10-50 % faster than the MKL
-    GEMM behind ``F.linear`` on the shapes of PVT-VL (AMD EPYC), with the
-    bias and the GELU fused instead of two more passes over the output.
-    Everywhere else (training, GPU, autocast) it is ``layer(x)``.
+    On CPU in float32 (no autocast) and with ``onednn`` the product runs
+    through oneDNN's ``_linear_pointwise`` kernel, the one torch.compile's
+    CPU backend emits: measured 10-50 % faster than the MKL GEMM behind
+    ``F.linear`` on the shapes of PVT-VL (AMD EPYC). In inference the bias
+    and the GELU are fused into it; in training the input gradient goes
+    through oneDNN too (:func:`input_grad`) and the GELU is a separate op
+    (its backward needs the product). Elsewhere (GPU, autocast, other
+    dtypes) it is ``layer(x)``. Same numbers up to float rounding. torch's
+    FLOP counter has no formula for the oneDNN kernel; count with
+    :func:`mvlt.utils.benchmark.count_flops`, which passes one.
 
     Args:
         x (Tensor): (..., in_features).
@@ -62,11 +122,11 @@ def fused_linear(x: torch.Tensor,
     if activation not in ACTIVATIONS:
         raise ValueError(f'activation must be one of {ACTIVATIONS}, got '
                          f'{activation!r}.')
-    if onednn and _use_onednn(x):
-        flat = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(
-            flat, layer.weight, layer.bias, activation, [],
-            'none' if activation == 'gelu' else '')
-        return out.view(*x.shape[:-1], out.shape[-1])
-    out = layer(x)
+    if onednn and use_onednn(x):
+        if not torch.is_grad_enabled() or not (x.requires_grad
+                                               or layer.weight.requires_grad):
+            return onednn_product(x, layer.weight, layer.bias, activation)
+        out = _OneDNNLinear.apply(x, layer.weight, layer.bias)
+    else:
+        out = layer(x)
     return F.gelu(out) if activation == 'gelu' else out

@@ -28,12 +28,9 @@ class PVTVLBlock(nn.Module):
         recompute_gelu (bool): In training, keep only the MLP's hidden
             pre-activation for backward and recompute the GELU (one
             (B, T, mlp_ratio * dim) tensor less per block, same numbers;
-            :func:`gelu_linear`). Needs ``drop=0``; the baseline mode turns
-            it off.
-
-    Attributes:
-        onednn (bool): Run the MLP through oneDNN (GELU fused) in CPU
-            float32 inference; off in the baseline mode.
+            :func:`gelu_linear`). Acts only without MLP dropout.
+        onednn (bool): Run the projections and the MLP (GELU fused) through
+            oneDNN's fused linear kernel in CPU float32 inference.
     """
 
     def __init__(self,
@@ -48,10 +45,11 @@ class PVTVLBlock(nn.Module):
                  attn_impl: str = 'sdpa',
                  norm_eps: float = 1e-6,
                  sr_norm_eps: float = 1e-5,
-                 recompute_gelu: bool = True) -> None:
+                 recompute_gelu: bool = True,
+                 onednn: bool = True) -> None:
         super().__init__()
         self.recompute_gelu = recompute_gelu
-        self.onednn = True
+        self.onednn = onednn
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = SpatialReductionAttention(
             dim,
@@ -61,7 +59,8 @@ class PVTVLBlock(nn.Module):
             proj_drop=drop,
             sr_ratio=sr_ratio,
             attn_impl=attn_impl,
-            norm_eps=sr_norm_eps)
+            norm_eps=sr_norm_eps,
+            onednn=onednn)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else \
             nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
@@ -89,14 +88,6 @@ class PVTVLBlock(nn.Module):
         x = x + self.drop_path(attended)
         return x + self.drop_path(self._mlp(self.norm2(x)))
 
-    def set_compute_mode(self, mode: str) -> None:
-        """``'baseline'``: plain MLP; ``'fast'``: as configured."""
-        if not hasattr(self, '_configured_recompute'):
-            self._configured_recompute = self.recompute_gelu
-        self.recompute_gelu = mode != 'baseline' and \
-            self._configured_recompute
-        self.onednn = mode != 'baseline'
-
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:
         mlp = self.mlp
         # timm's Mlp is fc1 -> GELU -> drop1 -> norm -> fc2 -> drop2; the
@@ -107,6 +98,8 @@ class PVTVLBlock(nn.Module):
                     self.training and (mlp.drop1.p > 0 or mlp.drop2.p > 0)):
             return mlp(x)
         if self.recompute_gelu and self.training and torch.is_grad_enabled():
-            return gelu_linear(mlp.fc1(x), mlp.fc2.weight, mlp.fc2.bias)
+            return gelu_linear(
+                fused_linear(x, mlp.fc1, onednn=self.onednn), mlp.fc2.weight,
+                mlp.fc2.bias, self.onednn)
         hidden = fused_linear(x, mlp.fc1, 'gelu', onednn=self.onednn)
         return fused_linear(hidden, mlp.fc2, onednn=self.onednn)

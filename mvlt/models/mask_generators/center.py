@@ -15,16 +15,12 @@ class CenterMask(BaseMaskGenerator):
     The block is as close to square as the unit grid allows and covers
     ``mask_ratio`` of the units (side ``round(sqrt(mask_ratio) * grid)``).
     ``max_shift_units`` lets the block move by up to that many units from the
-    centre, drawn per image (0 = always the exact centre).
+    centre, drawn per image (0 = always the exact centre). The other
+    arguments are those of :class:`BaseMaskGenerator`.
     """
 
-    def __init__(self,
-                 mask_ratio: float = 0.5,
-                 patch_size: int = 4,
-                 unit_scale: int = 4,
-                 fill_value: float = 1e-6,
-                 max_shift_units: int = 0) -> None:
-        super().__init__(mask_ratio, patch_size, unit_scale, fill_value)
+    def __init__(self, max_shift_units: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.max_shift_units = int(max_shift_units)
 
     def generate_units(self, batch_size: int, grid_height: int,

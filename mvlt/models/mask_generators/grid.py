@@ -22,17 +22,16 @@ class GridMask(BaseMaskGenerator):
         block_units (int): Side of one lattice cell in mask units.
         period (int): Lattice period along the diagonals, in blocks.
         random_offset (bool): Draw the lattice phase per image.
+        **kwargs: ``mask_ratio``, ``patch_size``, ``unit_scale``,
+            ``fill_value`` of :class:`BaseMaskGenerator`.
     """
 
     def __init__(self,
-                 mask_ratio: float = 0.5,
-                 patch_size: int = 4,
-                 unit_scale: int = 4,
-                 fill_value: float = 1e-6,
                  block_units: int = 1,
                  period: int = 2,
-                 random_offset: bool = True) -> None:
-        super().__init__(mask_ratio, patch_size, unit_scale, fill_value)
+                 random_offset: bool = True,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
         if block_units < 1 or period < 1:
             raise ValueError('GridMask: block_units and period must be '
                              f'positive, got {block_units} and {period}.')

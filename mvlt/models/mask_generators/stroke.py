@@ -21,20 +21,17 @@ class StrokeMask(BaseMaskGenerator):
     fraction is close to (and at least) the target whenever ``max_strokes``
     suffice. Strokes are rasterised on the unit grid (default 4 px units:
     ``unit_scale = 1``) by the distance of each unit centre to the segments.
+    The other arguments are those of :class:`BaseMaskGenerator`.
     """
 
-    def __init__(
-        self,
-        mask_ratio: float = 0.5,
-        patch_size: int = 4,
-        unit_scale: int = 1,
-        fill_value: float = 1e-6,
-        max_strokes: int = 24,
-        num_vertices: int = 5,
-        segment_length: tuple = (0.1, 0.3),
-        brush_width: tuple = (0.05, 0.12)
-    ) -> None:
-        super().__init__(mask_ratio, patch_size, unit_scale, fill_value)
+    def __init__(self,
+                 unit_scale: int = 1,
+                 max_strokes: int = 24,
+                 num_vertices: int = 5,
+                 segment_length: tuple = (0.1, 0.3),
+                 brush_width: tuple = (0.05, 0.12),
+                 **kwargs) -> None:
+        super().__init__(unit_scale=unit_scale, **kwargs)
         if max_strokes < 1 or num_vertices < 2:
             raise ValueError('StrokeMask: need max_strokes >= 1 and '
                              f'num_vertices >= 2, got {max_strokes}, '

@@ -24,13 +24,14 @@ Facts the mapping relies on (read from the reference code):
   are buffers that transformers now rebuilds; they are checked and dropped.
 """
 import argparse
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
+
+from ..backbones.pvt_weights import drop_class_token_slot
 
 #: (reference key pattern, mvlt key template). ``{s}`` is the stage index
 #: (the reference's 1-based ``k`` minus 1); other fields are named groups.
@@ -123,15 +124,6 @@ def reference_key_to_mvlt(key: str) -> Optional[str]:
     return None
 
 
-def _drop_class_token_slot(key: str, value: torch.Tensor) -> torch.Tensor:
-    """Reference ``pos_embed{k}`` (1, N, C): N = h*w + 1 means slot 0 is the
-    unused class-token slot (stage 4)."""
-    num = value.shape[1]
-    if math.isqrt(num - 1)**2 == num - 1 and math.isqrt(num)**2 != num:
-        return value[:, 1:].clone()
-    return value
-
-
 def _check_position_ids(key: str, value: torch.Tensor) -> None:
     if key.endswith('position_ids'):
         expected = torch.arange(value.shape[-1]).expand_as(value)
@@ -176,7 +168,7 @@ def convert_reference_state_dict(state_dict: Mapping[str, torch.Tensor]
             result.unused.append(key)
             continue
         if new_key.endswith('.pos_embed'):
-            value = _drop_class_token_slot(key, value)
+            value = drop_class_token_slot(value)
         if new_key in result.state_dict:
             raise ValueError(f'Reference keys {result.sources[new_key]} and '
                              f'{key} both map to {new_key}.')

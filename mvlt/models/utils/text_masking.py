@@ -81,3 +81,12 @@ def bert_mask_tokens(input_ids: torch.Tensor,
     replaced = torch.where(active, replaced, originals)
     masked_ids = input_ids.scatter(1, positions, replaced)
     return MaskedText(masked_ids, positions, labels)
+
+
+def unmask_input_ids(input_ids: torch.Tensor, positions: torch.Tensor,
+                     labels: torch.Tensor) -> torch.Tensor:
+    """Undo BERT masking: put ``labels`` (P, K; -100 = unused slot) back at
+    ``positions`` (P, K) of ``input_ids`` (P, L)."""
+    original = input_ids.gather(1, positions)
+    restored = torch.where(labels >= 0, labels, original)
+    return input_ids.scatter(1, positions, restored)

@@ -1,0 +1,350 @@
+"""Queries of a catalogue-search index: text -> products, image ->
+captions and products, product -> more like this.
+
+A text query is ranked as :meth:`MVLTInferencer.rank_images` ranks a gallery
+(ITM over the ITC top k', the rest below in ITC order): faiss shortlists the
+nearest embeddings, and the shared functions of
+:mod:`mvlt.models.utils.retrieval` (``itc_similarity``, ``topk_candidates``,
+``rerank``, ``rank_order``) score and order them, with ITM scores from
+:meth:`MVLTInferencer.score` (:meth:`MVLT.score_pairs`). User input is
+checked first (:func:`check_query`, :func:`decode_image`) and refused with a
+:class:`SearchInputError` that says what to change.
+"""
+import io
+import threading
+import time
+import warnings
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from mvlt.models.utils import (itc_similarity, rank_order, rerank,
+                               topk_candidates)
+from .search_index import SearchIndex
+
+#: Extra faiss neighbours fetched beyond those needed, so that the exact
+#: ITC order (recomputed by ``itc_similarity``) is taken over a superset of
+#: the true top items even where faiss's sums round differently.
+SHORTLIST_MARGIN = 8
+#: Defaults of the input limits (a description, not an essay; a photo, not a
+#: poster: 40 megapixels is a large camera's output).
+MAX_QUERY_CHARS = 1000
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+class SearchInputError(ValueError):
+    """A query or upload the search refuses; the message is for the user."""
+
+
+def check_query(text: Optional[str], max_chars: int = MAX_QUERY_CHARS) -> str:
+    """A text query stripped of outer white space.
+
+    Raises:
+        SearchInputError: Empty, or longer than ``max_chars``.
+    """
+    text = (text or '').strip()
+    if not text:
+        raise SearchInputError(
+            'The query is empty: describe the product, e.g. "long purple '
+            'checked trousers".')
+    if len(text) > max_chars:
+        raise SearchInputError(
+            f'The query has {len(text):,} characters; at most {max_chars:,} '
+            'are accepted. Describe the product in a few words (colour, '
+            'pattern, garment, length).')
+    return text
+
+
+def decode_image(data: bytes,
+                 max_bytes: int = MAX_UPLOAD_BYTES,
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """An uploaded image file -> RGB uint8 (H, W, 3).
+
+    The size in pixels is read from the header and checked before anything
+    is decoded, so a decompression bomb (a small file of a huge image) is
+    refused without being expanded.
+
+    Raises:
+        SearchInputError: Empty, over ``max_bytes``, not an image Pillow
+            reads, or over ``max_pixels`` pixels.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    if not data:
+        raise SearchInputError('The upload is empty: choose an image file.')
+    if len(data) > max_bytes:
+        raise SearchInputError(
+            f'The upload has {len(data) / 2**20:.1f} MiB; at most '
+            f'{max_bytes / 2**20:.1f} MiB are accepted.')
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (and over twice its limit refuses) on huge sizes;
+            # the explicit limit below is stricter and says so.
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+    except Image.DecompressionBombError:
+        raise SearchInputError(
+            'The image declares so many pixels that it looks like a '
+            f'decompression bomb; at most {max_pixels:,} pixels are '
+            'accepted.') from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise SearchInputError(
+            'The upload is not an image (PNG, JPEG, WebP, BMP, GIF, TIFF): '
+            'choose a photo of a product.') from None
+    if width * height > max_pixels:
+        raise SearchInputError(
+            f'The image has {width} x {height} = {width * height:,} pixels; '
+            f'at most {max_pixels:,} are accepted (a possible decompression '
+            'bomb). Resize it and upload it again.')
+    try:
+        image = ImageOps.exif_transpose(image)
+        array = np.array(image.convert('RGB'))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise SearchInputError(
+            f'The image cannot be decoded ({err}); it may be truncated or '
+            'corrupt.') from None
+    return array
+
+
+def _check_counts(topk: int, rerank_k: int) -> None:
+    if not isinstance(topk, (int, np.integer)) or not 1 <= topk <= 100:
+        raise SearchInputError(f'k must be between 1 and 100, got {topk}.')
+    if not isinstance(rerank_k, (int, np.integer)) or not 0 <= rerank_k <= 256:
+        raise SearchInputError(
+            f"k' (ITM re-ranking) must be between 0 and 256, got {rerank_k}.")
+
+
+class CatalogueSearch:
+    """Search a :class:`SearchIndex` by text, by image, or for products like
+    a given one.
+
+    Results are dicts with the item's ``row``, ``product_id``, ``caption``,
+    ``category``, ``thumbnail`` (relative to the index folder), ``score``
+    and ``by`` (``'itm'``: ITM matching probability; ``'itc'``: cosine
+    similarity of ITC embeddings), best first. Every query returns
+    ``timing`` (ms): ``itc`` (embedding the query and the nearest-neighbour
+    search), ``itm`` (re-ranking) and ``total``. Queries are serialised by a
+    lock (one model on a few CPU cores).
+
+    Args:
+        index: The opened index.
+        max_query_chars: Longest text query accepted.
+    """
+
+    def __init__(self,
+                 index: SearchIndex,
+                 max_query_chars: int = MAX_QUERY_CHARS) -> None:
+        self.index = index
+        self.inferencer = index.inferencer
+        self.max_query_chars = max_query_chars
+        self._lock = threading.Lock()
+        self._images: Optional[List[np.ndarray]] = None
+
+    def __len__(self) -> int:
+        return len(self.index.items)
+
+    def _gallery_images(self) -> List[np.ndarray]:
+        """Every gallery image, decoded once (exact-ITM indexes only)."""
+        if self._images is None:
+            self._images = self.index.gallery.read_many(range(len(self)))
+        return self._images
+
+    def _item(self, row: int, score: float, by: str) -> dict:
+        return dict(self.index.items[row], score=float(score), by=by)
+
+    def _require_itc(self, what: str) -> None:
+        if not self.index.has_itc:
+            raise SearchInputError(
+                f'{what} needs ITC embeddings, and this index was built for '
+                'exact ITM scoring (the model has no ITC head).')
+
+    @staticmethod
+    def _shortlist(faiss_index, embeds: np.ndarray, query: np.ndarray,
+                   count: int) -> tuple:
+        """Candidate rows (ascending) and their exact ITC similarities."""
+        count = min(len(embeds), count + SHORTLIST_MARGIN)
+        _, found = faiss_index.search(
+            np.ascontiguousarray(query, np.float32), count)
+        rows = np.sort(found[0][found[0] >= 0])
+        return rows, itc_similarity(query, embeds[rows])
+
+    @staticmethod
+    def _exact(hits: List[dict], start: float, timing: dict) -> List[tuple]:
+        """(row, score, by) of the inferencer's exact-ITM ranking ``hits``,
+        which took the ITM time since ``start``."""
+        timing['itm'] = 1000 * (time.perf_counter() - start)
+        return [(h['index'], h['score'], h['by']) for h in hits]
+
+    @staticmethod
+    def _rank(rows: np.ndarray, similarity: np.ndarray, topk: int,
+              rerank_k: int, itm_of: Callable[[np.ndarray], np.ndarray],
+              timing: dict) -> List[tuple]:
+        """(row, score, by) of the best ``topk``: ITM over the ITC top
+        ``rerank_k``, ranked above the rest (as ``MVLTInferencer._rank``)."""
+        tiers = None
+        scores = similarity
+        if rerank_k > 0:
+            start = time.perf_counter()
+            shortlist = topk_candidates(similarity, rerank_k)
+            itm = itm_of(rows[shortlist[0]])
+            scores, tiers = rerank(similarity, shortlist, itm[None])
+            timing['itm'] = 1000 * (time.perf_counter() - start)
+        order = rank_order(scores, tiers, topk)[0]
+        return [(int(rows[j]), float(scores[0, j]),
+                 'itm' if tiers is not None and tiers[0, j] else 'itc')
+                for j in order]
+
+    def search_text(self,
+                    query: str,
+                    topk: int = 10,
+                    rerank_k: int = 16) -> dict:
+        """Products for a description.
+
+        Args:
+            query: The shopper's words.
+            topk: Results returned.
+            rerank_k: ITM re-ranks the ITC top k' (0: ITC order only). An
+                exact-ITM index scores every item by ITM whatever k'.
+
+        Returns:
+            dict: ``query``, ``results`` and ``timing``.
+
+        Raises:
+            SearchInputError: A refused query or setting.
+        """
+        query = check_query(query, self.max_query_chars)
+        _check_counts(topk, rerank_k)
+        with self._lock:
+            start = time.perf_counter()
+            timing = dict(itc=0.0, itm=0.0)
+            if not self.index.has_itc:
+                ranked = self._exact(
+                    self.inferencer.rank_images(query, self._gallery_images(),
+                                                topk), start, timing)
+            else:
+                embed = self.inferencer.embed_captions([query])
+                rows, similarity = self._shortlist(self.index.image_index,
+                                                   self.index.image_embeds,
+                                                   embed, max(topk, rerank_k))
+                timing['itc'] = 1000 * (time.perf_counter() - start)
+
+                def itm_of(picked: np.ndarray) -> np.ndarray:
+                    return self.inferencer.score(
+                        self.index.gallery.read_many(picked),
+                        [query] * len(picked))
+
+                ranked = self._rank(rows, similarity, topk, rerank_k, itm_of,
+                                    timing)
+            timing['total'] = 1000 * (time.perf_counter() - start)
+        return dict(
+            query=query,
+            results=[self._item(*hit) for hit in ranked],
+            timing=timing)
+
+    def search_image(self,
+                     image: np.ndarray,
+                     topk: int = 10,
+                     rerank_k: int = 16) -> dict:
+        """Captions that match an image, and the most similar products.
+
+        Args:
+            image: RGB uint8 (H, W, 3) (:func:`decode_image`).
+            topk: Captions and products returned.
+            rerank_k: ITM re-ranks the captions' ITC top k'.
+
+        Returns:
+            dict: ``captions`` (``caption``, ``rows``, ``product_ids``,
+            ``score``, ``by``), ``products`` (ITC image-image similarity;
+            empty for an exact-ITM index) and ``timing``.
+        """
+        _check_counts(topk, rerank_k)
+        with self._lock:
+            start = time.perf_counter()
+            timing = dict(itc=0.0, itm=0.0)
+            products: List[dict] = []
+            texts = [c['caption'] for c in self.index.captions] or sorted(
+                {item['caption']
+                 for item in self.index.items})
+            if not self.index.has_itc:
+                ranked = self._exact(
+                    self.inferencer.rank_captions(image, texts, topk), start,
+                    timing)
+            else:
+                embed = self.inferencer.embed_images([image])
+                rows, similarity = self._shortlist(self.index.image_index,
+                                                   self.index.image_embeds,
+                                                   embed, topk)
+                products = [
+                    self._item(*hit) for hit in self._rank(
+                        rows, similarity, topk, 0, None, timing)
+                ]
+                picks, similarity = self._shortlist(self.index.caption_index,
+                                                    self.index.caption_embeds,
+                                                    embed, max(topk, rerank_k))
+                timing['itc'] = 1000 * (time.perf_counter() - start)
+
+                def itm_of(picked: np.ndarray) -> np.ndarray:
+                    return self.inferencer.score([image] * len(picked),
+                                                 [texts[i] for i in picked])
+
+                ranked = self._rank(picks, similarity, topk, rerank_k, itm_of,
+                                    timing)
+            timing['total'] = 1000 * (time.perf_counter() - start)
+        return dict(
+            captions=[self._caption_hit(texts, *hit) for hit in ranked],
+            products=products,
+            timing=timing)
+
+    def _caption_hit(self, texts: Sequence[str], index: int, score: float,
+                     by: str) -> dict:
+        rows = [
+            item['row'] for item in self.index.items
+            if item['caption'] == texts[index]
+        ]
+        return dict(
+            caption=texts[index],
+            rows=rows,
+            product_ids=sorted(
+                {self.index.items[r]['product_id']
+                 for r in rows}),
+            score=score,
+            by=by)
+
+    def more_like(self, row: int, topk: int = 10) -> dict:
+        """Other products most similar to product row ``row`` (ITC cosine
+        similarity of the image embeddings; rows of the same product are
+        left out).
+
+        Returns:
+            dict: ``source`` (the item), ``results`` and ``timing``.
+
+        Raises:
+            SearchInputError: An unknown row, or an exact-ITM index.
+        """
+        _check_counts(topk, 0)
+        if not isinstance(row, (int, np.integer)) or \
+                not 0 <= row < len(self):
+            raise SearchInputError(
+                f'No product row {row}: the index has rows 0 to '
+                f'{len(self) - 1}.')
+        self._require_itc('"More like this"')
+        product = self.index.items[row]['product_id']
+        same = sum(item['product_id'] == product for item in self.index.items)
+        with self._lock:
+            start = time.perf_counter()
+            embed = self.index.image_embeds[row][None]
+            rows, similarity = self._shortlist(self.index.image_index,
+                                               self.index.image_embeds, embed,
+                                               topk + same)
+            keep = np.array(
+                [self.index.items[r]['product_id'] != product for r in rows])
+            timing = dict(itm=0.0)
+            ranked = self._rank(rows[keep], similarity[:, keep], topk, 0, None,
+                                timing)
+            timing['itc'] = timing['total'] = 1000 * (
+                time.perf_counter() - start)
+        return dict(
+            source=self.index.items[row],
+            results=[self._item(*hit) for hit in ranked],
+            timing=timing)

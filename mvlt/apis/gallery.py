@@ -1,0 +1,244 @@
+"""Product galleries for the catalogue search: rows of an image, a product
+id, a caption and a category, read from a Fashion-Gen HDF5 split, a JSON-lines
+image-caption file or a folder of images.
+
+A gallery is named by a *spec*: a path, optionally prefixed with its kind
+(``fashiongen:``, ``jsonl:``, ``folder:``); without a prefix the kind follows
+from the path (``.h5`` / ``.hdf5``, ``.jsonl`` / ``.json``, a directory).
+"""
+import hashlib
+import os
+import os.path as osp
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import mmcv
+import numpy as np
+
+from mvlt.datasets import FashionGenDataset, ImageTextDataset
+from mvlt.datasets.transforms.loading import open_hdf5
+
+#: Kinds of gallery and the path endings that select them.
+GALLERY_KINDS = {
+    'fashiongen': ('.h5', '.hdf5'),
+    'jsonl': ('.jsonl', '.json'),
+    'folder': (),
+}
+#: Files a folder gallery takes as images (what OpenCV decodes).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+_CHUNK = 1 << 20
+
+
+def parse_gallery_spec(spec: str) -> Tuple[str, str]:
+    """``'[kind:]path'`` -> ``(kind, absolute path)``.
+
+    Raises:
+        ValueError: An unknown kind, or a path whose kind cannot be told.
+        FileNotFoundError: The path does not exist.
+    """
+    kind, sep, path = spec.partition(':')
+    if not sep or kind not in GALLERY_KINDS:
+        kind, path = None, spec
+    path = osp.abspath(osp.expanduser(path))
+    if not osp.exists(path):
+        raise FileNotFoundError(
+            f'Gallery {spec!r}: {path} does not exist. Give a Fashion-Gen '
+            'HDF5 split (.h5), a JSON-lines file (.jsonl) or a folder of '
+            'images.')
+    if kind is None:
+        if osp.isdir(path):
+            kind = 'folder'
+        else:
+            ending = osp.splitext(path)[1].lower()
+            kind = next(
+                (k for k, ends in GALLERY_KINDS.items() if ending in ends),
+                None)
+        if kind is None:
+            raise ValueError(
+                f'Gallery {spec!r}: cannot tell its kind from the name; '
+                'prefix it with fashiongen:, jsonl: or folder:.')
+    if (kind == 'folder') != osp.isdir(path):
+        raise ValueError(f'Gallery {spec!r}: a {kind} gallery must be a '
+                         f'{"folder" if kind == "folder" else "file"}.')
+    return kind, path
+
+
+def _update_with_file(digest, path: str) -> None:
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(_CHUNK), b''):
+            digest.update(block)
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    _update_with_file(digest, path)
+    return digest.hexdigest()
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3), as the inferencer reads files.
+    """
+    array = mmcv.imread(path, channel_order='rgb')
+    if array is None:
+        raise ValueError(f'Cannot read image {path}.')
+    return array
+
+
+class Gallery:
+    """The rows of a product gallery, read from its source on demand.
+
+    Attributes:
+        kind (str): ``'fashiongen'``, ``'jsonl'`` or ``'folder'``.
+        path (str): The source (absolute).
+        image_root (str, optional): Folder the JSON-lines ``img_path`` values
+            are relative to.
+        rows (list[dict]): Per row: ``product_id`` (str), ``caption`` and
+            ``category`` (str, may be empty).
+    """
+
+    def __init__(self, kind: str, path: str, rows: List[dict],
+                 image_root: Optional[str], files: Sequence[str]) -> None:
+        self.kind = kind
+        self.path = path
+        self.rows = rows
+        self.image_root = image_root
+        self._files = list(files)
+        self._h5_rows: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def spec(self) -> Dict[str, Optional[str]]:
+        """What :func:`open_gallery` needs to open this gallery again."""
+        return dict(kind=self.kind, path=self.path, image_root=self.image_root)
+
+    def read(self, row: int) -> np.ndarray:
+        """The image of ``row`` as RGB uint8 (H, W, 3)."""
+        if not 0 <= row < len(self.rows):
+            raise IndexError(f'Row {row} is outside the gallery '
+                             f'({len(self.rows)} rows).')
+        if self.kind == 'fashiongen':
+            return np.asarray(open_hdf5(self.path)['input_image'][row])
+        return read_rgb(self._files[row])
+
+    def read_many(self, rows: Sequence[int]) -> List[np.ndarray]:
+        """Images of several rows (see :meth:`read`)."""
+        return [self.read(int(r)) for r in rows]
+
+    def content_hash(self) -> str:
+        """SHA-256 over everything the rows come from: the HDF5 file; the
+        JSON-lines file and its images; a folder's image and caption files
+        with their relative paths."""
+        digest = hashlib.sha256()
+        if self.kind in ('fashiongen', 'jsonl'):
+            _update_with_file(digest, self.path)
+        base = self.path if self.kind == 'folder' else self.image_root
+        for path in self._files:
+            digest.update(osp.relpath(path, base).encode('utf-8') + b'\0')
+            _update_with_file(digest, path)
+            sidecar = osp.splitext(path)[0] + '.txt'
+            if self.kind == 'folder' and osp.isfile(sidecar):
+                _update_with_file(digest, sidecar)
+        return digest.hexdigest()
+
+
+def _dataset_rows(dataset) -> Iterator[Tuple[dict, dict]]:
+    """Each sample's data info and gallery row: product id, caption and
+    category name ('' where the data set names none)."""
+    names = dataset.metainfo.get('categories') or ()
+    for index in range(len(dataset)):
+        info = dataset.get_data_info(index)
+        label = info.get('category_label', -1)
+        yield info, dict(
+            product_id=str(info['product_id']),
+            caption=info['caption'],
+            category=names[label] if 0 <= label < len(names) else '')
+
+
+def _fashiongen_rows(path: str, caption_fields: Sequence[str]) -> List[dict]:
+    dataset = FashionGenDataset(
+        ann_file=path,
+        caption_fields=tuple(caption_fields),
+        pipeline=[],
+        test_mode=True)
+    return [row for _, row in _dataset_rows(dataset)]
+
+
+def _jsonl_rows(path: str, image_root: str) -> Tuple[List[dict], List[str]]:
+    dataset = ImageTextDataset(
+        ann_file=path,
+        data_prefix=dict(img_path=image_root),
+        pipeline=[],
+        test_mode=True)
+    rows, files = [], []
+    for index, (info, row) in enumerate(_dataset_rows(dataset)):
+        if not osp.isfile(info['img_path']):
+            raise FileNotFoundError(
+                f'{path}: image {info["img_path"]} of line {index + 1} does '
+                'not exist; pass --image-root, the folder the img_path '
+                'values are relative to.')
+        files.append(info['img_path'])
+        rows.append(row)
+    return rows, files
+
+
+def _folder_rows(path: str) -> Tuple[List[dict], List[str]]:
+    files = sorted((osp.join(folder, name)
+                    for folder, _, names in os.walk(path) for name in names
+                    if osp.splitext(name)[1].lower() in IMAGE_EXTENSIONS),
+                   key=lambda file: osp.relpath(file, path))
+    if not files:
+        raise ValueError(f'Folder {path} holds no images '
+                         f'({", ".join(IMAGE_EXTENSIONS)}).')
+    rows = []
+    for file in files:
+        relative = osp.relpath(file, path)
+        stem = osp.splitext(relative)[0]
+        sidecar = osp.splitext(file)[0] + '.txt'
+        if osp.isfile(sidecar):
+            with open(sidecar, encoding='utf-8') as f:
+                caption = f.read().strip()
+        else:
+            # No caption file: the file name, as a shop's image names often
+            # describe the product ("long_purple_checked_trousers.jpg").
+            caption = osp.basename(stem).replace('_', ' ').replace('-', ' ')
+        rows.append(
+            dict(
+                product_id=stem.replace(os.sep, '/'),
+                caption=caption,
+                category=osp.dirname(relative).replace(os.sep, '/')))
+    return rows, files
+
+
+def open_gallery(
+    spec: str,
+    image_root: Optional[str] = None,
+    caption_fields: Sequence[str] = ('input_description', )
+) -> Gallery:
+    """Open a gallery named by ``spec`` (see the module docstring).
+
+    Args:
+        spec: ``[kind:]path``.
+        image_root: JSON-lines only: the folder ``img_path`` is relative to
+            (default: the file's folder).
+        caption_fields: Fashion-Gen only: the text fields of a caption (as
+            ``FashionGenDataset``).
+
+    Returns:
+        Gallery: Its rows (captions read now, images on demand).
+
+    Raises:
+        FileNotFoundError, ValueError, KeyError: The source is missing or
+            malformed (the message names the file and what to do).
+    """
+    kind, path = parse_gallery_spec(spec)
+    root = None
+    if kind == 'fashiongen':
+        rows, files = _fashiongen_rows(path, caption_fields), []
+    elif kind == 'jsonl':
+        root = osp.abspath(image_root or osp.dirname(path))
+        rows, files = _jsonl_rows(path, root)
+    else:
+        rows, files = _folder_rows(path)
+    return Gallery(kind, path, rows, root, files)

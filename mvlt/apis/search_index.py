@@ -1,0 +1,368 @@
+"""A catalogue-search index: a gallery's ITC embeddings in faiss, its
+product table and thumbnails, tied to one checkpoint and one gallery.
+
+Built by :func:`build_search_index` (``tools/misc/build_search_index.py``),
+opened by :class:`SearchIndex`, queried by
+:class:`mvlt.apis.CatalogueSearch`. The embeddings come from
+:class:`MVLTInferencer` (the model's scoring API); faiss only stores them
+and finds nearest neighbours (inner product of L2-normalised vectors =
+cosine similarity, as :func:`mvlt.models.utils.itc_similarity`).
+
+An index folder holds ``meta.json`` (written last: its presence marks a
+complete index), ``config.py`` (the model config it was built with),
+``items.jsonl`` (row, product id, caption, category, thumbnail),
+``thumbs/``, and with an ITC head ``images.faiss``, ``captions.faiss`` and
+``captions.json`` (distinct captions and their rows). Without an ITC head
+an index can be built for exact ITM scoring only (``mode='exact-itm'``).
+"""
+import json
+import os
+import os.path as osp
+import shlex
+import shutil
+import time
+from typing import Callable, Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from mvlt.version import __version__
+from .gallery import Gallery, file_sha256, open_gallery
+from .inferencer import MVLTInferencer
+
+#: Version of the folder layout; an index of another version is refused.
+INDEX_FORMAT = 1
+META_FILE = 'meta.json'
+CONFIG_FILE = 'config.py'
+ITEMS_FILE = 'items.jsonl'
+CAPTIONS_FILE = 'captions.json'
+IMAGE_INDEX = 'images.faiss'
+CAPTION_INDEX = 'captions.faiss'
+THUMB_DIR = 'thumbs'
+MODES = ('itc', 'exact-itm')
+
+ProgressFn = Callable[[int, int], None]
+
+
+class IndexMismatchError(RuntimeError):
+    """An index does not belong to the checkpoint or gallery at hand."""
+
+
+def import_faiss():
+    """``faiss``, or an ImportError saying how to install it."""
+    try:
+        import faiss
+    except ImportError:
+        raise ImportError('The catalogue search needs faiss: pip install -r '
+                          'requirements/optional.txt (faiss-cpu).') from None
+    return faiss
+
+
+def rebuild_command(meta: dict, out_dir: str) -> str:
+    """The command that builds ``out_dir`` again from the index's sources.
+    """
+    gallery = meta['gallery']
+    words = [
+        'python', 'tools/misc/build_search_index.py', meta['config']['source'],
+        meta['checkpoint']['path'], '--gallery',
+        f"{gallery['kind']}:{gallery['path']}", '--out', out_dir
+    ]
+    if gallery.get('image_root'):
+        words += ['--image-root', gallery['image_root']]
+    if meta['mode'] == 'exact-itm':
+        words.append('--exact-itm')
+    options = meta['config'].get('options') or {}
+    if options:
+        words += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+    return ' '.join(shlex.quote(w) for w in words)
+
+
+def _write_thumbnail(image: np.ndarray, path: str, size: int) -> None:
+    height, width = image.shape[:2]
+    scale = size / max(height, width)
+    if scale < 1:
+        image = cv2.resize(
+            image,
+            (max(1, round(width * scale)), max(1, round(height * scale))),
+            interpolation=cv2.INTER_AREA)
+    if not cv2.imwrite(path, image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90]):
+        raise OSError(f'Cannot write thumbnail {path}.')
+
+
+def _flat_index(embeds: np.ndarray):
+    faiss = import_faiss()
+    index = faiss.IndexFlatIP(embeds.shape[1])
+    index.add(np.ascontiguousarray(embeds, np.float32))
+    return index
+
+
+def build_search_index(inferencer: MVLTInferencer,
+                       gallery: Gallery,
+                       out_dir: str,
+                       config_source: str,
+                       config_options: Optional[dict] = None,
+                       exact_itm: bool = False,
+                       chunk_size: int = 64,
+                       thumb_size: int = 128,
+                       progress: Optional[ProgressFn] = None) -> dict:
+    """Embed a gallery and write a search index folder.
+
+    Args:
+        inferencer: The model (config + checkpoint) to embed with.
+        gallery: The products (:func:`mvlt.apis.gallery.open_gallery`).
+        out_dir: The index folder (created; files of an older index in it
+            are replaced).
+        config_source: The config path as given, recorded for the rebuild
+            command.
+        config_options: The ``--cfg-options`` it was loaded with (likewise).
+        exact_itm: Build without embeddings (a model without an ITC head):
+            every query is then scored by ITM against the whole gallery.
+        chunk_size: Images decoded and embedded at a time.
+        thumb_size: Longer side of the thumbnails (px).
+        progress: Called with (images done, total) after every chunk.
+
+    Returns:
+        dict: The index's meta data (also in ``meta.json``).
+
+    Raises:
+        KeyError: The model has no ITC head and ``exact_itm`` is False.
+    """
+    if not inferencer.checkpoint:
+        raise ValueError('build_search_index needs an inferencer with a '
+                         'checkpoint: the index records its content hash.')
+    if not exact_itm and not inferencer.has_itc:
+        raise KeyError('The model has no ITC head (model.heads.itc in the '
+                       'config and the checkpoint); build with exact_itm=True'
+                       ' for exact ITM scoring instead.')
+    start = time.perf_counter()
+    os.makedirs(out_dir, exist_ok=True)
+    for name in (META_FILE, IMAGE_INDEX, CAPTION_INDEX, CAPTIONS_FILE):
+        if osp.exists(osp.join(out_dir, name)):
+            os.remove(osp.join(out_dir, name))
+    shutil.rmtree(osp.join(out_dir, THUMB_DIR), ignore_errors=True)
+    os.makedirs(osp.join(out_dir, THUMB_DIR))
+    inferencer.cfg.dump(osp.join(out_dir, CONFIG_FILE))
+
+    total, embeds, items = len(gallery), [], []
+    for first in range(0, total, chunk_size):
+        rows = range(first, min(first + chunk_size, total))
+        images = gallery.read_many(rows)
+        for row, image in zip(rows, images):
+            thumb = f'{THUMB_DIR}/{row:06d}.jpg'
+            _write_thumbnail(image, osp.join(out_dir, thumb), thumb_size)
+            items.append(dict(row=row, **gallery.rows[row], thumbnail=thumb))
+        if not exact_itm:
+            embeds.append(inferencer.embed_images(images))
+        if progress is not None:
+            progress(rows.stop, total)
+    with open(osp.join(out_dir, ITEMS_FILE), 'w', encoding='utf-8') as f:
+        for item in items:
+            f.write(json.dumps(item, ensure_ascii=False) + '\n')
+
+    embed_dim = None
+    if not exact_itm:
+        faiss = import_faiss()
+        image_embeds = np.concatenate(embeds)
+        embed_dim = int(image_embeds.shape[1])
+        faiss.write_index(
+            _flat_index(image_embeds), osp.join(out_dir, IMAGE_INDEX))
+        captions: Dict[str, List[int]] = {}
+        for item in items:
+            captions.setdefault(item['caption'], []).append(item['row'])
+        texts = list(captions)
+        caption_embeds = np.concatenate([
+            inferencer.embed_captions(texts[i:i + chunk_size])
+            for i in range(0, len(texts), chunk_size)
+        ])
+        faiss.write_index(
+            _flat_index(caption_embeds), osp.join(out_dir, CAPTION_INDEX))
+        with open(
+                osp.join(out_dir, CAPTIONS_FILE), 'w', encoding='utf-8') as f:
+            json.dump([dict(caption=c, rows=r) for c, r in captions.items()],
+                      f,
+                      ensure_ascii=False)
+
+    seconds = time.perf_counter() - start
+    meta = dict(
+        format=INDEX_FORMAT,
+        mode='exact-itm' if exact_itm else 'itc',
+        num_items=total,
+        embed_dim=embed_dim,
+        batch_size=inferencer.batch_size,
+        config=dict(
+            source=config_source,
+            options=dict(config_options or {}),
+            file=CONFIG_FILE,
+            cwd=os.getcwd()),
+        checkpoint=dict(
+            path=osp.abspath(inferencer.checkpoint),
+            sha256=file_sha256(inferencer.checkpoint)),
+        gallery=dict(**gallery.spec, sha256=gallery.content_hash()),
+        build_seconds=round(seconds, 3),
+        images_per_second=round(total / max(seconds, 1e-9), 2),
+        mvlt_version=__version__,
+        created=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
+    with open(osp.join(out_dir, META_FILE), 'w', encoding='utf-8') as f:
+        json.dump(meta, f, indent=2, ensure_ascii=False)
+    return meta
+
+
+def estimate_exact_itm_seconds(inferencer: MVLTInferencer,
+                               gallery: Gallery) -> float:
+    """Seconds one text query would take with exact ITM scoring of every
+    gallery image, from one timed batch of pairs (reading included).
+
+    Raises:
+        KeyError: The model has no ITM head.
+    """
+    rows = list(range(min(inferencer.batch_size, len(gallery))))
+    captions = [gallery.rows[0]['caption']] * len(rows)
+    inferencer.score(gallery.read_many(rows[:1]), captions[:1])  # warm-up
+    start = time.perf_counter()
+    inferencer.score(gallery.read_many(rows), captions)
+    per_pair = (time.perf_counter() - start) / len(rows)
+    return per_pair * len(gallery)
+
+
+class SearchIndex:
+    """A search index folder opened for queries.
+
+    Opening checks that the checkpoint (the recorded one, or ``checkpoint``)
+    and the gallery still have the content hashes recorded at build time,
+    then builds the model from the index's ``config.py``.
+
+    Args:
+        index_dir: The folder :func:`build_search_index` wrote.
+        checkpoint: Serve with this checkpoint instead of the recorded path
+            (it must be the same file content).
+        device: Torch device.
+        batch_size: Pairs / items per forward pass when serving (the ITM
+            re-ranking of k' candidates is one pass when k' <= batch_size).
+        verify_gallery: Hash the gallery's files (on by default; a changed
+            gallery would show wrong products).
+
+    Attributes:
+        meta (dict): ``meta.json``.
+        items (list[dict]): Per row: ``row``, ``product_id``, ``caption``,
+            ``category``, ``thumbnail`` (relative to ``index_dir``).
+        gallery (Gallery): The gallery (images for ITM re-ranking).
+        inferencer (MVLTInferencer): The model.
+        image_index / caption_index: faiss indexes (None in exact-ITM mode).
+        image_embeds / caption_embeds (np.ndarray): (N, D) / (C, D).
+        captions (list[dict]): Distinct ``caption`` with their ``rows``.
+
+    Raises:
+        FileNotFoundError: No complete index in ``index_dir`` or a missing
+            checkpoint / gallery.
+        IndexMismatchError: The checkpoint or gallery differ from the ones
+            the index was built from (the message gives the rebuild command).
+    """
+
+    def __init__(self,
+                 index_dir: str,
+                 checkpoint: Optional[str] = None,
+                 device: str = 'cpu',
+                 batch_size: int = 16,
+                 verify_gallery: bool = True) -> None:
+        self.index_dir = osp.abspath(index_dir)
+        meta_path = osp.join(self.index_dir, META_FILE)
+        if not osp.isfile(meta_path):
+            raise FileNotFoundError(
+                f'{self.index_dir} is not a complete search index (no '
+                f'{META_FILE}); build one with tools/misc/'
+                'build_search_index.py CONFIG CHECKPOINT --gallery SPEC '
+                f'--out {index_dir}.')
+        with open(meta_path, encoding='utf-8') as f:
+            self.meta = json.load(f)
+        if self.meta.get('format') != INDEX_FORMAT or \
+                self.meta.get('mode') not in MODES:
+            raise IndexMismatchError(
+                f'{self.index_dir} is a search index of format '
+                f'{self.meta.get("format")}, this mvlt reads format '
+                f'{INDEX_FORMAT}; rebuild it: '
+                f'{rebuild_command(self.meta, index_dir)}')
+        checkpoint = self._check_checkpoint(checkpoint)
+        self.gallery = self._open_gallery(verify_gallery)
+        try:
+            self.inferencer = MVLTInferencer(
+                osp.join(self.index_dir, self.meta['config']['file']),
+                checkpoint,
+                device=device,
+                batch_size=batch_size)
+        except FileNotFoundError as err:
+            # Relative paths in the config (the vocabulary) are relative to
+            # the folder the index was built in.
+            raise FileNotFoundError(
+                f'{err} (the config of {self.index_dir} was written in '
+                f"{self.meta['config']['cwd']}: start from there)") from None
+        except (TypeError, KeyError, ValueError) as err:
+            # The stored config predates a change of the model's arguments.
+            raise self._mismatch(
+                f'its {CONFIG_FILE} does not build a model with this mvlt '
+                f'({type(err).__name__}: {err}).') from None
+        with open(osp.join(self.index_dir, ITEMS_FILE), encoding='utf-8') as f:
+            self.items = [json.loads(line) for line in f if line.strip()]
+        self.image_index = self.caption_index = None
+        self.image_embeds = self.caption_embeds = None
+        self.captions: List[dict] = []
+        if self.has_itc:
+            faiss = import_faiss()
+            self.image_index = faiss.read_index(
+                osp.join(self.index_dir, IMAGE_INDEX))
+            self.caption_index = faiss.read_index(
+                osp.join(self.index_dir, CAPTION_INDEX))
+            self.image_embeds = self.image_index.reconstruct_n(
+                0, self.image_index.ntotal)
+            self.caption_embeds = self.caption_index.reconstruct_n(
+                0, self.caption_index.ntotal)
+            with open(
+                    osp.join(self.index_dir, CAPTIONS_FILE),
+                    encoding='utf-8') as f:
+                self.captions = json.load(f)
+
+    @property
+    def has_itc(self) -> bool:
+        """Whether the index holds ITC embeddings (else exact ITM only)."""
+        return self.meta['mode'] == 'itc'
+
+    @property
+    def thumbs_dir(self) -> str:
+        """The folder of the thumbnails (the only files a page serves)."""
+        return osp.join(self.index_dir, THUMB_DIR)
+
+    def _mismatch(self, what: str) -> IndexMismatchError:
+        return IndexMismatchError(
+            f'Refusing to serve {self.index_dir}: {what} Rebuild the index '
+            'for the checkpoint and gallery you want to serve: '
+            f'{rebuild_command(self.meta, self.index_dir)} (with your '
+            'checkpoint / gallery in place of the recorded ones).')
+
+    def _check_checkpoint(self, checkpoint: Optional[str]) -> str:
+        recorded = self.meta['checkpoint']
+        path = checkpoint or recorded['path']
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'Checkpoint {path} of search index {self.index_dir} does '
+                'not exist; pass the checkpoint it was built with, or '
+                f'rebuild: {rebuild_command(self.meta, self.index_dir)}')
+        digest = file_sha256(path)
+        if digest != recorded['sha256']:
+            raise self._mismatch(
+                f'it was built from checkpoint {recorded["path"]} (sha256 '
+                f'{recorded["sha256"][:12]}...), but {path} has sha256 '
+                f'{digest[:12]}...: its embeddings belong to other weights.')
+        return path
+
+    def _open_gallery(self, verify: bool) -> Gallery:
+        spec = self.meta['gallery']
+        gallery = open_gallery(f"{spec['kind']}:{spec['path']}",
+                               spec.get('image_root'))
+        if len(gallery) != self.meta['num_items']:
+            raise self._mismatch(
+                f'the gallery {spec["path"]} now has {len(gallery)} rows, '
+                f'the index {self.meta["num_items"]}.')
+        if verify and gallery.content_hash() != spec['sha256']:
+            raise self._mismatch(
+                f'the gallery {spec["path"]} changed since the index was '
+                'built (its content hash differs).')
+        return gallery

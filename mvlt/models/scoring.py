@@ -1,0 +1,101 @@
+"""The scoring API of MVLT: ITM pair scores and ITC embeddings."""
+from typing import Optional
+
+import torch
+
+from .utils import run_in_batches
+
+
+class RetrievalScoringMixin:
+    """Retrieval scoring on top of ``predict_outputs`` (mixed into MVLT).
+
+    The one implementation of ITM pair scoring and ITC embedding used by the
+    retrieval test loop, :class:`mvlt.apis.MVLTInferencer`, the catalogue
+    search and the benchmark. Inputs are model inputs as the data
+    preprocessor makes them (normalised images, token ids); batching pads
+    the last batch so that results do not depend on neighbouring rows.
+    """
+
+    def _require_head(self, name: str, what: str) -> None:
+        if name not in self.heads:
+            raise KeyError(f'MVLT.{what} needs the {name!r} head, but '
+                           f'model.heads builds only {sorted(self.heads)}.')
+
+    @torch.no_grad()
+    def score_pairs(self,
+                    images: torch.Tensor,
+                    input_ids: torch.Tensor,
+                    attention_mask: torch.Tensor,
+                    batch_size: Optional[int] = None) -> torch.Tensor:
+        """ITM matching probability of ``images[i]`` with caption ``i``.
+
+        The one implementation of pair scoring: the retrieval loop, the
+        inferencer, the search index and the benchmark all call it.
+
+        Args:
+            images (Tensor): (N, 3, H, W) normalised images.
+            input_ids, attention_mask (Tensor): (N, L) captions.
+            batch_size (int, optional): Pairs per forward pass; the last
+                batch is padded to this size (with copies of its first pair),
+                so that on CPU a pair's score is bitwise the same whatever
+                pairs surround it. None: one pass over all N.
+
+        Returns:
+            Tensor: (N,) float32 probabilities in [0, 1].
+
+        Raises:
+            KeyError: The model has no ITM head.
+        """
+        self._require_head('itm', 'score_pairs')
+
+        def score(imgs, ids, mask):
+            batch = dict(images=imgs, input_ids=ids, attention_mask=mask)
+            return self.predict_outputs(batch, ('itm', ))['itm_score']
+
+        return run_in_batches(score, (images, input_ids, attention_mask),
+                              batch_size).float()
+
+    @torch.no_grad()
+    def embed_images(self,
+                     images: torch.Tensor,
+                     batch_size: Optional[int] = None) -> torch.Tensor:
+        """L2-normalised ITC embeddings (N, D) of image-only passes.
+
+        Args:
+            images (Tensor): (N, 3, H, W) normalised images.
+            batch_size (int, optional): As in :meth:`score_pairs`.
+
+        Raises:
+            KeyError: The model has no ITC head.
+        """
+        self._require_head('itc', 'embed_images')
+
+        def embed(imgs):
+            outputs = self.predict_outputs(dict(images=imgs), ('itc', ))
+            return outputs['itc_image_embeds']
+
+        return run_in_batches(embed, (images, ), batch_size).float()
+
+    @torch.no_grad()
+    def embed_texts(self,
+                    input_ids: torch.Tensor,
+                    attention_mask: torch.Tensor,
+                    batch_size: Optional[int] = None) -> torch.Tensor:
+        """L2-normalised ITC embeddings (N, D) of caption-only passes.
+
+        Args:
+            input_ids, attention_mask (Tensor): (N, L) captions.
+            batch_size (int, optional): As in :meth:`score_pairs`.
+
+        Raises:
+            KeyError: The model has no ITC head.
+        """
+        self._require_head('itc', 'embed_texts')
+
+        def embed(ids, mask):
+            outputs = self.predict_outputs(
+                dict(input_ids=ids, attention_mask=mask), ('itc', ))
+            return outputs['itc_text_embeds']
+
+        return run_in_batches(embed, (input_ids, attention_mask),
+                              batch_size).float()

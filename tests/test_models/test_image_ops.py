@@ -1,0 +1,125 @@
+"""Batch image preparation of the data preprocessor: the same pixels as the
+former per-sample pipeline (ForegroundCrop + Resize), decoding on the
+model's device, and the stated tolerance of the accelerator path."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmcv.transforms import Resize
+
+from mvlt.datasets.synthetic import all_garments, draw_garment
+from mvlt.datasets.synthetic.garments import sample_style, sample_view
+from mvlt.datasets.transforms import ForegroundCrop
+from mvlt.datasets.transforms.loading import decode_image_bytes
+from mvlt.models.data_preprocessors.image_ops import (crop_resize_cv2,
+                                                      crop_resize_torch,
+                                                      decode_images,
+                                                      foreground_boxes)
+from mvlt.registry import MODELS
+from mvlt.utils import register_all_modules
+
+register_all_modules()
+
+
+@pytest.fixture(scope='module')
+def photos() -> list:
+    """Drawn garments on white (256 px), plus a blank and a noisy photo."""
+    rng = np.random.default_rng(0)
+    garments = all_garments()
+    images = [
+        draw_garment(garments[i], sample_style(garments[i], rng),
+                     sample_view(rng), 256)
+        for i in rng.choice(len(garments), 12, replace=False)
+    ]
+    images.append(np.full((256, 256, 3), 255, np.uint8))
+    images.append(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
+    return images
+
+
+def _chw(images: list) -> list:
+    return [torch.from_numpy(img).permute(2, 0, 1) for img in images]
+
+
+def _per_sample(images: list, size: int) -> torch.Tensor:
+    """What the per-sample pipeline (ForegroundCrop + Resize) gave."""
+    crop = ForegroundCrop(threshold=240, margin=0.03)
+    resize = Resize(scale=(size, size), keep_ratio=False)
+    out = []
+    for img in images:
+        results = crop.transform(dict(img=img))
+        results = resize.transform(
+            dict(img=results['img'], img_shape=results['img'].shape[:2]))
+        out.append(torch.from_numpy(results['img']).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+def test_boxes_equal_the_per_sample_transform(photos):
+    boxes = foreground_boxes(torch.stack(_chw(photos)))
+    expected = [ForegroundCrop().foreground_bbox(img) for img in photos]
+    assert [tuple(b) for b in boxes.tolist()] == expected
+    # A blank photo keeps its whole extent.
+    assert boxes[-2].tolist() == [0, 0, 256, 256]
+
+
+@pytest.mark.parametrize('size', [64, 256])
+def test_cpu_path_gives_the_pipeline_pixels(photos, size):
+    boxes = foreground_boxes(torch.stack(_chw(photos)))
+    assert torch.equal(
+        crop_resize_cv2(_chw(photos), boxes, (size, size), 255, True),
+        _per_sample(photos, size))
+
+
+@pytest.mark.parametrize('size', [64, 256])
+def test_torch_path_is_within_one_grey_level(photos, size):
+    """The accelerator path (bilinear in float, rounded) differs from
+    OpenCV's fixed-point bilinear by at most 1 grey level in few pixels."""
+    boxes = foreground_boxes(torch.stack(_chw(photos)))
+    reference = _per_sample(photos, size).int()
+    batched = crop_resize_torch(_chw(photos), boxes, (size, size), 255,
+                                True).int()
+    difference = (batched - reference).abs()
+    assert int(difference.max()) <= 1
+    assert float((difference > 0).float().mean()) < 0.05
+
+
+def test_preprocessor_prepares_mixed_sizes(nano_config, photos):
+    cfg = copy.deepcopy(nano_config.model.data_preprocessor)
+    cfg.foreground_crop = dict(threshold=240, margin=0.03)
+    preprocessor = MODELS.build(cfg)
+    images = _chw(photos[:3]) + [torch.zeros(3, 30, 50, dtype=torch.uint8)]
+    prepared = preprocessor.prepare_images(images)
+    assert prepared.shape == (4, 3, 64, 64) and prepared.dtype == torch.uint8
+    assert torch.equal(prepared[:3], _per_sample(photos[:3], 64))
+    # No crop and images already at the model's size: passed through.
+    cfg.foreground_crop = None
+    plain = MODELS.build(cfg)
+    same = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)] * 2
+    assert torch.equal(plain.prepare_images(same), torch.stack(same))
+    cfg.img_size = None
+    with pytest.raises(ValueError, match='different sizes'):
+        MODELS.build(cfg).prepare_images(images)
+    cfg.foreground_crop = dict(threshhold=240)
+    with pytest.raises(KeyError, match='threshhold'):
+        MODELS.build(cfg)
+
+
+def test_decoding_on_the_device_equals_the_loader(tmp_path, photos):
+    import cv2
+    files = []
+    for index, img in enumerate(photos[:3]):
+        path = str(tmp_path / f'{index}.jpg')
+        cv2.imwrite(path, img[..., ::-1])
+        files.append(open(path, 'rb').read())
+    png = str(tmp_path / 'p.png')
+    cv2.imwrite(png, photos[3][..., ::-1])
+    files.append(open(png, 'rb').read())
+    encoded = [
+        torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in files
+    ]
+    decoded = decode_images(encoded, torch.device('cpu'))
+    for image, data in zip(decoded, files):
+        for backend in ('torchvision', 'cv2'):
+            loader = decode_image_bytes(data, backend)
+            assert torch.equal(image,
+                               torch.from_numpy(loader).permute(2, 0, 1))

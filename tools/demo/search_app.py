@@ -1,0 +1,350 @@
+"""A catalogue-search page (gradio) and JSON endpoints over a search index.
+
+    python tools/demo/search_app.py INDEX_DIR [--port 7860] [--host HOST] \
+        [--checkpoint CKPT] [--topk 10] [--rerank-k 16]
+
+Build the index first with ``tools/misc/build_search_index.py``. The page
+has a text search (top k by ITC, the first k' re-ranked by ITM), an image
+upload (the best-matching captions and the most similar products) and a
+"more like this" link on every result. The same results come as JSON:
+
+    GET  /api/search?q=long+purple+checked+trousers&k=10&rerank=16
+    POST /api/image?k=10&rerank=16      (the image file as the body)
+    GET  /api/similar?row=12&k=10
+    GET  /api/info
+
+Private by default: it listens on 127.0.0.1 unless ``--host`` says
+otherwise, never opens a public share link, refuses uploads over
+``--max-upload-mb`` and images over ``--max-pixels`` (decompression bombs),
+and serves no file but the index's thumbnails and this session's uploads.
+gradio is an optional dependency (requirements/optional.txt).
+"""
+import argparse
+import html
+import os
+import os.path as osp
+import re
+import tempfile
+from typing import List, Optional
+
+from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
+from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
+                                        decode_image)
+
+THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
+#: Any of gradio's routes that serve a file by path.
+FILE_ROUTE = re.compile(r'/file[=/](.*)$')
+CSS = """
+.mvlt-results {display: flex; flex-wrap: wrap; gap: 12px;}
+.mvlt-card {width: 168px; border: 1px solid #ddd; border-radius: 8px;
+            padding: 8px; font-size: 13px; background: white;}
+.mvlt-card img {width: 150px; height: 150px; object-fit: contain;}
+.mvlt-caption {font-weight: 600; margin: 4px 0;}
+.mvlt-meta {color: #666;}
+.mvlt-error {color: #b00020; font-weight: 600;}
+.mvlt-timing {color: #666; font-size: 12px; margin: 6px 0;}
+"""
+
+
+def _quiet_gradio():
+    """Import gradio with telemetry off (the page must work offline)."""
+    os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    try:
+        import gradio
+    except ImportError:
+        raise SystemExit('The search page needs gradio: pip install -r '
+                         'requirements/optional.txt') from None
+    return gradio
+
+
+def _error(message: str) -> str:
+    return f'<p class="mvlt-error">{html.escape(message)}</p>'
+
+
+def _timing(timing: dict) -> str:
+    return (f'<div class="mvlt-timing">ITC {timing.get("itc", 0):.0f} ms'
+            f' &middot; ITM re-rank {timing.get("itm", 0):.0f} ms &middot; '
+            f'total {timing.get("total", 0):.0f} ms</div>')
+
+
+def products_html(results: List[dict]) -> str:
+    """Result cards: thumbnail, caption, category, score, "more like this".
+    """
+    if not results:
+        return '<p>No products.</p>'
+    cards = []
+    for hit in results:
+        caption = html.escape(hit['caption'])
+        cards.append(
+            f'<div class="mvlt-card" data-row="{hit["row"]}" '
+            f'data-product="{html.escape(hit["product_id"])}">'
+            f'<img src="/{hit["thumbnail"]}" alt="{caption}">'
+            f'<div class="mvlt-caption">{caption}</div>'
+            f'<div class="mvlt-meta">{html.escape(hit["category"])} &middot; '
+            f'#{html.escape(hit["product_id"])}</div>'
+            f'<div class="mvlt-meta">{hit["by"].upper()} '
+            f'{hit["score"]:.3f}</div>'
+            f'<a class="mvlt-like" href="?like={hit["row"]}">More like '
+            'this</a></div>')
+    return '<div class="mvlt-results">' + ''.join(cards) + '</div>'
+
+
+def captions_html(captions: List[dict]) -> str:
+    """Ranked captions with the products that carry them."""
+    items = ''.join(
+        f'<li class="mvlt-caption-hit">{html.escape(c["caption"])} '
+        f'<span class="mvlt-meta">({c["by"].upper()} {c["score"]:.3f}; '
+        f'{html.escape(", ".join("#" + p for p in c["product_ids"]))})'
+        '</span></li>' for c in captions)
+    return f'<ol>{items}</ol>'
+
+
+def _read_upload(path: str, max_bytes: int) -> bytes:
+    if os.path.getsize(path) > max_bytes:
+        raise SearchInputError(
+            f'The upload has {os.path.getsize(path) / 2**20:.1f} MiB; at '
+            f'most {max_bytes / 2**20:.1f} MiB are accepted.')
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
+               max_bytes: int, max_pixels: int):
+    """The gradio page (a ``gr.Blocks``)."""
+    gr = _quiet_gradio()
+
+    def text_page(query: str, k: float, k_rerank: float) -> str:
+        try:
+            out = search.search_text(query, int(k), int(k_rerank))
+        except SearchInputError as err:
+            return _error(str(err))
+        return _timing(out['timing']) + products_html(out['results'])
+
+    def image_page(path: Optional[str], k: float, k_rerank: float) -> str:
+        if not path:
+            return ''
+        try:
+            image = decode_image(
+                _read_upload(path, max_bytes), max_bytes, max_pixels)
+            out = search.search_image(image, int(k), int(k_rerank))
+        except SearchInputError as err:
+            return _error(str(err))
+        products = products_html(out['products']) if out['products'] else \
+            '<p>Similar products need an ITC index.</p>'
+        return (_timing(out['timing']) + '<h3>Best-matching captions</h3>' +
+                captions_html(out['captions']) +
+                '<h3>Most similar products</h3>' + products)
+
+    def like_page(request: gr.Request) -> str:
+        row = request.query_params.get('like') if request else None
+        if row is None:
+            return ''
+        try:
+            if not row.isdigit():
+                raise SearchInputError(f'No product row {row!r}.')
+            out = search.more_like(int(row), topk)
+        except SearchInputError as err:
+            return _error(str(err))
+        source = out['source']
+        return (f'<h3>More like #{html.escape(source["product_id"])}: '
+                f'{html.escape(source["caption"])}</h3>' +
+                products_html(out['results']))
+
+    index = search.index
+    with gr.Blocks(
+            title='MVLT catalogue search', analytics_enabled=False) as page:
+        gr.Markdown(f'## MVLT catalogue search\n{len(search)} images of '
+                    f'{len({i["product_id"] for i in index.items})} products '
+                    f'({index.meta["gallery"]["kind"]} gallery, '
+                    f'{"ITC + ITM" if index.has_itc else "exact ITM"}).')
+        like = gr.HTML(elem_id='like-results')
+        with gr.Tab('Search by words'):
+            with gr.Row():
+                query = gr.Textbox(
+                    label='Describe the product',
+                    placeholder='long purple checked trousers',
+                    elem_id='query',
+                    scale=4)
+                button = gr.Button(
+                    'Search', variant='primary', elem_id='search', scale=1)
+            with gr.Row():
+                k = gr.Slider(1, 50, topk, step=1, label='k: results (ITC)')
+                k_rerank = gr.Slider(
+                    0, 64, rerank_k, step=1, label="k': re-ranked by ITM")
+            text_results = gr.HTML(elem_id='text-results')
+        with gr.Tab('Search by image'):
+            upload = gr.File(
+                label=f'Product photo (at most {max_bytes / 2**20:.0f} MiB)',
+                type='filepath',
+                elem_id='upload')
+            image_results = gr.HTML(elem_id='image-results')
+        for event in (button.click, query.submit):
+            event(text_page, [query, k, k_rerank], text_results)
+        upload.upload(image_page, [upload, k, k_rerank], image_results)
+        page.load(like_page, None, like)
+    return page
+
+
+def build_app(search: CatalogueSearch,
+              host: str = '127.0.0.1',
+              port: int = 7860,
+              topk: int = 10,
+              rerank_k: int = 16,
+              max_upload_mb: float = 10.0,
+              max_pixels: int = MAX_IMAGE_PIXELS):
+    """The FastAPI app: JSON endpoints, thumbnails and the page at ``/``.
+
+    Uploads go to ``$GRADIO_TEMP_DIR`` (:func:`main` makes a private one);
+    gradio's file routes serve nothing outside it.
+    """
+    gr = _quiet_gradio()
+    from fastapi import FastAPI, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import FileResponse, JSONResponse
+    from gradio.utils import get_upload_folder
+
+    max_bytes = int(max_upload_mb * 2**20)
+    thumbs = search.index.thumbs_dir
+    uploads = osp.realpath(get_upload_folder())
+    app = FastAPI(title='MVLT catalogue search', docs_url=None, redoc_url=None)
+
+    def refused(status: int, message: str) -> JSONResponse:
+        return JSONResponse({'error': message}, status_code=status)
+
+    @app.middleware('http')
+    async def only_own_files(request: Request, call_next):
+        match = FILE_ROUTE.search(request.url.path)
+        if match:
+            target = osp.realpath(match.group(1))
+            if osp.commonpath([target, uploads]) != uploads:
+                return refused(
+                    403, 'This page serves only its index\'s thumbnails '
+                    'and this session\'s uploads, not ' + match.group(1))
+        return await call_next(request)
+
+    @app.get('/thumbs/{name}')
+    def thumbnail(name: str):
+        path = osp.join(thumbs, name)
+        if not THUMB_NAME.match(name) or not osp.isfile(path):
+            return refused(404, f'No thumbnail {name!r} in this index.')
+        return FileResponse(path, media_type='image/jpeg')
+
+    @app.get('/api/info')
+    def info():
+        meta = search.index.meta
+        return dict(
+            num_items=len(search),
+            mode=meta['mode'],
+            gallery=meta['gallery']['path'],
+            checkpoint=meta['checkpoint']['path'],
+            max_query_chars=search.max_query_chars,
+            max_upload_bytes=max_bytes,
+            max_pixels=max_pixels)
+
+    @app.get('/api/search')
+    def api_search(q: str = '', k: int = topk, rerank: int = rerank_k):
+        try:
+            return search.search_text(q, k, rerank)
+        except SearchInputError as err:
+            return refused(400, str(err))
+
+    @app.get('/api/similar')
+    def api_similar(row: int, k: int = topk):
+        try:
+            return search.more_like(row, k)
+        except SearchInputError as err:
+            return refused(400, str(err))
+
+    @app.post('/api/image')
+    async def api_image(request: Request,
+                        k: int = topk,
+                        rerank: int = rerank_k):
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                return refused(
+                    413, f'The upload is over {max_bytes / 2**20:.1f} MiB, '
+                    'the limit.')
+
+        def run():
+            image = decode_image(bytes(body), max_bytes, max_pixels)
+            return search.search_image(image, k, rerank)
+
+        try:
+            return await run_in_threadpool(run)
+        except SearchInputError as err:
+            return refused(400, str(err))
+
+    page = build_page(search, topk, rerank_k, max_bytes, max_pixels)
+    return gr.mount_gradio_app(
+        app,
+        page,
+        path='/',
+        server_name=host,
+        server_port=port,
+        footer_links=[],
+        run_history=False,
+        max_file_size=max_bytes,
+        ssr_mode=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        pwa=False,
+        css=CSS)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('index_dir', help='folder of build_search_index.py')
+    parser.add_argument('--port', type=int, default=7860)
+    parser.add_argument(
+        '--host',
+        default='127.0.0.1',
+        help='address to listen on (default: this machine only)')
+    parser.add_argument(
+        '--checkpoint',
+        help='the checkpoint, if it has moved since the '
+        'index was built (same content)')
+    parser.add_argument('--topk', type=int, default=10)
+    parser.add_argument('--rerank-k', type=int, default=16)
+    parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--max-upload-mb', type=float, default=10.0)
+    parser.add_argument('--max-pixels', type=int, default=MAX_IMAGE_PIXELS)
+    parser.add_argument('--max-query-chars', type=int, default=MAX_QUERY_CHARS)
+    parser.add_argument('--device', default='cpu')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Open the index (checked against its checkpoint and gallery) and
+    serve the page until interrupted."""
+    args = parse_args(argv)
+    try:
+        index = SearchIndex(
+            args.index_dir,
+            checkpoint=args.checkpoint,
+            device=args.device,
+            batch_size=args.batch_size)
+    except (FileNotFoundError, RuntimeError) as err:
+        raise SystemExit(str(err)) from None
+    # Uploads of this process go to a folder of its own, the only one its
+    # file routes serve (gradio's default is shared by every gradio app).
+    os.environ.setdefault('GRADIO_TEMP_DIR',
+                          tempfile.mkdtemp(prefix='mvlt-search-'))
+    search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
+    app = build_app(search, args.host, args.port, args.topk, args.rerank_k,
+                    args.max_upload_mb, args.max_pixels)
+    import uvicorn
+    print(
+        f'MVLT catalogue search of {len(search)} images: '
+        f'http://{args.host}:{args.port}/  (Ctrl+C stops it)',
+        flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
+
+
+if __name__ == '__main__':
+    main()

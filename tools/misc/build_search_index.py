@@ -1,0 +1,122 @@
+"""Build a catalogue-search index of a product gallery with a trained MVLT.
+
+    python tools/misc/build_search_index.py CONFIG CHECKPOINT \
+        --gallery SPEC --out DIR [--image-root DIR] [--batch-size 64] \
+        [--exact-itm] [--cfg-options ...]
+
+SPEC is a Fashion-Gen HDF5 split (``.h5``), a JSON-lines image-caption file
+(``.jsonl``, ``img_path`` relative to ``--image-root``, default its folder)
+or a folder of images (captions from ``NAME.txt`` beside each image, else
+the file name; category = sub-folder); prefix it with ``fashiongen:``,
+``jsonl:`` or ``folder:`` to say which. Every image is embedded by the
+model's ITC head (image-only passes) into a faiss index; serve it with
+``python tools/demo/search_app.py DIR``.
+
+A model without an ITC head cannot make the index; the tool says so, with
+the time exact ITM scoring of every image would take per query, and
+``--exact-itm`` builds an index that scores queries that way. That case
+exits with status 3 (other errors: 1 or 2).
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import List, Optional
+
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeRemainingColumn)
+
+from mvlt.apis import (MVLTInferencer, build_search_index,
+                       estimate_exact_itm_seconds, open_gallery)
+from mvlt.utils.cli import config_parser
+
+#: Exit status when the model has no ITC head (scripts tell it apart from
+#: errors, e.g. tools/demo/run_demo.sh).
+NO_ITC_EXIT = 3
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = config_parser(
+        __doc__.split('\n')[0],
+        'model config',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('checkpoint', help='trained weights')
+    parser.add_argument(
+        '--gallery',
+        required=True,
+        help='[fashiongen:|jsonl:|folder:]PATH of the products')
+    parser.add_argument('--out', required=True, help='index folder')
+    parser.add_argument(
+        '--image-root',
+        help='JSON-lines galleries: folder of the img_path values')
+    parser.add_argument(
+        '--batch-size', type=int, default=64, help='images per forward pass')
+    parser.add_argument(
+        '--exact-itm',
+        action='store_true',
+        help='no ITC head: index for exact (slow) ITM scoring of every item')
+    parser.add_argument('--device', default='cpu')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """Build the index; return its meta data.
+
+    Raises:
+        SystemExit: Bad arguments or gallery (status 1 or 2), or a model
+            without an ITC head and no ``--exact-itm`` (status 3, after a
+            message with the time exact ITM scoring would take).
+    """
+    args = parse_args(argv)
+    if args.batch_size < 1:
+        sys.exit('--batch-size must be >= 1.')
+    if not osp.isfile(args.checkpoint):
+        sys.exit(f'Checkpoint {args.checkpoint} does not exist.')
+    try:
+        gallery = open_gallery(args.gallery, args.image_root)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        sys.exit(f'Cannot open gallery {args.gallery}: {err}')
+    inferencer = MVLTInferencer(
+        args.config,
+        args.checkpoint,
+        device=args.device,
+        cfg_options=args.cfg_options,
+        batch_size=args.batch_size)
+    print(f'Gallery: {len(gallery)} images ({gallery.kind}: {gallery.path})')
+    if not inferencer.has_itc and not args.exact_itm:
+        seconds = estimate_exact_itm_seconds(inferencer, gallery)
+        print(
+            f'{args.checkpoint} has no ITC head (model.heads.itc in the '
+            'config and trained weights for it in the checkpoint), so its '
+            'images cannot be embedded into a search index.\n'
+            'Instead, exact ITM scoring can rank every gallery image for '
+            f'each query: about {seconds:.1f} s per text query for '
+            f'{len(gallery)} images on this machine (measured on one '
+            f'batch). To build an index that searches that way, run again '
+            'with --exact-itm. For fast search, train or fine-tune with an '
+            'ITC head (docs/architecture.md).',
+            file=sys.stderr)
+        raise SystemExit(NO_ITC_EXIT)
+    columns = (TextColumn('embedding' if inferencer.has_itc
+                          and not args.exact_itm else 'thumbnails'),
+               BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task('build', total=len(gallery))
+        meta = build_search_index(
+            inferencer,
+            gallery,
+            args.out,
+            config_source=args.config,
+            config_options=args.cfg_options,
+            exact_itm=args.exact_itm,
+            chunk_size=args.batch_size,
+            progress=lambda done, total: bar.update(task, completed=done))
+    print(f"Index of {meta['num_items']} images ({meta['mode']}) in "
+          f"{meta['build_seconds']:.1f} s ({meta['images_per_second']:.1f} "
+          f'images/s) -> {args.out}')
+    print(f'Serve it: python tools/demo/search_app.py {args.out}')
+    return meta
+
+
+if __name__ == '__main__':
+    main()
