@@ -77,15 +77,18 @@ def test_mvlt_trains_itc_on_unmasked_matched_pairs(nano_config):
     losses = model(**data, mode='loss')
     assert {'loss_itc', 'loss_itm', 'loss_mlm', 'loss_mir'} <= set(losses)
     assert torch.isfinite(losses['loss_itc'])
-    # One joint pass, then an image-only and a text-only pass of the matched
-    # pairs, on the unmasked image and caption.
+    # An image-only and a text-only pass of the B samples, on the unmasked
+    # image and caption (they also give the ITC-hard sampler its
+    # similarities), then the joint pass of the ITM pairs.
     assert len(seen) == 3
-    rows = inputs['num_matched']
+    rows = inputs['images'].shape[0]
+    images, ids = seen[0]
+    assert ids is None and torch.equal(images, inputs['target_images'])
     images, ids = seen[1]
-    assert ids is None and torch.equal(images, inputs['target_images'][:rows])
-    images, ids = seen[2]
     assert images is None and ids.shape[0] == rows
     assert not (ids == model.data_preprocessor.mask_token_id).any()
+    images, ids = seen[2]
+    assert images is not None and ids is not None
 
     # Predicting ITC embeddings of an image-only batch runs one image pass.
     seen.clear()

@@ -197,11 +197,12 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         Crops the background (``foreground_crop``) and resizes to
         ``img_size`` (bilinear, half-pixel centres). On the CPU each image
         goes through OpenCV, which gives exactly the pixels of the former
-        per-sample pipeline (``ForegroundCrop`` + ``Resize``) and, measured
-        here for a batch of 64 Fashion-Gen-size images (256 px), cost about
-        the same as the batched torch version; on accelerators torch runs
-        it on the device (within 1 grey level of OpenCV), so the loader
-        workers only read bytes.
+        per-sample pipeline (``ForegroundCrop`` + ``Resize``) and is the
+        faster of the two there (measured on 2 EPYC cores, 256 px inputs:
+        0.50 vs 0.59 ms an image for a batch of 64 -> 64 px, 0.67 vs
+        0.87 ms for 150 -> 256 px; ``docs/benchmark.md``); on accelerators
+        torch runs it on the device (within 1 grey level of OpenCV), so
+        the loader workers only read bytes.
 
         Args:
             images: uint8 (3, H, W) tensors (sizes may differ), encoded
