@@ -18,6 +18,10 @@ import sys
 #: R@5 of a random ranking of 101 candidates (1 positive), in %.
 CHANCE_R5 = 5 / 101 * 100
 
+#: R@5 (%) that every seed of the demo must reach in both directions
+#: (docs/alignment.md: seeds 0-4, 1 and 2 threads).
+LEARNED_R5 = 60.0
+
 #: ITM accuracy that says the matching head has left the majority answer
 #: (0.67 with two wrong captions per image, 0.5 with one).
 ITM_LEARNED = 0.75
@@ -77,7 +81,7 @@ def main() -> None:
         values = [pick(retrieval, f'{direction}/R@{k}') for k in (1, 5, 10)]
         print(f'  {direction}  R@1 {values[0]:5.1f}   R@5 {values[1]:5.1f}   '
               f'R@10 {values[2]:5.1f}')
-        passed &= values[1] >= 40.0
+        passed &= values[1] >= LEARNED_R5
     print('Masked image generation (r_v = 0.5): PSNR '
           f"{pick(mig, 'psnr_masked'):.2f} dB on masked pixels, "
           f"{pick(mig, 'psnr_whole'):.2f} dB whole image; SSIM "
@@ -107,7 +111,8 @@ def main() -> None:
           osp.join(args.work_dir, 'mig', 'test_metrics.json'))
     print(f'  MIG triplet PNGs      {len(figures)} files in ' +
           osp.join(args.work_dir, 'mig', 'figures'))
-    print('R@5 >= 40 % in both directions: ' + ('yes' if passed else 'NO'))
+    print(f'R@5 >= {LEARNED_R5:.0f} % in both directions: ' +
+          ('yes' if passed else 'NO'))
     if args.search_index and osp.isfile(
             osp.join(args.search_index, 'meta.json')):
         print('Catalogue search page over the validation split (then open '
