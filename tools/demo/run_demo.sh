@@ -61,7 +61,7 @@ scalars=$(ls -t "$WORK"/pretrain/*/vis_data/scalars.json | head -n 1)
 # no ITC head (the tool says how to get one), and the demo goes on without.
 search_index="$WORK/search_index"
 status=0
-"$PY" tools/misc/build_search_index.py "$RETRIEVAL" "$checkpoint" \
+"$PY" tools/misc/build_search_index.py "$PRETRAIN" "$checkpoint" \
     --gallery "$DATA/fashiongen_256_256_validation.h5" \
     --out "$search_index" || status=$?
 if [ "$status" -eq 3 ]; then

@@ -55,3 +55,10 @@ model = dict(
             loss_weight=1.0),
     ),
 )
+
+# The ITC head (beyond the paper: docs/alignment.md), not part of the paper's
+# model. Configs that train it or re-rank retrieval with it add
+# model.heads.itc={{_base_.itc_head}}; stage 4 of PVT-VL is 512 wide, the
+# joint embedding 256 (BLIP's width).
+itc_head = dict(
+    type='ITCHead', visual_channels=512, text_channels=512, embed_dim=256)

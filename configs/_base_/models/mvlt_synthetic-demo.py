@@ -36,3 +36,5 @@ model = dict(
             neck=dict(in_channels=256, out_channels=128),
             hidden_size=64,  # = text_hidden: the decoder is tied
             vocab_size=None)))
+# A 64-d ITC embedding of the 256-wide stage 4.
+itc_head = dict(visual_channels=256, text_channels=256, embed_dim=64)

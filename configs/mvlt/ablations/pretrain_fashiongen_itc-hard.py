@@ -8,10 +8,5 @@
 _base_ = '../pretrain_fashiongen.py'
 
 model = dict(
-    heads=dict(
-        itc=dict(
-            type='ITCHead',
-            visual_channels=512,
-            text_channels=512,
-            embed_dim=256)),
+    heads=dict(itc={{_base_.itc_head}}),
     itm_sampler=dict(_delete_=True, type='ITCHardNegatives', neg_ratio=0.5))

@@ -1,8 +1,8 @@
 # The offline demo: pre-train the small MVLT of
 # configs/_base_/models/mvlt_synthetic-demo.py on the synthetic Fashion-Gen
 # with MIR + ITM + MLM + ITC on CPU for about 10 minutes, then test zero-shot
-# TIR / ITR (101 candidates) on its validation split. `bash tools/demo/run_demo.sh`
-# runs all of it; by hand:
+# TIR / ITR (101 candidates) on its validation split.
+# `bash tools/demo/run_demo.sh` runs all of it; by hand:
 #   python tools/misc/make_synthetic_fashiongen.py data/synthetic_fashiongen
 #   python tools/misc/make_retrieval_protocol.py \
 #       configs/mvlt/synthetic/retrieval_synthetic_zeroshot.py
@@ -31,12 +31,7 @@ model = dict(
     # embeddings are still random). Measured in docs/alignment.md: with the
     # former sub-category negatives (SameGroupNegatives, prob 0.3, no ITC)
     # ITM stayed at chance on 1 seed in 2; with this every seed learns.
-    heads=dict(
-        itc=dict(
-            type='ITCHead',
-            visual_channels=256,
-            text_channels=256,
-            embed_dim=64)),
+    heads=dict(itc={{_base_.itc_head}}),
     itm_sampler=dict(
         type='ITCHardNegatives',
         uniform_prob=0.5,
