@@ -2,11 +2,10 @@
 # captions of 32 word pieces): widths 32 / 64 / 128 / 256, one block per
 # stage, spatial reduction 2 in stage 1, ~1.3M parameters plus the heads.
 # Measured for this project: a model of this shape learns retrieval of drawn
-# garments on 2 CPU cores in minutes (AdamW lr 1e-3, batch 64 images: R@5
-# 69.5-78.0 % in both directions over 101 candidates after 9.5 minutes in
-# two seeded runs; the ITM loss stays at chance for the first 300-450 steps,
-# and lr 2e-3 did not learn in that time). vocab_size=None takes the size of
-# the synthetic set's vocabulary.
+# garments on 2 CPU cores in about 10 minutes with the demo's recipe
+# (configs/mvlt/synthetic/pretrain_synthetic_demo.py; per-seed figures in
+# docs/alignment.md); lr 2e-3 did not learn in that time. vocab_size=None
+# takes the size of the synthetic set's vocabulary.
 _base_ = ['./mvlt_pvt-tiny.py']
 
 model = dict(

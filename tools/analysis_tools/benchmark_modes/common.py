@@ -12,8 +12,9 @@ from mmengine.optim import build_optim_wrapper
 
 from mvlt.models.layers import onednn_available
 from mvlt.registry import MODELS
-from mvlt.utils.benchmark import (config_changes, matmul_rate, summarize,
-                                  synthetic_samples, write_throwaway_vocab)
+from mvlt.utils.benchmark import (config_changes, interleaved_timings,
+                                  matmul_rate, summarize, synthetic_samples,
+                                  write_throwaway_vocab)
 from mvlt.utils.config import load_config
 
 
@@ -239,6 +240,20 @@ def matmul_probe(device: torch.device,
         return rates
 
     return probe
+
+
+def timed_rounds(steps: Dict[str, Callable[[], Any]], args: argparse.Namespace,
+                 device: torch.device) -> Dict[str, list]:
+    """Time ``steps`` round by round (``--iters`` / ``--warmup`` /
+    ``--clock``) with the matmul rate probed between rounds, under
+    ``'between'``: :func:`mvlt.utils.benchmark.interleaved_timings`."""
+    return interleaved_timings(
+        steps,
+        args.iters,
+        args.warmup,
+        device,
+        between=matmul_probe(device, args.clock),
+        clock=args.clock)
 
 
 def rate_key(args: argparse.Namespace, device: torch.device) -> str:

@@ -7,8 +7,8 @@ from mmengine.config import Config
 
 from mvlt.utils.benchmark import count_flops, interleaved_timings, summarize
 from .common import (Variant, autocast_context, build_variants, caption_len_of,
-                     figures, img_size_of, matmul_probe, synthetic_for,
-                     text_len_of)
+                     figures, img_size_of, synthetic_for, text_len_of,
+                     timed_rounds)
 
 #: COCO 5K test split: images x captions scored by the exact protocol.
 COCO_IMAGES, COCO_CAPTIONS = 5000, 25000
@@ -45,13 +45,7 @@ def run_retrieval(cfg: Config, baseline: Optional[Config],
         baseline_flops = count_flops(
             steps['baseline'])[0] if 'baseline' in steps else None
     scores = {name: step().float().cpu() for name, step in steps.items()}
-    times = interleaved_timings(
-        steps,
-        args.iters,
-        args.warmup,
-        device,
-        between=matmul_probe(device, args.clock),
-        clock=args.clock)
+    times = timed_rounds(steps, args, device)
     result = figures(times, flops, batch_size, batch_size, args, device,
                      'pairs')
     if baseline_flops:

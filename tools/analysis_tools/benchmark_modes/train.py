@@ -7,9 +7,10 @@ import torch
 from mmengine.config import Config
 
 from mvlt.utils.benchmark import (PeakMemory, count_flops, growth_exponent,
-                                  interleaved_timings, summarize)
-from .common import (Variant, build_variants, figures, matmul_probe, rate_key,
-                     set_model_setting, synthetic_for, text_len_of)
+                                  summarize)
+from .common import (Variant, build_variants, figures, rate_key,
+                     set_model_setting, synthetic_for, text_len_of,
+                     timed_rounds)
 
 
 def train_flops(variant: Variant, data: dict) -> tuple:
@@ -48,13 +49,7 @@ def run_train(cfg: Config, baseline: Optional[Config],
         name: (lambda v=variant: v.train_step(data))
         for name, variant in variants.items()
     }
-    times = interleaved_timings(
-        steps,
-        args.iters,
-        args.warmup,
-        device,
-        between=matmul_probe(device, args.clock),
-        clock=args.clock)
+    times = timed_rounds(steps, args, device)
     result = figures(times, flops, pairs, batch_size, args, device, 'samples')
     if baseline_flops:
         result['baseline_flops_per_sample'] = baseline_flops / pairs
@@ -129,13 +124,7 @@ def run_sweep(cfg: Config, args: argparse.Namespace,
         names.append(name)
         flops[name] = train_flops(variant, data)
         steps[name] = (lambda v=variant, d=data: v.train_step(d))
-    times = interleaved_timings(
-        steps,
-        args.iters,
-        args.warmup,
-        device,
-        between=matmul_probe(device, args.clock),
-        clock=args.clock)
+    times = timed_rounds(steps, args, device)
     rates = times.pop('between')
     key = rate_key(args, device)
     rows = []
