@@ -15,6 +15,31 @@ os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NANO_CONFIG = osp.join(REPO, 'configs', 'mvlt', 'mvlt_nano_cpu_jsonl.py')
+BENCHMARK_CONFIGS = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
+
+
+def baseline_of(cfg):
+    """A copy of ``cfg`` (an mmengine ``Config``) with the changes the
+    benchmark's baseline config
+    (configs/mvlt/benchmark/mvlt_pvt-tiny_256px_baseline.py) makes to the
+    config it derives from: the baseline is stated once, there."""
+    import copy
+
+    from mmengine.config import Config
+
+    from mvlt.utils.benchmark import config_changes
+    keys = ('model', 'optim_wrapper')
+    fast = Config.fromfile(
+        osp.join(BENCHMARK_CONFIGS, 'mvlt_pvt-tiny_256px.py'))
+    base = Config.fromfile(
+        osp.join(BENCHMARK_CONFIGS, 'mvlt_pvt-tiny_256px_baseline.py'))
+    cfg = copy.deepcopy(cfg)
+    cfg.merge_from_dict(
+        config_changes({k: fast.get(k)
+                        for k in keys}, {k: base.get(k)
+                                         for k in keys}))
+    return cfg
+
 
 COLOURS = {
     'red': (220, 30, 30),

@@ -1,33 +1,16 @@
 """The fast path and the baseline configuration compute the same losses and
 scores."""
 import copy
-import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 
-from conftest import REPO
+from conftest import baseline_of
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
-from mvlt.utils.benchmark import config_changes, synthetic_samples
+from mvlt.utils.benchmark import synthetic_samples
 
 TOL = dict(atol=1e-4, rtol=1e-4)
-BENCH = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
-
-
-def baseline_of(cfg: Config) -> Config:
-    """``cfg`` with the changes the benchmark's baseline config makes to
-    the config it derives from (the baseline is stated once, there)."""
-    keys = ('model', 'optim_wrapper')
-    fast = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px.py'))
-    base = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px_baseline.py'))
-    cfg = copy.deepcopy(cfg)
-    cfg.merge_from_dict(
-        config_changes({k: fast.get(k)
-                        for k in keys}, {k: base.get(k)
-                                         for k in keys}))
-    return cfg
 
 
 @pytest.fixture(scope='module')

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from conftest import NANO_CONFIG, REPO, nano_cfg_options
+from conftest import NANO_CONFIG, REPO, baseline_of, nano_cfg_options
 from mvlt.utils import build_tokenizer
 from mvlt.utils.benchmark import (PeakMemory, config_changes, count_flops,
                                   growth_exponent, interleaved_timings,
@@ -30,14 +30,7 @@ TINY_RUN = [
 def nano_baseline(tmp_path_factory) -> str:
     """The nano config with the changes of the benchmark's baseline config
     (configs/mvlt/benchmark/mvlt_pvt-tiny_256px_baseline.py), as a file."""
-    keys = ('model', 'optim_wrapper')
-    fast = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px.py'))
-    base = Config.fromfile(osp.join(BENCH, 'mvlt_pvt-tiny_256px_baseline.py'))
-    cfg = Config.fromfile(NANO_CONFIG)
-    cfg.merge_from_dict(
-        config_changes({k: fast.get(k)
-                        for k in keys}, {k: base.get(k)
-                                         for k in keys}))
+    cfg = baseline_of(Config.fromfile(NANO_CONFIG))
     path = str(tmp_path_factory.mktemp('baseline') / 'nano_baseline.py')
     cfg.dump(path)
     return path
