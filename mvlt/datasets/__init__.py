@@ -4,10 +4,11 @@ from .coco_retrieval import COCORetrievalDataset
 from .fashiongen import FashionGenDataset
 from .image_text import ImageTextDataset
 from .label_map import IGNORE_LABEL, LabelMap
-from .samplers import ResumableSampler
+from .samplers import GroupedSampler, ResumableSampler
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'MVLTBaseDataset', 'ImageTextDataset', 'FashionGenDataset',
-    'COCORetrievalDataset', 'LabelMap', 'IGNORE_LABEL', 'ResumableSampler'
+    'COCORetrievalDataset', 'LabelMap', 'IGNORE_LABEL', 'ResumableSampler',
+    'GroupedSampler'
 ]

@@ -133,6 +133,26 @@ def test_full_gallery_matches_brute_force(nano_setup, nano_test):
     assert _ranking(rerank_records) == _ranking(records)
 
 
+@pytest.mark.parametrize('protocol', ['candidates', 'full_gallery'])
+def test_itc_mode_ranks_by_itc_similarity(nano_setup, nano_test, protocol):
+    """mode='itc' ranks by ITC alone: the same ranks as re-ranking only
+    the ITC top-1 (which stays first whatever its ITM score), with cosine
+    similarities as scores."""
+    common = dict(protocol=protocol)
+    if protocol == 'candidates':
+        common['protocol_file'] = nano_setup['protocol_file']
+    itc, itc_records = run_test(nano_test('itc', mode='itc', **common))
+    top1, top1_records = run_test(
+        nano_test('top1', mode='rerank', rerank_k=1, **common))
+    assert itc == top1
+    assert [(r['query_row'], r['rank']) for r in itc_records] == \
+        [(r['query_row'], r['rank']) for r in top1_records]
+    for record in itc_records:
+        scores = np.asarray(record['topk_scores'])
+        assert np.all(np.abs(scores) <= 1.0 + 1e-5)
+        assert np.all(np.diff(scores) <= 0)
+
+
 def test_loop_and_inferencer_rank_alike(nano_setup, nano_test):
     """The loop and MVLTInferencer share pair scoring and ITC -> ITM
     re-ranking (the model's scoring API and mvlt.models.utils.rerank): on
@@ -186,10 +206,11 @@ def test_checkpoint_without_needed_heads_is_refused(nano_config, nano_test,
     # The plain nano model has no ITC head: re-ranking needs one.
     checkpoint = save_model_checkpoint(nano_config.model,
                                        str(tmp_path / 'no_itc.pth'))
-    cfg = nano_test(
-        checkpoint=checkpoint, protocol='full_gallery', mode='rerank')
-    with pytest.raises(KeyError, match=r"\['itc'\]"):
-        run_test(cfg)
+    for mode in ('rerank', 'itc'):
+        cfg = nano_test(
+            mode, checkpoint=checkpoint, protocol='full_gallery', mode=mode)
+        with pytest.raises(KeyError, match=r"\['itc'\]"):
+            run_test(cfg)
 
 
 def test_test_config_without_evaluator_is_refused(nano_test):

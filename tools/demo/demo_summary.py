@@ -4,8 +4,10 @@
         [--checkpoint CKPT] [--seconds name=N ...] [--search-index DIR] \
         [--scalars SCALARS_JSON]
 
-Reads ``<work-dir>/retrieval/test_metrics.json`` and
-``<work-dir>/mig/test_metrics.json`` written by ``tools/test.py`` and, with
+Reads ``<work-dir>/retrieval/test_metrics.json`` (zero-shot retrieval ranked
+by ITC, the demo's ranking), ``<work-dir>/retrieval_itm/test_metrics.json``
+(ranked by ITM, the paper's; optional) and ``<work-dir>/mig/test_metrics.json``
+written by ``tools/test.py`` and, with
 ``--scalars``, the pre-training's JSON log (when ITM learned to tell pairs
 apart: the first logged iteration with ``itm_acc`` above 0.75).
 """
@@ -72,16 +74,24 @@ def main() -> None:
 
     retrieval = load_metrics(
         osp.join(args.work_dir, 'retrieval', 'test_metrics.json'))
+    itm_file = osp.join(args.work_dir, 'retrieval_itm', 'test_metrics.json')
     mig = load_metrics(osp.join(args.work_dir, 'mig', 'test_metrics.json'))
     print('\n==== MVLT offline demo (synthetic Fashion-Gen, CPU) ====')
     print('Zero-shot retrieval on the validation split, 101 candidates per '
           f'query (chance R@5 = {CHANCE_R5:.1f} %):')
     passed = True
-    for direction in ('TIR', 'ITR'):
-        values = [pick(retrieval, f'{direction}/R@{k}') for k in (1, 5, 10)]
-        print(f'  {direction}  R@1 {values[0]:5.1f}   R@5 {values[1]:5.1f}   '
-              f'R@10 {values[2]:5.1f}')
-        passed &= values[1] >= LEARNED_R5
+    for label, metrics in (('ranked by ITC', retrieval),
+                           ('ranked by ITM (the paper)', load_metrics(itm_file)
+                            if osp.isfile(itm_file) else None)):
+        if metrics is None:
+            continue
+        print(f'  {label}:')
+        for direction in ('TIR', 'ITR'):
+            values = [pick(metrics, f'{direction}/R@{k}') for k in (1, 5, 10)]
+            print(f'    {direction}  R@1 {values[0]:5.1f}   R@5 '
+                  f'{values[1]:5.1f}   R@10 {values[2]:5.1f}')
+            # The demo's bar is on its own ranking (ITC).
+            passed &= metrics is not retrieval or values[1] >= LEARNED_R5
     print('Masked image generation (r_v = 0.5): PSNR '
           f"{pick(mig, 'psnr_masked'):.2f} dB on masked pixels, "
           f"{pick(mig, 'psnr_whole'):.2f} dB whole image; SSIM "
@@ -105,13 +115,15 @@ def main() -> None:
         print(f'  training curves       {curves}')
     print('  retrieval metrics     ' +
           osp.join(args.work_dir, 'retrieval', 'test_metrics.json'))
+    if osp.isfile(itm_file):
+        print(f'  ... ranked by ITM     {itm_file}')
     print('  retrieval top-5 PNGs  ' +
           osp.join(args.work_dir, 'retrieval', 'figures'))
     print('  MIG metrics           ' +
           osp.join(args.work_dir, 'mig', 'test_metrics.json'))
     print(f'  MIG triplet PNGs      {len(figures)} files in ' +
           osp.join(args.work_dir, 'mig', 'figures'))
-    print(f'R@5 >= {LEARNED_R5:.0f} % in both directions: ' +
+    print(f'R@5 >= {LEARNED_R5:.0f} % in both directions (ITC): ' +
           ('yes' if passed else 'NO'))
     if args.search_index and osp.isfile(
             osp.join(args.search_index, 'meta.json')):

@@ -31,7 +31,8 @@ class RetrievalTestLoop(BaseLoop):
     """Text->image (TIR) and image->text (ITR) retrieval by ITM scores.
 
     Every query is ranked against its candidates by the ITM matching
-    probability (paper section 3.3); ties count against the positive
+    probability (paper section 3.3; or by ITC, see the modes); ties count
+    against the positive
     (:func:`mvlt.evaluation.positive_ranks`). A candidate whose caption is
     identical to the query's positive caption after the model tokenizer's
     normalisation counts as a positive (``identical_captions``,
@@ -61,6 +62,8 @@ class RetrievalTestLoop(BaseLoop):
       re-scores and ranks above the rest (those keep their ITC order;
       :func:`mvlt.models.utils.topk_candidates` / ``rerank``). With
       ``rerank_k`` >= the number of candidates this is the exact mode.
+    * ``'itc'``: ITC similarity alone (CLIP-style ranking, no ITM pass;
+      needs the ``itc`` head).
 
     Distributed: work is sharded by image across processes (queries of the
     candidate protocol follow their images; the gallery's images for the
@@ -92,8 +95,9 @@ class RetrievalTestLoop(BaseLoop):
         num_queries (int, optional): Full gallery: queries per direction
             (seeded subset); None = all.
         query_seed (int): Seed of that subset.
-        mode (str): ``'exact'``, ``'rerank'`` or ``'auto'``: re-rank when
-            the model and its checkpoint have an ITC head, else exact.
+        mode (str): ``'exact'``, ``'rerank'``, ``'itc'`` or ``'auto'``:
+            re-rank when the model and its checkpoint have an ITC head,
+            else exact.
         rerank_k (int): Candidates per query that ITM re-scores.
         pair_batch_size (int): Pairs per ITM forward pass.
         embed_batch_size (int): Items per ITC forward pass.
@@ -137,9 +141,9 @@ class RetrievalTestLoop(BaseLoop):
             raise ValueError("RetrievalTestLoop: protocol='candidates' needs "
                              'test_cfg.protocol_file (make it with '
                              'tools/misc/make_retrieval_protocol.py).')
-        if mode not in ('exact', 'rerank', 'auto'):
+        if mode not in ('exact', 'rerank', 'itc', 'auto'):
             raise ValueError("RetrievalTestLoop: mode must be 'exact', "
-                             f"'rerank' or 'auto', got {mode!r}.")
+                             f"'rerank', 'itc' or 'auto', got {mode!r}.")
         unknown = [d for d in directions if d not in DIRECTIONS]
         if unknown or not directions:
             raise ValueError(f'RetrievalTestLoop: directions must be among '
@@ -186,7 +190,11 @@ class RetrievalTestLoop(BaseLoop):
                 f'{self.rerank_k} re-ranked by ITM when the checkpoint has '
                 'an ITC head).',
                 logger='current')
-        heads = ('itm', ) + (('itc', ) if self.mode == 'rerank' else ())
+        heads = {
+            'exact': ('itm', ),
+            'rerank': ('itm', 'itc'),
+            'itc': ('itc', )
+        }[self.mode]
         check_model_heads(self.runner, model, heads)
         identical = self.identical_captions == 'positive'
         tokenizer = getattr(model.data_preprocessor, 'tokenizer', None)
@@ -277,7 +285,8 @@ class RetrievalTestLoop(BaseLoop):
 
     def _rerank_candidates(self, tasks: list, scorer: RetrievalScorer) -> list:
         """ITC similarity of every query-candidate pair, ITM on the top
-        ``rerank_k`` of each list; (scores, tiers) per task."""
+        ``rerank_k`` of each list (mode ``'itc'``: no ITM); (scores, tiers)
+        per task."""
         pairs = np.concatenate([task.pairs() for task in tasks])
         caption_rows, image_rows = np.unique(pairs[:, 0]), np.unique(pairs[:,
                                                                            1])
@@ -293,14 +302,18 @@ class RetrievalTestLoop(BaseLoop):
                 cap_emb[[cap_index[r] for r in pairs[:, 0].tolist()]],
                 img_emb[[img_index[r] for r in pairs[:, 1].tolist()]])
             sim = sim.reshape(task.candidate_rows.shape)
+            sims.append(sim)
+            if self.mode == 'itc':
+                continue
             shortlist = topk_candidates(sim, self.rerank_k)
             queries = np.repeat(task.query_rows, shortlist.shape[1])
             candidates = np.take_along_axis(task.candidate_rows, shortlist,
                                             1).reshape(-1)
             short_pairs.append(
                 _caption_image_pairs(task.direction, queries, candidates))
-            sims.append(sim)
             shortlists.append(shortlist)
+        if self.mode == 'itc':
+            return [(sim, None) for sim in sims]
         itm = self._score(short_pairs, scorer)
         return [
             rerank(sim, shortlist, scores.reshape(shortlist.shape))
@@ -310,7 +323,7 @@ class RetrievalTestLoop(BaseLoop):
     # ---------------------------------------------------------- gallery
     def _run_gallery(self, protocol: GalleryProtocol,
                      scorer: RetrievalScorer) -> List[dict]:
-        if self.mode == 'rerank':
+        if self.mode in ('rerank', 'itc'):
             return self._run_gallery_rerank(protocol, scorer)
         want_t2i = 'text_to_image' in protocol.directions
         want_i2t = 'image_to_text' in protocol.directions
@@ -374,8 +387,9 @@ class RetrievalTestLoop(BaseLoop):
     def _run_gallery_rerank(self, protocol: GalleryProtocol,
                             scorer: RetrievalScorer) -> List[dict]:
         """ITC top-k of every query over the whole gallery, re-scored by
-        ITM; every rank holds all embeddings. Similarities are computed in
-        chunks of queries, so memory stays O(chunk x gallery)."""
+        ITM (mode ``'itc'``: ITC alone); every rank holds all embeddings.
+        Similarities are computed in chunks of queries, so memory stays
+        O(chunk x gallery)."""
         cap_emb, img_emb = dist.embed(protocol.caption_rows,
                                       protocol.image_rows, scorer,
                                       self._announce_work)
@@ -393,6 +407,9 @@ class RetrievalTestLoop(BaseLoop):
         chunk = self.query_chunk
         shortlists, short_pairs = [], []
         for direction, queries, gallery, query_emb, gallery_emb in tasks:
+            if self.mode == 'itc':
+                shortlists.append(None)
+                continue
             shortlist = np.concatenate([
                 topk_candidates(
                     itc_similarity(query_emb[i:i + chunk], gallery_emb),
@@ -403,16 +420,19 @@ class RetrievalTestLoop(BaseLoop):
                                      np.repeat(queries, shortlist.shape[1]),
                                      gallery[shortlist].reshape(-1)))
             shortlists.append(shortlist)
-        itm = self._score(short_pairs, scorer)
+        itm = self._score(short_pairs,
+                          scorer) if short_pairs else [None] * len(tasks)
         records = []
         for (direction, queries, gallery, query_emb,
              gallery_emb), shortlist, task_itm in zip(tasks, shortlists, itm):
-            task_itm = task_itm.reshape(shortlist.shape)
             for i in range(0, len(queries), chunk):
                 rows = slice(i, i + chunk)
-                scores, tiers = rerank(
-                    itc_similarity(query_emb[rows], gallery_emb),
-                    shortlist[rows], task_itm[rows])
+                scores = itc_similarity(query_emb[rows], gallery_emb)
+                tiers = None
+                if shortlist is not None:
+                    scores, tiers = rerank(
+                        scores, shortlist[rows],
+                        task_itm.reshape(shortlist.shape)[rows])
                 records.extend(
                     ranked_records(
                         protocol.name,
