@@ -90,8 +90,8 @@ def main() -> None:
             values = [pick(metrics, f'{direction}/R@{k}') for k in (1, 5, 10)]
             print(f'    {direction}  R@1 {values[0]:5.1f}   R@5 '
                   f'{values[1]:5.1f}   R@10 {values[2]:5.1f}')
-            # The demo's bar is on its own ranking (ITC).
-            passed &= metrics is not retrieval or values[1] >= LEARNED_R5
+            if metrics is retrieval:  # the bar is on the demo's ranking
+                passed &= values[1] >= LEARNED_R5
     print('Masked image generation (r_v = 0.5): PSNR '
           f"{pick(mig, 'psnr_masked'):.2f} dB on masked pixels, "
           f"{pick(mig, 'psnr_whole'):.2f} dB whole image; SSIM "
@@ -127,9 +127,12 @@ def main() -> None:
           ('yes' if passed else 'NO'))
     if args.search_index and osp.isfile(
             osp.join(args.search_index, 'meta.json')):
+        # k' = 0: ranked by ITC alone, as the demo's retrieval (its ITM
+        # does not yet tell patterns apart; the page's k' slider re-ranks).
         print('Catalogue search page over the validation split (then open '
               'http://127.0.0.1:7860/):')
-        print(f'  python tools/demo/search_app.py {args.search_index}')
+        print(f'  python tools/demo/search_app.py {args.search_index} '
+              '--rerank-k 0')
     else:
         print('Catalogue search: the checkpoint has no ITC head, so no index'
               ' was built (see tools/misc/build_search_index.py).')
