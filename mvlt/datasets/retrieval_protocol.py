@@ -47,13 +47,27 @@ __all__ = [
     'ProtocolRows', 'caption_key', 'caption_keys', 'check_identical_captions',
     'dataset_rows', 'CandidateTask', 'CandidateProtocol', 'GalleryProtocol',
     'build_candidate_protocol', 'save_protocol', 'load_candidate_protocol',
-    'build_gallery_protocol'
+    'build_gallery_protocol', 'caption_image_pairs'
 ]
 
 PROTOCOL_FORMAT = 'mvlt-retrieval-protocol/1'
 
 
 # --------------------------------------------------------------- protocols
+def caption_image_pairs(direction: str, queries: np.ndarray,
+                        candidates: np.ndarray) -> np.ndarray:
+    """(P, 2) (caption row, image row) of P query-candidate pairs.
+
+    Args:
+        direction (str): ``'text_to_image'`` (queries are caption rows) or
+            ``'image_to_text'`` (queries are image rows).
+        queries, candidates (np.ndarray): (P,) rows, pair by pair.
+    """
+    if direction == 'text_to_image':
+        return np.stack([queries, candidates], axis=1)
+    return np.stack([candidates, queries], axis=1)
+
+
 @dataclass
 class CandidateTask:
     """One direction of a candidate-list protocol.
@@ -71,11 +85,10 @@ class CandidateTask:
 
     def pairs(self) -> np.ndarray:
         """(Q * C, 2) (caption row, image row) of every query-candidate."""
-        query = np.repeat(self.query_rows, self.candidate_rows.shape[1])
-        cand = self.candidate_rows.reshape(-1)
-        if self.direction == 'text_to_image':
-            return np.stack([query, cand], axis=1)
-        return np.stack([cand, query], axis=1)
+        return caption_image_pairs(
+            self.direction,
+            np.repeat(self.query_rows, self.candidate_rows.shape[1]),
+            self.candidate_rows.reshape(-1))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from mvlt.datasets.retrieval_protocol import (DIRECTIONS, CandidateProtocol,
                                               GalleryProtocol,
                                               build_gallery_protocol,
+                                              caption_image_pairs,
                                               check_identical_captions,
                                               dataset_rows,
                                               load_candidate_protocol)
@@ -310,7 +311,7 @@ class RetrievalTestLoop(BaseLoop):
             candidates = np.take_along_axis(task.candidate_rows, shortlist,
                                             1).reshape(-1)
             short_pairs.append(
-                _caption_image_pairs(task.direction, queries, candidates))
+                caption_image_pairs(task.direction, queries, candidates))
             shortlists.append(shortlist)
         if self.mode == 'itc':
             return [(sim, None) for sim in sims]
@@ -416,9 +417,9 @@ class RetrievalTestLoop(BaseLoop):
                     self.rerank_k) for i in range(0, len(queries), chunk)
             ])
             short_pairs.append(
-                _caption_image_pairs(direction,
-                                     np.repeat(queries, shortlist.shape[1]),
-                                     gallery[shortlist].reshape(-1)))
+                caption_image_pairs(direction,
+                                    np.repeat(queries, shortlist.shape[1]),
+                                    gallery[shortlist].reshape(-1)))
             shortlists.append(shortlist)
         itm = self._score(short_pairs,
                           scorer) if short_pairs else [None] * len(tasks)
@@ -446,11 +447,3 @@ class RetrievalTestLoop(BaseLoop):
                         self.keep_topk,
                         query_offset=i))
         return records
-
-
-def _caption_image_pairs(direction: str, queries: np.ndarray,
-                         candidates: np.ndarray) -> np.ndarray:
-    """(P, 2) (caption row, image row) of query-candidate pairs."""
-    if direction == 'text_to_image':
-        return np.stack([queries, candidates], axis=1)
-    return np.stack([candidates, queries], axis=1)
