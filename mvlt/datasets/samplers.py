@@ -77,10 +77,11 @@ class GroupedSampler(ResumableSampler):
     every run is whole. The runs are shuffled and dealt to the ranks in
     turn. With a per-rank batch size that is a multiple of ``group_size``
     every batch holds ``batch_size / group_size`` whole runs, so a sample's
-    in-batch negatives include ``group_size - 1`` of its own group: the
-    near misses (same garment and colour, another pattern) that uniform
-    batches rarely hold. ITC then has to tell them apart and
-    ``ITCHardNegatives`` can draw them for ITM. This is batch construction
+    in-batch negatives include ``group_size - 1`` of its own group (by
+    sub-category: the same garment type, so more near misses such as the
+    same garment and colour in another pattern than a uniform batch holds).
+    ITC then has to tell them apart and ``ITCHardNegatives`` can draw them
+    for ITM (measured in ``docs/alignment.md``). This is batch construction
     for hard negatives as in mmdetection's group samplers (there by aspect
     ratio); the group label is any field of the data info.
 
