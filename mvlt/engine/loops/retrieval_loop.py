@@ -295,26 +295,24 @@ class RetrievalTestLoop(BaseLoop):
                                       self._announce_work)
         cap_index = {r: i for i, r in enumerate(caption_rows.tolist())}
         img_index = {r: i for i, r in enumerate(image_rows.tolist())}
-        sims, shortlists, short_pairs = [], [], []
+        sims = []
         for task in tasks:
             pairs = task.pairs()
             sim = np.einsum(
                 'nd,nd->n',
                 cap_emb[[cap_index[r] for r in pairs[:, 0].tolist()]],
                 img_emb[[img_index[r] for r in pairs[:, 1].tolist()]])
-            sim = sim.reshape(task.candidate_rows.shape)
-            sims.append(sim)
-            if self.mode == 'itc':
-                continue
-            shortlist = topk_candidates(sim, self.rerank_k)
-            queries = np.repeat(task.query_rows, shortlist.shape[1])
-            candidates = np.take_along_axis(task.candidate_rows, shortlist,
-                                            1).reshape(-1)
-            short_pairs.append(
-                caption_image_pairs(task.direction, queries, candidates))
-            shortlists.append(shortlist)
+            sims.append(sim.reshape(task.candidate_rows.shape))
         if self.mode == 'itc':
             return [(sim, None) for sim in sims]
+        shortlists = [topk_candidates(sim, self.rerank_k) for sim in sims]
+        short_pairs = [
+            caption_image_pairs(
+                task.direction, np.repeat(task.query_rows, shortlist.shape[1]),
+                np.take_along_axis(task.candidate_rows, shortlist,
+                                   1).reshape(-1))
+            for task, shortlist in zip(tasks, shortlists)
+        ]
         itm = self._score(short_pairs, scorer)
         return [
             rerank(sim, shortlist, scores.reshape(shortlist.shape))
@@ -406,23 +404,23 @@ class RetrievalTestLoop(BaseLoop):
             tasks.append(('image_to_text', queries, protocol.caption_rows,
                           img_emb[[img_index[r] for r in queries]], cap_emb))
         chunk = self.query_chunk
-        shortlists, short_pairs = [], []
-        for direction, queries, gallery, query_emb, gallery_emb in tasks:
-            if self.mode == 'itc':
-                shortlists.append(None)
-                continue
-            shortlist = np.concatenate([
-                topk_candidates(
-                    itc_similarity(query_emb[i:i + chunk], gallery_emb),
-                    self.rerank_k) for i in range(0, len(queries), chunk)
-            ])
-            short_pairs.append(
+        # Mode 'itc': no shortlist, the ITC similarities are the scores.
+        shortlists, itm = [None] * len(tasks), [None] * len(tasks)
+        if self.mode == 'rerank':
+            shortlists = [
+                np.concatenate([
+                    topk_candidates(
+                        itc_similarity(query_emb[i:i + chunk], gallery_emb),
+                        self.rerank_k) for i in range(0, len(queries), chunk)
+                ]) for _, queries, _, query_emb, gallery_emb in tasks
+            ]
+            itm = self._score([
                 caption_image_pairs(direction,
                                     np.repeat(queries, shortlist.shape[1]),
-                                    gallery[shortlist].reshape(-1)))
-            shortlists.append(shortlist)
-        itm = self._score(short_pairs,
-                          scorer) if short_pairs else [None] * len(tasks)
+                                    gallery[shortlist].reshape(-1))
+                for (direction, queries, gallery, _,
+                     _), shortlist in zip(tasks, shortlists)
+            ], scorer)
         records = []
         for (direction, queries, gallery, query_emb,
              gallery_emb), shortlist, task_itm in zip(tasks, shortlists, itm):
