@@ -18,14 +18,10 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from mvlt.models.utils import (itc_similarity, rank_order, rerank,
-                               topk_candidates)
+from mvlt.models.utils import rank_order, rerank, topk_candidates
+from .ann_index import SHORTLIST_MARGIN, shortlists
 from .search_index import SearchIndex
 
-#: Extra faiss neighbours fetched beyond those needed, so that the exact
-#: ITC order (recomputed by ``itc_similarity``) is taken over a superset of
-#: the true top items even where faiss's sums round differently.
-SHORTLIST_MARGIN = 8
 #: Defaults of the input limits (a description, not an essay; a photo, not a
 #: poster: 40 megapixels is a large camera's output).
 MAX_QUERY_CHARS = 1000
@@ -163,11 +159,8 @@ class CatalogueSearch:
     def _shortlist(faiss_index, embeds: np.ndarray, query: np.ndarray,
                    count: int) -> tuple:
         """Candidate rows (ascending) and their exact ITC similarities."""
-        count = min(len(embeds), count + SHORTLIST_MARGIN)
-        _, found = faiss_index.search(
-            np.ascontiguousarray(query, np.float32), count)
-        rows = np.sort(found[0][found[0] >= 0])
-        return rows, itc_similarity(query, embeds[rows])
+        return shortlists(faiss_index, embeds, query,
+                          count + SHORTLIST_MARGIN)[0]
 
     @staticmethod
     def _exact(hits: List[dict], start: float, timing: dict) -> List[tuple]:

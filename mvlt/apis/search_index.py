@@ -11,8 +11,12 @@ cosine similarity, as :func:`mvlt.models.utils.itc_similarity`).
 An index folder holds ``meta.json`` (written last: its presence marks a
 complete index), ``config.py`` (the model config it was built with),
 ``items.jsonl`` (row, product id, caption, category, thumbnail),
-``thumbs/``, and with an ITC head ``images.faiss``, ``captions.faiss`` and
-``captions.json`` (distinct captions and their rows). Without an ITC head
+``thumbs/``, and with an ITC head ``images.faiss`` / ``captions.faiss``
+(exact or approximate nearest-neighbour indexes, :mod:`mvlt.apis.ann_index`;
+their factory, search parameters and measured recall@10 are in
+``meta['ann']``), ``images.npy`` / ``captions.npy`` (the exact embeddings,
+memory-mapped when served) and ``captions.json`` (distinct captions and
+their rows). Without an ITC head
 an index can be built for exact ITM scoring only (``mode='exact-itm'``).
 """
 import json
@@ -27,6 +31,7 @@ import cv2
 import numpy as np
 
 from mvlt.version import __version__
+from .ann_index import DEFAULT_TARGET_RECALL, open_ann, write_ann
 from .gallery import Gallery, file_sha256, open_gallery
 from .inferencer import MVLTInferencer
 
@@ -48,16 +53,6 @@ class IndexMismatchError(RuntimeError):
     """An index does not belong to the checkpoint or gallery at hand."""
 
 
-def import_faiss():
-    """``faiss``, or an ImportError saying how to install it."""
-    try:
-        import faiss
-    except ImportError:
-        raise ImportError('The catalogue search needs faiss: pip install -r '
-                          'requirements/optional.txt (faiss-cpu).') from None
-    return faiss
-
-
 def rebuild_command(meta: dict, out_dir: str) -> str:
     """The command that builds ``out_dir`` again from the index's sources.
     """
@@ -71,6 +66,12 @@ def rebuild_command(meta: dict, out_dir: str) -> str:
         words += ['--image-root', gallery['image_root']]
     if meta['mode'] == 'exact-itm':
         words.append('--exact-itm')
+    build = meta.get('build') or {}
+    for key, flag in (('index', '--index'), ('memory_budget_mb',
+                                             '--memory-budget-mb'),
+                      ('target_recall', '--target-recall')):
+        if build.get(key) is not None:
+            words += [flag, str(build[key])]
     options = meta['config'].get('options') or {}
     if options:
         words += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
@@ -89,13 +90,6 @@ def _write_thumbnail(image: np.ndarray, path: str, size: int) -> None:
         raise OSError(f'Cannot write thumbnail {path}.')
 
 
-def _flat_index(embeds: np.ndarray):
-    faiss = import_faiss()
-    index = faiss.IndexFlatIP(embeds.shape[1])
-    index.add(np.ascontiguousarray(embeds, np.float32))
-    return index
-
-
 def build_search_index(inferencer: MVLTInferencer,
                        gallery: Gallery,
                        out_dir: str,
@@ -104,7 +98,10 @@ def build_search_index(inferencer: MVLTInferencer,
                        exact_itm: bool = False,
                        chunk_size: int = 64,
                        thumb_size: int = 128,
-                       progress: Optional[ProgressFn] = None) -> dict:
+                       progress: Optional[ProgressFn] = None,
+                       index: str = 'auto',
+                       memory_budget_mb: Optional[float] = None,
+                       target_recall: float = DEFAULT_TARGET_RECALL) -> dict:
     """Embed a gallery and write a search index folder.
 
     Args:
@@ -120,6 +117,13 @@ def build_search_index(inferencer: MVLTInferencer,
         chunk_size: Images decoded and embedded at a time.
         thumb_size: Longer side of the thumbnails (px).
         progress: Called with (images done, total) after every chunk.
+        index: faiss index factory string of the image table, or ``'auto'``
+            (exact below 50K items, IVF-PQ with a refine stage above:
+            :mod:`mvlt.apis.ann_index`). The caption table is ``'auto'``.
+        memory_budget_mb: MiB each table's faiss index may hold.
+        target_recall: recall@10 against exact search, on held-out queries
+            (the other modality), that the search parameters are raised to;
+            the measured figure goes into ``meta['ann']``.
 
     Returns:
         dict: The index's meta data (also in ``meta.json``).
@@ -136,7 +140,8 @@ def build_search_index(inferencer: MVLTInferencer,
                        ' for exact ITM scoring instead.')
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    for name in (META_FILE, IMAGE_INDEX, CAPTION_INDEX, CAPTIONS_FILE):
+    for name in (META_FILE, IMAGE_INDEX, CAPTION_INDEX, CAPTIONS_FILE,
+                 'images.npy', 'captions.npy'):
         if osp.exists(osp.join(out_dir, name)):
             os.remove(osp.join(out_dir, name))
     shutil.rmtree(osp.join(out_dir, THUMB_DIR), ignore_errors=True)
@@ -159,13 +164,10 @@ def build_search_index(inferencer: MVLTInferencer,
         for item in items:
             f.write(json.dumps(item, ensure_ascii=False) + '\n')
 
-    embed_dim = None
+    embed_dim, ann = None, None
     if not exact_itm:
-        faiss = import_faiss()
         image_embeds = np.concatenate(embeds)
         embed_dim = int(image_embeds.shape[1])
-        faiss.write_index(
-            _flat_index(image_embeds), osp.join(out_dir, IMAGE_INDEX))
         captions: Dict[str, List[int]] = {}
         for item in items:
             captions.setdefault(item['caption'], []).append(item['row'])
@@ -174,8 +176,13 @@ def build_search_index(inferencer: MVLTInferencer,
             inferencer.embed_captions(texts[i:i + chunk_size])
             for i in range(0, len(texts), chunk_size)
         ])
-        faiss.write_index(
-            _flat_index(caption_embeds), osp.join(out_dir, CAPTION_INDEX))
+        budget = int(memory_budget_mb * 2**20) if memory_budget_mb else None
+        ann = dict(
+            images=write_ann(out_dir, IMAGE_INDEX.split('.')[0], image_embeds,
+                             caption_embeds, index, budget, target_recall),
+            captions=write_ann(out_dir, CAPTION_INDEX.split('.')[0],
+                               caption_embeds, image_embeds, 'auto', budget,
+                               target_recall))
         with open(
                 osp.join(out_dir, CAPTIONS_FILE), 'w', encoding='utf-8') as f:
             json.dump([dict(caption=c, rows=r) for c, r in captions.items()],
@@ -188,6 +195,12 @@ def build_search_index(inferencer: MVLTInferencer,
         mode='exact-itm' if exact_itm else 'itc',
         num_items=total,
         embed_dim=embed_dim,
+        ann=ann,
+        build=dict(
+            index=None if index == 'auto' else index,
+            memory_budget_mb=memory_budget_mb,
+            target_recall=None if target_recall == DEFAULT_TARGET_RECALL else
+            target_recall),
         batch_size=inferencer.batch_size,
         config=dict(
             source=config_source,
@@ -306,19 +319,19 @@ class SearchIndex:
         self.image_embeds = self.caption_embeds = None
         self.captions: List[dict] = []
         if self.has_itc:
-            faiss = import_faiss()
-            self.image_index = faiss.read_index(
-                osp.join(self.index_dir, IMAGE_INDEX))
-            self.caption_index = faiss.read_index(
-                osp.join(self.index_dir, CAPTION_INDEX))
-            self.image_embeds = self.image_index.reconstruct_n(
-                0, self.image_index.ntotal)
-            self.caption_embeds = self.caption_index.reconstruct_n(
-                0, self.caption_index.ntotal)
             with open(
                     osp.join(self.index_dir, CAPTIONS_FILE),
                     encoding='utf-8') as f:
                 self.captions = json.load(f)
+            ann = self.meta.get('ann') or {}
+            rebuild = rebuild_command(self.meta, index_dir)
+            self.image_index, self.image_embeds = open_ann(
+                self.index_dir, IMAGE_INDEX.split('.')[0], ann.get('images'),
+                self.meta['num_items'], self.meta['embed_dim'], rebuild)
+            self.caption_index, self.caption_embeds = open_ann(
+                self.index_dir, CAPTION_INDEX.split('.')[0],
+                ann.get('captions'), len(self.captions),
+                self.meta['embed_dim'], rebuild)
 
     @property
     def has_itc(self) -> bool:

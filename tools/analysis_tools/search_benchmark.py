@@ -14,12 +14,25 @@ the top k' (image reads + ITM) and of the whole query. Without a checkpoint
 the model keeps its seeded random initialisation: the timings do not depend
 on the weights. The model needs an ITC head (in the config, or added with
 ``--cfg-options model.heads.itc.type=ITCHead ...``).
+
+The synthetic mode measures the approximate-nearest-neighbour layer alone,
+on clustered random embeddings of the model's width (no model, no images):
+
+    python tools/analysis_tools/search_benchmark.py --synthetic 1000000 \
+        [--dim 256] [--index auto|FACTORY] [--threads 1] \
+        [--target-recall 0.95] [--memory-budget-mb MB] \
+        [--search-params nprobe=16] --out FILE.json
+
+and writes ``p50_ms``, ``p95_ms``, ``recall_at_10`` (against exact search),
+``index_bytes``, ``startup_s`` and more to FILE.json
+(``benchmark_modes/ann.py``).
 """
 import argparse
 import json
 import os
 import os.path as osp
 import platform
+import sys
 import tempfile
 from typing import List, Optional
 
@@ -32,15 +45,20 @@ from mvlt.apis import (CatalogueSearch, MVLTInferencer, SearchIndex,
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
 
+# The mode modules lie next to this file (as for benchmark.py).
+if osp.dirname(osp.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
+
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config')
+    parser.add_argument('config', nargs='?')
     parser.add_argument('checkpoint', nargs='?')
-    parser.add_argument('--gallery', required=True)
+    parser.add_argument('--gallery')
     parser.add_argument('--image-root')
     parser.add_argument('--queries', type=int, default=100)
     parser.add_argument('--warmup', type=int, default=3)
@@ -59,7 +77,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='keep the index here')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return parser.parse_args(argv)
+    synthetic = parser.add_argument_group('synthetic ANN mode')
+    synthetic.add_argument(
+        '--synthetic', type=int, metavar='N', help='items (no model)')
+    synthetic.add_argument('--dim', type=int, default=256)
+    synthetic.add_argument(
+        '--index', default='auto', help="faiss factory string or 'auto'")
+    synthetic.add_argument(
+        '--threads', type=int, default=1, help='faiss threads per query')
+    synthetic.add_argument('--target-recall', type=float, default=0.95)
+    synthetic.add_argument('--memory-budget-mb', type=float)
+    synthetic.add_argument(
+        '--search-params', default='', help='e.g. nprobe=16 (else tuned)')
+    synthetic.add_argument('--out', help='JSON of the figures')
+    args = parser.parse_args(argv)
+    if args.synthetic is None and (not args.config or not args.gallery):
+        parser.error('give CONFIG and --gallery, or --synthetic N')
+    return args
 
 
 def percentiles(values: List[float]) -> dict:
@@ -74,6 +108,21 @@ def percentiles(values: List[float]) -> dict:
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the benchmark; print and return its figures."""
     args = parse_args(argv)
+    if args.synthetic is not None:
+        result = run_synthetic(
+            args.synthetic,
+            args.dim,
+            args.index,
+            args.threads,
+            args.queries if args.queries != 100 else 1000,
+            args.target_recall,
+            int(args.memory_budget_mb * 2**20)
+            if args.memory_budget_mb else None,
+            args.search_params,
+            args.work_dir,
+            seed=args.seed)
+        write_result(result, args.out)
+        return result
     register_all_modules()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

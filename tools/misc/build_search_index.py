@@ -56,6 +56,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='no ITC head: index for exact (slow) ITM scoring of every item')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--index',
+        default='auto',
+        help="faiss index factory string of the image table (e.g. "
+        "'IVF1024,PQ64x4fs,Refine(SQ8)', 'HNSW32,SQ8') or 'auto' (exact "
+        'below 50K images; docs/search_at_scale.md)')
+    parser.add_argument(
+        '--memory-budget-mb',
+        type=float,
+        help='MiB each faiss index may hold (auto chooses within it)')
+    parser.add_argument(
+        '--target-recall',
+        type=float,
+        default=0.95,
+        help='recall@10 vs exact search that nprobe / efSearch are raised '
+        'to (measured on held-out queries, recorded in meta.json)')
     return parser.parse_args(argv)
 
 
@@ -110,10 +126,17 @@ def main(argv: Optional[List[str]] = None) -> dict:
             config_options=args.cfg_options,
             exact_itm=args.exact_itm,
             chunk_size=args.batch_size,
+            index=args.index,
+            memory_budget_mb=args.memory_budget_mb,
+            target_recall=args.target_recall,
             progress=lambda done, total: bar.update(task, completed=done))
     print(f"Index of {meta['num_items']} images ({meta['mode']}) in "
           f"{meta['build_seconds']:.1f} s ({meta['images_per_second']:.1f} "
           f'images/s) -> {args.out}')
+    for table, ann in (meta.get('ann') or {}).items():
+        print(f"{table}: {ann['factory']} {ann['params'] or ''} recall@10 "
+              f"{ann['recall_at_10']:.3f} vs exact search ({ann['queries']} "
+              f"held-out queries), {ann['index_bytes'] / 2**20:.1f} MiB")
     print(f'Serve it: python tools/demo/search_app.py {args.out}')
     return meta
 
