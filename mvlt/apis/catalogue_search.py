@@ -20,6 +20,7 @@ import numpy as np
 
 from mvlt.models.utils import rank_order, rerank, topk_candidates
 from .ann_index import SHORTLIST_MARGIN, shortlists
+from .product_groups import ProductPhotos, group_by_product
 from .search_index import SearchIndex
 
 #: Defaults of the input limits (a description, not an essay; a photo, not a
@@ -136,6 +137,7 @@ class CatalogueSearch:
         self.max_query_chars = max_query_chars
         self._lock = threading.Lock()
         self._images: Optional[List[np.ndarray]] = None
+        self.photos = ProductPhotos(index.items)
 
     def __len__(self) -> int:
         return len(self.index.items)
@@ -188,10 +190,20 @@ class CatalogueSearch:
                  'itm' if tiers is not None and tiers[0, j] else 'itc')
                 for j in order]
 
+    def _photo_count(self, topk: int, by_product: bool) -> int:
+        return self.photos.photo_hits_needed(topk) if by_product else topk
+
+    def _cards(self, ranked: List[tuple], topk: int,
+               by_product: bool) -> List[dict]:
+        hits = [self._item(*hit) for hit in ranked]
+        return group_by_product(hits, topk, self.photos) if by_product \
+            else hits[:topk]
+
     def search_text(self,
                     query: str,
                     topk: int = 10,
-                    rerank_k: int = 16) -> dict:
+                    rerank_k: int = 16,
+                    by_product: bool = True) -> dict:
         """Products for a description.
 
         Args:
@@ -199,6 +211,9 @@ class CatalogueSearch:
             topk: Results returned.
             rerank_k: ITM re-ranks the ITC top k' (0: ITC order only). An
                 exact-ITM index scores every item by ITM whatever k'.
+            by_product: One result per product, its best photo, with the
+                product's ``photos`` (:func:`group_by_product`); False:
+                one result per photo.
 
         Returns:
             dict: ``query``, ``results`` and ``timing``.
@@ -208,18 +223,19 @@ class CatalogueSearch:
         """
         query = check_query(query, self.max_query_chars)
         _check_counts(topk, rerank_k)
+        count = self._photo_count(topk, by_product)
         with self._lock:
             start = time.perf_counter()
             timing = dict(itc=0.0, itm=0.0)
             if not self.index.has_itc:
                 ranked = self._exact(
                     self.inferencer.rank_images(query, self._gallery_images(),
-                                                topk), start, timing)
+                                                count), start, timing)
             else:
                 embed = self.inferencer.embed_captions([query])
                 rows, similarity = self._shortlist(self.index.image_index,
                                                    self.index.image_embeds,
-                                                   embed, max(topk, rerank_k))
+                                                   embed, max(count, rerank_k))
                 timing['itc'] = 1000 * (time.perf_counter() - start)
 
                 def itm_of(picked: np.ndarray) -> np.ndarray:
@@ -227,24 +243,27 @@ class CatalogueSearch:
                         self.index.gallery.read_many(picked),
                         [query] * len(picked))
 
-                ranked = self._rank(rows, similarity, topk, rerank_k, itm_of,
-                                    timing)
+                ranked = self._rank(rows, similarity, count, rerank_k,
+                                    itm_of, timing)
             timing['total'] = 1000 * (time.perf_counter() - start)
         return dict(
             query=query,
-            results=[self._item(*hit) for hit in ranked],
+            results=self._cards(ranked, topk, by_product),
             timing=timing)
 
     def search_image(self,
                      image: np.ndarray,
                      topk: int = 10,
-                     rerank_k: int = 16) -> dict:
+                     rerank_k: int = 16,
+                     by_product: bool = True) -> dict:
         """Captions that match an image, and the most similar products.
 
         Args:
             image: RGB uint8 (H, W, 3) (:func:`decode_image`).
             topk: Captions and products returned.
             rerank_k: ITM re-ranks the captions' ITC top k'.
+            by_product: Similar products one per product (as
+                :meth:`search_text`).
 
         Returns:
             dict: ``captions`` (``caption``, ``rows``, ``product_ids``,
@@ -265,13 +284,13 @@ class CatalogueSearch:
                     timing)
             else:
                 embed = self.inferencer.embed_images([image])
+                count = self._photo_count(topk, by_product)
                 rows, similarity = self._shortlist(self.index.image_index,
                                                    self.index.image_embeds,
-                                                   embed, topk)
-                products = [
-                    self._item(*hit) for hit in self._rank(
-                        rows, similarity, topk, 0, None, timing)
-                ]
+                                                   embed, count)
+                products = self._cards(
+                    self._rank(rows, similarity, count, 0, None, timing),
+                    topk, by_product)
                 picks, similarity = self._shortlist(self.index.caption_index,
                                                     self.index.caption_embeds,
                                                     embed, max(topk, rerank_k))
@@ -304,7 +323,10 @@ class CatalogueSearch:
             score=score,
             by=by)
 
-    def more_like(self, row: int, topk: int = 10) -> dict:
+    def more_like(self,
+                  row: int,
+                  topk: int = 10,
+                  by_product: bool = True) -> dict:
         """Other products most similar to product row ``row`` (ITC cosine
         similarity of the image embeddings; rows of the same product are
         left out).
@@ -323,21 +345,23 @@ class CatalogueSearch:
                 f'{len(self) - 1}.')
         self._require_itc('"More like this"')
         product = self.index.items[row]['product_id']
-        same = sum(item['product_id'] == product for item in self.index.items)
+        same = len(self.photos.rows[product])
+        count = self._photo_count(topk, by_product)
         with self._lock:
             start = time.perf_counter()
             embed = self.index.image_embeds[row][None]
             rows, similarity = self._shortlist(self.index.image_index,
                                                self.index.image_embeds, embed,
-                                               topk + same)
+                                               count + same)
             keep = np.array(
-                [self.index.items[r]['product_id'] != product for r in rows])
+                [self.index.items[r]['product_id'] != product for r in rows],
+                bool)
             timing = dict(itm=0.0)
-            ranked = self._rank(rows[keep], similarity[:, keep], topk, 0, None,
-                                timing)
+            ranked = self._rank(rows[keep], similarity[:, keep], count, 0,
+                                None, timing)
             timing['itc'] = timing['total'] = 1000 * (
                 time.perf_counter() - start)
         return dict(
             source=self.index.items[row],
-            results=[self._item(*hit) for hit in ranked],
+            results=self._cards(ranked, topk, by_product),
             timing=timing)

@@ -119,7 +119,8 @@ def test_ranking_equals_the_inferencer(built, client):
         built['config'], built['checkpoint'], batch_size=16)
     for topk, rerank_k in ((5, 4), (10, 3), (16, 16)):
         response = client.get(
-            '/api/search', params=dict(q=QUERY, k=topk, rerank=rerank_k))
+            '/api/search',
+            params=dict(q=QUERY, k=topk, rerank=rerank_k, group='photo'))
         assert response.status_code == 200
         results = response.json()['results']
         expected = reference.rank_images(QUERY, built['paths'], topk, rerank_k)
@@ -132,7 +133,8 @@ def test_ranking_equals_the_inferencer(built, client):
         assert results[0]['thumbnail'] == f"thumbs/{results[0]['row']:06d}.jpg"
     # Image -> captions equals rank_captions over the distinct captions.
     with open(built['paths'][3], 'rb') as f:
-        response = client.post('/api/image', content=f.read())
+        response = client.post(
+            '/api/image', params=dict(group='photo'), content=f.read())
     assert response.status_code == 200
     captions = [c['caption'] for c in built['search'].index.captions]
     expected = reference.rank_captions(
@@ -142,10 +144,47 @@ def test_ranking_equals_the_inferencer(built, client):
         [captions[h['index']] for h in expected]
     assert len(got['products']) == 10
     # More like this leaves the product's own photos out.
-    similar = client.get('/api/similar', params=dict(row=0, k=5)).json()
+    similar = client.get(
+        '/api/similar', params=dict(row=0, k=5, group='photo')).json()
     assert similar['source']['product_id'] == '0'
     assert len(similar['results']) == 5
     assert all(r['product_id'] != '0' for r in similar['results'])
+
+
+def test_results_are_grouped_by_product(built, client):
+    """Each product once, ranked by its best photo, its other photo on the
+    card; ``group=photo`` gives the photo ranking it is made from."""
+    for rerank_k in (0, 4):
+        photos = client.get(
+            '/api/search',
+            params=dict(q=QUERY, k=16, rerank=rerank_k,
+                        group='photo')).json()['results']
+        products = client.get(
+            '/api/search', params=dict(q=QUERY, k=5,
+                                       rerank=rerank_k)).json()['results']
+        firsts = {}
+        for hit in photos:
+            firsts.setdefault(hit['product_id'], hit)
+        assert len(photos) == 16 and len(firsts) == 8
+        assert [p['product_id'] for p in products] == list(firsts)[:5]
+        for card in products:
+            best = firsts[card['product_id']]
+            assert (card['row'], card['score'], card['by']) == \
+                (best['row'], best['score'], best['by'])
+            assert len(card['photos']) == 2 and card['photos'][0] == \
+                card['row'] and card['matched_photos'] in (1, 2)
+            other = built['search'].index.items[card['photos'][1]]
+            assert other['product_id'] == card['product_id']
+    similar = client.get('/api/similar', params=dict(row=0, k=10)).json()
+    assert len({r['product_id'] for r in similar['results']}) == 7 == len(
+        similar['results'])
+    with open(built['paths'][3], 'rb') as f:
+        got = client.post('/api/image', content=f.read()).json()
+    assert len(got['products']) == 8
+    page = load_tool('demo/search_app.py').products_html(products)
+    assert page.count('class="mvlt-photo"') == 5
+    response = client.get('/api/search', params=dict(q=QUERY, group='x'))
+    assert response.status_code == 400 and 'group' in response.json()['error']
 
 
 def test_bad_input_gets_a_message(client):
@@ -258,7 +297,7 @@ def test_without_itc_head(nano_config, nano_data, tmp_path, capsys):
     meta = tool.main(args + ['--exact-itm'])
     assert meta['mode'] == 'exact-itm'
     search = CatalogueSearch(SearchIndex(str(tmp_path / 'index')))
-    results = search.search_text(QUERY, topk=4)['results']
+    results = search.search_text(QUERY, topk=4, by_product=False)['results']
     paths = [osp.join(images, row['img_path']) for row in nano_data['rows']]
     expected = MVLTInferencer(
         config, checkpoint, batch_size=16).rank_images(QUERY, paths, 4)

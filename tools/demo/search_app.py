@@ -11,7 +11,11 @@ upload (the best-matching captions and the most similar products) and a
     GET  /api/search?q=long+purple+checked+trousers&k=10&rerank=16
     POST /api/image?k=10&rerank=16      (the image file as the body)
     GET  /api/similar?row=12&k=10
-    GET  /api/info
+    GET  /api/info                      (sizes, limits, the ANN index's
+                                         measured recall@10)
+
+Results are one card per product (its best photo; ``photos`` lists the
+product's other rows) unless ``group=photo`` asks for one per photo.
 
 Private by default: it listens on 127.0.0.1 unless ``--host`` says
 otherwise, never opens a public share link, refuses uploads over
@@ -28,6 +32,7 @@ import tempfile
 from typing import List, Optional
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
+from mvlt.apis.ann_index import ann_summary
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image)
 
@@ -39,6 +44,7 @@ CSS = """
 .mvlt-card {width: 168px; border: 1px solid #ddd; border-radius: 8px;
             padding: 8px; font-size: 13px; background: white;}
 .mvlt-card img {width: 150px; height: 150px; object-fit: contain;}
+.mvlt-card img.mvlt-photo {width: 34px; height: 34px; margin-right: 2px;}
 .mvlt-caption {font-weight: 600; margin: 4px 0;}
 .mvlt-meta {color: #666;}
 .mvlt-error {color: #b00020; font-weight: 600;}
@@ -85,9 +91,38 @@ def products_html(results: List[dict]) -> str:
             f'#{html.escape(hit["product_id"])}</div>'
             f'<div class="mvlt-meta">{hit["by"].upper()} '
             f'{hit["score"]:.3f}</div>'
+            f'{_other_photos(hit)}'
             f'<a class="mvlt-like" href="?like={hit["row"]}">More like '
             'this</a></div>')
     return '<div class="mvlt-results">' + ''.join(cards) + '</div>'
+
+
+def _other_photos(hit: dict, shown: int = 4) -> str:
+    """Small thumbnails of a product card's other photos."""
+    others = hit.get('photos', [])[1:]
+    if not others:
+        return ''
+    thumbs = ''.join(f'<img class="mvlt-photo" src="/thumbs/{row:06d}.jpg" '
+                     f'data-row="{row}" alt="photo {row}">'
+                     for row in others[:shown])
+    return f'<div class="mvlt-photos">{thumbs}</div>'
+
+
+def _by_product(group: str) -> bool:
+    if group not in ('product', 'photo'):
+        raise SearchInputError(
+            f"group must be 'product' or 'photo', got {group!r}.")
+    return group == 'product'
+
+
+def ann_line(meta: dict) -> str:
+    """The page's note on the nearest-neighbour index and its recall."""
+    parts = [
+        f"{table}: {a['factory']}, recall@10 {a['recall_at_10']:.3f} vs "
+        f"exact search ({a['queries']} held-out queries)"
+        for table, a in ann_summary(meta).items()
+    ]
+    return ('Index ' + '; '.join(parts) + '.') if parts else ''
 
 
 def captions_html(captions: List[dict]) -> str:
@@ -114,9 +149,11 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
     """The gradio page (a ``gr.Blocks``)."""
     gr = _quiet_gradio()
 
-    def text_page(query: str, k: float, k_rerank: float) -> str:
+    def text_page(query: str, k: float, k_rerank: float,
+                  per_product: bool) -> str:
         try:
-            out = search.search_text(query, int(k), int(k_rerank))
+            out = search.search_text(query, int(k), int(k_rerank),
+                                     bool(per_product))
         except SearchInputError as err:
             return _error(str(err))
         return _timing(out['timing']) + products_html(out['results'])
@@ -157,7 +194,8 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
         gr.Markdown(f'## MVLT catalogue search\n{len(search)} images of '
                     f'{len({i["product_id"] for i in index.items})} products '
                     f'({index.meta["gallery"]["kind"]} gallery, '
-                    f'{"ITC + ITM" if index.has_itc else "exact ITM"}).')
+                    f'{"ITC + ITM" if index.has_itc else "exact ITM"}). '
+                    + ann_line(index.meta))
         like = gr.HTML(elem_id='like-results')
         with gr.Tab('Search by words'):
             with gr.Row():
@@ -172,6 +210,8 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                 k = gr.Slider(1, 50, topk, step=1, label='k: results (ITC)')
                 k_rerank = gr.Slider(
                     0, 64, rerank_k, step=1, label="k': re-ranked by ITM")
+                per_product = gr.Checkbox(
+                    True, label='One card per product', elem_id='by-product')
             text_results = gr.HTML(elem_id='text-results')
         with gr.Tab('Search by image'):
             upload = gr.File(
@@ -180,7 +220,7 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                 elem_id='upload')
             image_results = gr.HTML(elem_id='image-results')
         for event in (button.click, query.submit):
-            event(text_page, [query, k, k_rerank], text_results)
+            event(text_page, [query, k, k_rerank, per_product], text_results)
         upload.upload(image_page, [upload, k, k_rerank], image_results)
         page.load(like_page, None, like)
     return page
@@ -240,26 +280,31 @@ def build_app(search: CatalogueSearch,
             checkpoint=meta['checkpoint']['path'],
             max_query_chars=search.max_query_chars,
             max_upload_bytes=max_bytes,
-            max_pixels=max_pixels)
+            max_pixels=max_pixels,
+            ann=ann_summary(meta))
 
     @app.get('/api/search')
-    def api_search(q: str = '', k: int = topk, rerank: int = rerank_k):
+    def api_search(q: str = '',
+                   k: int = topk,
+                   rerank: int = rerank_k,
+                   group: str = 'product'):
         try:
-            return search.search_text(q, k, rerank)
+            return search.search_text(q, k, rerank, _by_product(group))
         except SearchInputError as err:
             return refused(400, str(err))
 
     @app.get('/api/similar')
-    def api_similar(row: int, k: int = topk):
+    def api_similar(row: int, k: int = topk, group: str = 'product'):
         try:
-            return search.more_like(row, k)
+            return search.more_like(row, k, _by_product(group))
         except SearchInputError as err:
             return refused(400, str(err))
 
     @app.post('/api/image')
     async def api_image(request: Request,
                         k: int = topk,
-                        rerank: int = rerank_k):
+                        rerank: int = rerank_k,
+                        group: str = 'product'):
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -270,7 +315,7 @@ def build_app(search: CatalogueSearch,
 
         def run():
             image = decode_image(bytes(body), max_bytes, max_pixels)
-            return search.search_image(image, k, rerank)
+            return search.search_image(image, k, rerank, _by_product(group))
 
         try:
             return await run_in_threadpool(run)
