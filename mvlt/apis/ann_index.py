@@ -23,6 +23,7 @@ exact ITC similarities (from the stored float32 embeddings) order them, so
 the figure is the share of the exact top 10 a user is shown.
 """
 import math
+import os
 import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -274,8 +275,8 @@ def shortlists(index, embeds: np.ndarray, queries: np.ndarray,
 
     Args:
         index: The faiss index (approximate or exact).
-        embeds: (N, D) stored embeddings (a memory map is fine: only the
-            candidates' rows are read).
+        embeds: (N, D) stored embeddings (an array or an
+            :class:`EmbeddingRows`: only the candidates' rows are read).
         queries: (Q, D) float32.
         count: Candidates asked of faiss (capped at N).
 
@@ -393,25 +394,76 @@ def open_faiss_index(path: str, num_items: int, dim: int, rebuild: str):
     return index
 
 
+class EmbeddingRows:
+    """(N, D) float32 embeddings in a ``.npy`` file, rows read on demand.
+
+    Rows are read with ``os.pread``, so a query costs a few kilobytes of
+    memory whatever N. A memory map was tried first: on this machine's
+    kernel every touched row mapped its whole page-cache folio (about 1.4 MB
+    of resident memory per row read), so resident memory grew with the
+    queries served.
+
+    Supports ``len``, ``shape``, ``dtype``, indexing by an int (D,), a slice
+    or an integer array (K, D), and ``np.asarray`` (the whole table).
+    """
+
+    def __init__(self, path: str, offset: int, num: int, dim: int) -> None:
+        self.path, self.offset = path, offset
+        self.shape, self.dtype = (num, dim), np.dtype(np.float32)
+        self._row_bytes = dim * 4
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __del__(self) -> None:
+        fd = getattr(self, '_fd', None)
+        if fd is not None:
+            os.close(fd)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self[np.array([key])][0]
+        if isinstance(key, slice):
+            key = np.arange(*key.indices(len(self)))
+        rows = np.asarray(key, np.int64).ravel()
+        if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
+            raise IndexError(f'{self.path}: rows out of 0..{len(self) - 1}')
+        rows = np.where(rows < 0, rows + len(self), rows)
+        out = np.empty((len(rows), self.shape[1]), np.float32)
+        for i, row in enumerate(rows):
+            data = os.pread(self._fd, self._row_bytes,
+                            self.offset + int(row) * self._row_bytes)
+            out[i] = np.frombuffer(data, np.float32)
+        return out.reshape(*np.shape(key), self.shape[1])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        array = np.fromfile(
+            self.path, np.float32, offset=self.offset).reshape(self.shape)
+        return array if dtype is None else array.astype(dtype)
+
+
 def open_embeddings(path: str, num_items: int, dim: int,
-                    rebuild: str) -> np.ndarray:
-    """Memory-map an (N, D) float32 ``.npy`` of embeddings (only the rows a
-    query touches are read from disk).
+                    rebuild: str) -> EmbeddingRows:
+    """Open an (N, D) float32 ``.npy`` of embeddings for row reads
+    (:class:`EmbeddingRows`), after checking its header.
 
     Raises:
         IndexFileError: Missing, not a .npy of float32 (N, D) with the
-            recorded N and D (message: the file and ``rebuild``).
+            recorded N and D, or shorter than its header says (message: the
+            file and ``rebuild``).
     """
     try:
         array = np.load(path, mmap_mode='r')
     except (OSError, ValueError) as err:
         raise IndexFileError(f'{path} cannot be read as embeddings ({err}); '
                              f'rebuild the index: {rebuild}') from None
-    if array.dtype != np.float32 or array.shape != (num_items, dim):
+    if array.dtype != np.float32 or array.shape != (num_items, dim) or \
+            not array.flags.c_contiguous:
         raise IndexFileError(
             f'{path} holds {array.dtype} {array.shape}, not float32 '
             f'({num_items}, {dim}); rebuild the index: {rebuild}')
-    return array
+    return EmbeddingRows(path, array.offset, num_items, dim)
 
 
 def write_ann(out_dir: str,
@@ -424,8 +476,8 @@ def write_ann(out_dir: str,
               max_queries: int = DEFAULT_RECALL_QUERIES,
               seed: int = 0) -> dict:
     """Build, tune and write one table of a search index: ``NAME.faiss``
-    (the ANN index) and ``NAME.npy`` (the exact float32 embeddings, memory-
-    mapped when served).
+    (the ANN index) and ``NAME.npy`` (the exact float32 embeddings, read by
+    row when served).
 
     Args:
         out_dir: The index folder.
@@ -461,8 +513,9 @@ def open_ann(index_dir: str, name: str, entry: Optional[dict],
     it: a flat ``NAME.faiss`` alone), with its recorded search parameters.
 
     Returns:
-        tuple: (faiss index, (N, D) float32 embeddings: a read-only memory
-        map, or for an older index the flat index's own vectors).
+        tuple: (faiss index, (N, D) float32 embeddings: an
+        :class:`EmbeddingRows`, or for an older index the flat index's own
+        vectors).
 
     Raises:
         IndexFileError: A missing, truncated or foreign file (the message

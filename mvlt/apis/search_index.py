@@ -15,7 +15,7 @@ complete index), ``config.py`` (the model config it was built with),
 (exact or approximate nearest-neighbour indexes, :mod:`mvlt.apis.ann_index`;
 their factory, search parameters and measured recall@10 are in
 ``meta['ann']``), ``images.npy`` / ``captions.npy`` (the exact embeddings,
-memory-mapped when served) and ``captions.json`` (distinct captions and
+read row by row when served) and ``captions.json`` (distinct captions and
 their rows). Without an ITC head
 an index can be built for exact ITM scoring only (``mode='exact-itm'``).
 """

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import load_tool
-from mvlt.apis.ann_index import (EXACT_MAX_ITEMS, IndexFileError,
+from mvlt.apis.ann_index import (EXACT_MAX_ITEMS, EmbeddingRows,
+                                 IndexFileError,
                                  auto_factory, build_ann_index,
                                  estimate_bytes, exact_topk, import_faiss,
                                  open_ann, parse_search_params, recall_at_k,
@@ -100,8 +101,13 @@ def test_written_table_reopens_and_damage_is_refused(tmp_path):
     index, embeds = open_ann(str(tmp_path), 'images', entry, 4000, 16, 'CMD')
     assert import_faiss().extract_index_ivf(index).nprobe == \
         entry['params']['nprobe']
-    assert isinstance(embeds, np.memmap) and not embeds.flags.writeable
+    assert isinstance(embeds, EmbeddingRows) and embeds.shape == (4000, 16)
     assert (np.asarray(embeds) == gallery).all()
+    assert (embeds[7] == gallery[7]).all()
+    assert (embeds[np.array([3, 0, 3999])] == gallery[[3, 0, 3999]]).all()
+    assert (embeds[5:9] == gallery[5:9]).all()
+    with pytest.raises(IndexError, match='out of 0..3999'):
+        embeds[np.array([4000])]
     for nums, match in (((4000, 32), 'width 16, not 32'),
                         ((3999, 16), '4000 vectors, not 3999')):
         with pytest.raises(IndexFileError, match=match) as err:

@@ -5,8 +5,8 @@ Clustered random embeddings of the model's width stand in for a catalogue's
 ITC embeddings (:func:`clustered_embeddings`); the index is built by the same
 function the index builder uses (:func:`mvlt.apis.ann_index.build_ann_index`,
 search parameters tuned by :func:`tune_search_params`), written to disk, and
-start-up is timed as the search service opens it (faiss file + memory-mapped
-embeddings). Queries then run one at a time through
+start-up is timed as the search service opens it (faiss file + embeddings
+file, read by row). Queries then run one at a time through
 :func:`served_topk`, the served path, on ``threads`` faiss threads.
 """
 import json
