@@ -18,9 +18,10 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from mvlt.models.utils import rank_order, rerank, topk_candidates
+from mvlt.models.utils import rank_order, topk_candidates
 from .ann_index import SHORTLIST_MARGIN, shortlists
 from .product_groups import ProductPhotos, group_by_product
+from .ranking_choice import shortlist_scores
 from .search_index import SearchIndex
 
 #: Defaults of the input limits (a description, not an essay; a photo, not a
@@ -118,8 +119,9 @@ class CatalogueSearch:
 
     Results are dicts with the item's ``row``, ``product_id``, ``caption``,
     ``category``, ``thumbnail`` (relative to the index folder), ``score``
-    and ``by`` (``'itm'``: ITM matching probability; ``'itc'``: cosine
-    similarity of ITC embeddings), best first. Every query returns
+    and ``by`` (``'itm'``: ITM matching probability; ``'fused'``: ITM
+    probability + ITC similarity; ``'itc'``: cosine similarity of ITC
+    embeddings), best first. Every query returns
     ``timing`` (ms): ``itc`` (embedding the query and the nearest-neighbour
     search), ``itm`` (re-ranking) and ``total``. Queries are serialised by a
     lock (one model on a few CPU cores).
@@ -138,6 +140,10 @@ class CatalogueSearch:
         self._lock = threading.Lock()
         self._images: Optional[List[np.ndarray]] = None
         self.photos = ProductPhotos(index.items)
+        #: How a text query's ITC top k' is re-scored: ITM, or ITM + ITC
+        #: where the build measured the fused score best.
+        self.rerank_ranking = 'fused' if (index.meta.get('ranking') or {}).get(
+            'default') == 'fused' else 'itm'
 
     def __len__(self) -> int:
         return len(self.index.items)
@@ -172,22 +178,28 @@ class CatalogueSearch:
         return [(h['index'], h['score'], h['by']) for h in hits]
 
     @staticmethod
-    def _rank(rows: np.ndarray, similarity: np.ndarray, topk: int,
-              rerank_k: int, itm_of: Callable[[np.ndarray], np.ndarray],
-              timing: dict) -> List[tuple]:
-        """(row, score, by) of the best ``topk``: ITM over the ITC top
-        ``rerank_k``, ranked above the rest (as ``MVLTInferencer._rank``)."""
+    def _rank(rows: np.ndarray,
+              similarity: np.ndarray,
+              topk: int,
+              rerank_k: int,
+              itm_of: Callable[[np.ndarray], np.ndarray],
+              timing: dict,
+              ranking: str = 'itm') -> List[tuple]:
+        """(row, score, by) of the best ``topk``: ITM (or with ``ranking=
+        'fused'`` ITM + ITC) over the ITC top ``rerank_k``, ranked above the
+        rest (as ``MVLTInferencer._rank``)."""
         tiers = None
         scores = similarity
         if rerank_k > 0:
             start = time.perf_counter()
             shortlist = topk_candidates(similarity, rerank_k)
             itm = itm_of(rows[shortlist[0]])
-            scores, tiers = rerank(similarity, shortlist, itm[None])
+            scores, tiers = shortlist_scores(similarity, shortlist, itm[None],
+                                             ranking)
             timing['itm'] = 1000 * (time.perf_counter() - start)
         order = rank_order(scores, tiers, topk)[0]
         return [(int(rows[j]), float(scores[0, j]),
-                 'itm' if tiers is not None and tiers[0, j] else 'itc')
+                 ranking if tiers is not None and tiers[0, j] else 'itc')
                 for j in order]
 
     def _photo_count(self, topk: int, by_product: bool) -> int:
@@ -244,7 +256,7 @@ class CatalogueSearch:
                         [query] * len(picked))
 
                 ranked = self._rank(rows, similarity, count, rerank_k,
-                                    itm_of, timing)
+                                    itm_of, timing, self.rerank_ranking)
             timing['total'] = 1000 * (time.perf_counter() - start)
         return dict(
             query=query,

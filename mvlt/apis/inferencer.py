@@ -125,14 +125,22 @@ class MVLTInferencer:
         if self.checkpoint:
             check_checkpoint_heads(self._state, heads, self.checkpoint)
 
-    @property
-    def has_itc(self) -> bool:
-        """Whether ITC embeddings can pre-rank galleries."""
+    def _has(self, head: str) -> bool:
         try:
-            self._require('itc')
+            self._require(head)
         except KeyError:
             return False
         return True
+
+    @property
+    def has_itc(self) -> bool:
+        """Whether ITC embeddings can pre-rank galleries."""
+        return self._has('itc')
+
+    @property
+    def has_itm(self) -> bool:
+        """Whether ITM can score (and re-rank) image-caption pairs."""
+        return self._has('itm')
 
     # -------------------------------------------------------------- inputs
     def load_images(self, images: Sequence[ImageInput]) -> torch.Tensor:

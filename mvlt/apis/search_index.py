@@ -34,6 +34,7 @@ from mvlt.version import __version__
 from .ann_index import DEFAULT_TARGET_RECALL, open_ann, write_ann
 from .gallery import Gallery, file_sha256, open_gallery
 from .inferencer import MVLTInferencer
+from .ranking_choice import DEFAULT_QUERIES, measure_ranking
 
 #: Version of the folder layout; an index of another version is refused.
 INDEX_FORMAT = 1
@@ -101,7 +102,8 @@ def build_search_index(inferencer: MVLTInferencer,
                        progress: Optional[ProgressFn] = None,
                        index: str = 'auto',
                        memory_budget_mb: Optional[float] = None,
-                       target_recall: float = DEFAULT_TARGET_RECALL) -> dict:
+                       target_recall: float = DEFAULT_TARGET_RECALL,
+                       rank_queries: int = DEFAULT_QUERIES) -> dict:
     """Embed a gallery and write a search index folder.
 
     Args:
@@ -124,6 +126,9 @@ def build_search_index(inferencer: MVLTInferencer,
         target_recall: recall@10 against exact search, on held-out queries
             (the other modality), that the search parameters are raised to;
             the measured figure goes into ``meta['ann']``.
+        rank_queries: Held-out captions on which ITC, ITC + ITM and fused
+            ranking are compared (``meta['ranking']``, the page's default;
+            :mod:`mvlt.apis.ranking_choice`); 0: not measured.
 
     Returns:
         dict: The index's meta data (also in ``meta.json``).
@@ -164,7 +169,7 @@ def build_search_index(inferencer: MVLTInferencer,
         for item in items:
             f.write(json.dumps(item, ensure_ascii=False) + '\n')
 
-    embed_dim, ann = None, None
+    embed_dim, ann, ranking = None, None, None
     if not exact_itm:
         image_embeds = np.concatenate(embeds)
         embed_dim = int(image_embeds.shape[1])
@@ -183,6 +188,8 @@ def build_search_index(inferencer: MVLTInferencer,
             captions=write_ann(out_dir, CAPTION_INDEX.split('.')[0],
                                caption_embeds, image_embeds, 'auto', budget,
                                target_recall))
+        ranking = measure_ranking(inferencer, gallery, items, image_embeds,
+                                  rank_queries)
         with open(
                 osp.join(out_dir, CAPTIONS_FILE), 'w', encoding='utf-8') as f:
             json.dump([dict(caption=c, rows=r) for c, r in captions.items()],
@@ -196,6 +203,7 @@ def build_search_index(inferencer: MVLTInferencer,
         num_items=total,
         embed_dim=embed_dim,
         ann=ann,
+        ranking=ranking,
         build=dict(
             index=None if index == 'auto' else index,
             memory_budget_mb=memory_budget_mb,

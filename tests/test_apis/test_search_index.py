@@ -134,7 +134,9 @@ def test_ranking_equals_the_inferencer(built, client):
     # Image -> captions equals rank_captions over the distinct captions.
     with open(built['paths'][3], 'rb') as f:
         response = client.post(
-            '/api/image', params=dict(group='photo'), content=f.read())
+            '/api/image',
+            params=dict(group='photo', rerank=16),
+            content=f.read())
     assert response.status_code == 200
     captions = [c['caption'] for c in built['search'].index.captions]
     expected = reference.rank_captions(
@@ -185,6 +187,47 @@ def test_results_are_grouped_by_product(built, client):
     assert page.count('class="mvlt-photo"') == 5
     response = client.get('/api/search', params=dict(q=QUERY, group='x'))
     assert response.status_code == 400 and 'group' in response.json()['error']
+
+
+def test_index_records_ann_recall_and_ranking(built, client, tmp_path):
+    """meta.json holds the measured recall of the (exact) ANN table and the
+    ITC / ITM / fused comparison; the page's default k' follows it."""
+    meta = built['meta']
+    assert meta['ann']['images']['factory'] == 'Flat'
+    assert meta['ann']['images']['recall_at_10'] == 1.0
+    ranking = meta['ranking']
+    assert set(ranking['recall']) == {'itc', 'itm', 'fused'}
+    assert ranking['queries'] == 8 and ranking['rerank_k'] == 16
+    info = client.get('/api/info').json()
+    assert info['ann']['images']['recall_at_10'] == 1.0
+    assert info['ranking'] == ranking
+    assert info['default_rerank_k'] == (0 if ranking['default'] == 'itc'
+                                        else 16)
+    tool = load_tool('demo/search_app.py')
+    assert 'recall@10 1.000' in tool.ann_line(meta)
+    assert 'held-out captions' in tool.ranking_line(meta)
+    # An index whose build measured the fused score best serves it.
+    index = SearchIndex(built['out'])
+    index.meta = dict(index.meta, ranking=dict(ranking, default='fused'))
+    fused = CatalogueSearch(index)
+    plain = built['search'].search_text(QUERY, 4, 4, by_product=False)
+    both = fused.search_text(QUERY, 4, 4, by_product=False)['results']
+    itc = {r['row']: r['score'] for r in built['search'].search_text(
+        QUERY, 16, 0, by_product=False)['results']}
+    itm = {r['row']: r['score'] for r in plain['results']}
+    for hit in both:
+        assert hit['by'] == 'fused'
+        assert hit['score'] == pytest.approx(
+            itm[hit['row']] + itc[hit['row']], abs=1e-5)
+    # A damaged table is refused when the index is opened.
+    copy_dir = tmp_path / 'index'
+    shutil.copytree(built['out'], copy_dir)
+    with open(copy_dir / 'images.faiss', 'r+b') as f:
+        f.truncate(100)
+    with pytest.raises(RuntimeError, match='images.faiss is not a readable'
+                       ) as err:
+        SearchIndex(str(copy_dir))
+    assert 'build_search_index.py' in str(err.value)
 
 
 def test_bad_input_gets_a_message(client):

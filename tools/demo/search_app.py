@@ -33,6 +33,7 @@ from typing import List, Optional
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
 from mvlt.apis.ann_index import ann_summary
+from mvlt.apis.ranking_choice import default_rerank_k
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image)
 
@@ -125,6 +126,18 @@ def ann_line(meta: dict) -> str:
     return ('Index ' + '; '.join(parts) + '.') if parts else ''
 
 
+def ranking_line(meta: dict) -> str:
+    """The page's note on the measured ITC / ITM / fused recall."""
+    ranking = meta.get('ranking')
+    if not ranking:
+        return ''
+    figures = ', '.join(f"{name.upper()} R@1 {r['R@1']:.0f} %"
+                        for name, r in ranking['recall'].items())
+    return (f" Ranking measured on {ranking['queries']} held-out captions "
+            f"(k' = {ranking['rerank_k']}): {figures}; default "
+            f"{ranking['default'].upper()}.")
+
+
 def captions_html(captions: List[dict]) -> str:
     """Ranked captions with the products that carry them."""
     items = ''.join(
@@ -195,7 +208,7 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                     f'{len({i["product_id"] for i in index.items})} products '
                     f'({index.meta["gallery"]["kind"]} gallery, '
                     f'{"ITC + ITM" if index.has_itc else "exact ITM"}). '
-                    + ann_line(index.meta))
+                    + ann_line(index.meta) + ranking_line(index.meta))
         like = gr.HTML(elem_id='like-results')
         with gr.Tab('Search by words'):
             with gr.Row():
@@ -230,16 +243,23 @@ def build_app(search: CatalogueSearch,
               host: str = '127.0.0.1',
               port: int = 7860,
               topk: int = 10,
-              rerank_k: int = 16,
+              rerank_k: Optional[int] = None,
               max_upload_mb: float = 10.0,
               max_pixels: int = MAX_IMAGE_PIXELS):
     """The FastAPI app: JSON endpoints, thumbnails and the page at ``/``.
+
+    ``rerank_k`` None: the index's measured default
+    (:func:`mvlt.apis.ranking_choice.default_rerank_k`).
 
     Uploads go to ``$GRADIO_TEMP_DIR`` (:func:`main` makes a private one);
     gradio's file routes serve nothing outside it.
     """
     gr = _quiet_gradio()
     from fastapi import FastAPI, Request
+    if rerank_k is None:
+        # The ranking the index builder measured best on held-out captions
+        # (ITC alone: k' = 0); 16 for an index that has no measurement.
+        rerank_k = default_rerank_k(search.index.meta, 16)
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import FileResponse, JSONResponse
     from gradio.utils import get_upload_folder
@@ -281,7 +301,9 @@ def build_app(search: CatalogueSearch,
             max_query_chars=search.max_query_chars,
             max_upload_bytes=max_bytes,
             max_pixels=max_pixels,
-            ann=ann_summary(meta))
+            ann=ann_summary(meta),
+            ranking=meta.get('ranking'),
+            default_rerank_k=rerank_k)
 
     @app.get('/api/search')
     def api_search(q: str = '',
@@ -355,7 +377,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='the checkpoint, if it has moved since the '
         'index was built (same content)')
     parser.add_argument('--topk', type=int, default=10)
-    parser.add_argument('--rerank-k', type=int, default=16)
+    parser.add_argument(
+        '--rerank-k',
+        type=int,
+        help="k' re-ranked by ITM (default: what the index build measured "
+        'best; 16 for an index without the measurement)')
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--max-upload-mb', type=float, default=10.0)
     parser.add_argument('--max-pixels', type=int, default=MAX_IMAGE_PIXELS)
