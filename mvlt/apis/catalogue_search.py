@@ -295,7 +295,10 @@ class CatalogueSearch:
                     self.inferencer.rank_captions(image, texts, topk), start,
                     timing)
             else:
-                embed = self.inferencer.embed_images([image])
+                # Resized to the model's input once: the ITM pairs below
+                # reuse it, so the cost does not grow with the upload's size.
+                pixels = self.inferencer.load_images([image])
+                embed = self.inferencer.embed_images(pixels)
                 count = self._photo_count(topk, by_product)
                 rows, similarity = self._shortlist(self.index.image_index,
                                                    self.index.image_embeds,
@@ -309,8 +312,9 @@ class CatalogueSearch:
                 timing['itc'] = 1000 * (time.perf_counter() - start)
 
                 def itm_of(picked: np.ndarray) -> np.ndarray:
-                    return self.inferencer.score([image] * len(picked),
-                                                 [texts[i] for i in picked])
+                    return self.inferencer.score(
+                        pixels.expand(len(picked), -1, -1, -1),
+                        [texts[i] for i in picked])
 
                 ranked = self._rank(picks, similarity, topk, rerank_k, itm_of,
                                     timing)

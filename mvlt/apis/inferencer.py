@@ -174,6 +174,14 @@ class MVLTInferencer:
                     2, 0, 1))
         return self.model.data_preprocessor.prepare_images(out).cpu()
 
+    def _pixels(self, images: Union[Sequence[ImageInput],
+                                    torch.Tensor]) -> torch.Tensor:
+        """``images`` as :meth:`load_images` returns them (a uint8 tensor of
+        its output is passed through: prepared once, used many times)."""
+        if isinstance(images, torch.Tensor):
+            return images
+        return self.load_images(images)
+
     def tokenize_captions(self, captions: Sequence[str]) -> tuple:
         """Captions -> ``input_ids``, ``attention_mask`` (N, L) int64, by
         the model's data preprocessor."""
@@ -191,9 +199,11 @@ class MVLTInferencer:
             attention_mask.to(self.device),
             batch_size=self.batch_size).cpu().numpy()
 
-    def score(self, images: Sequence[ImageInput],
+    def score(self, images: Union[Sequence[ImageInput], torch.Tensor],
               captions: Sequence[str]) -> np.ndarray:
-        """ITM matching probability of ``images[i]`` with ``captions[i]``.
+        """ITM matching probability of ``images[i]`` with ``captions[i]``
+        (``images``: files / arrays, or the uint8 (N, 3, H, W) tensor of
+        :meth:`load_images`).
 
         Returns:
             np.ndarray: (N,) probabilities in [0, 1].
@@ -203,14 +213,16 @@ class MVLTInferencer:
                              f'{len(captions)} captions; pass pairs.')
         self._require('itm')
         ids, mask = self.tokenize_captions(captions)
-        return self._itm(self.load_images(images), ids, mask)
+        return self._itm(self._pixels(images), ids, mask)
 
     # ----------------------------------------------------------------- ITC
-    def embed_images(self, images: Sequence[ImageInput]) -> np.ndarray:
-        """L2-normalised ITC embeddings (N, D) of images (files / arrays).
-        """
+    def embed_images(
+            self, images: Union[Sequence[ImageInput],
+                                torch.Tensor]) -> np.ndarray:
+        """L2-normalised ITC embeddings (N, D) of images (files / arrays, or
+        the uint8 tensor of :meth:`load_images`)."""
         self._require('itc')
-        return self._embed_pixels(self.load_images(images))
+        return self._embed_pixels(self._pixels(images))
 
     def embed_captions(self, captions: Sequence[str]) -> np.ndarray:
         """L2-normalised ITC embeddings (N, D) of captions."""

@@ -230,6 +230,27 @@ def test_index_records_ann_recall_and_ranking(built, client, tmp_path):
     assert 'build_search_index.py' in str(err.value)
 
 
+def test_image_query_is_prepared_once(built, monkeypatch):
+    """An upload is resized to the model's input once per query, not once
+    per re-ranked caption (its size must not multiply the ITM cost)."""
+    search = built['search']
+    inferencer = search.inferencer
+    calls = []
+    load = inferencer.load_images
+
+    def counted(images):
+        calls.append([np.asarray(i).shape for i in images])
+        return load(images)
+
+    image = cv2.imread(built['paths'][3])[..., ::-1]
+    before = search.search_image(image, 5, 8)
+    monkeypatch.setattr(inferencer, 'load_images', counted)
+    after = search.search_image(image, 5, 8)
+    assert calls == [[image.shape]]
+    assert [c['caption'] for c in after['captions']] == \
+        [c['caption'] for c in before['captions']]
+
+
 def test_bad_input_gets_a_message(client):
     cases = [
         (client.get('/api/search', params=dict(q='   ')), 400, 'empty'),
@@ -396,10 +417,13 @@ def test_benchmark_tool(built, tmp_path, capsys):
     result = tool.main([
         built['config'], built['checkpoint'], '--gallery', built['gallery'],
         '--image-root', built['images'], '--queries', '4', '--warmup', '1',
-        '--rerank-k', '4', '--work-dir',
+        '--rerank-k', '4', '--image-sizes', '64x64', '300x200',
+        '--image-rounds', '1', '--work-dir',
         str(tmp_path)
     ])
     assert result['num_images'] == 16 and result['build_images_per_second'] > 0
+    assert set(result['image_query_ms']) == {'64x64', '300x200'}
+    assert all(ms > 0 for ms in result['image_query_ms'].values())
     for key in ('itc', 'itm', 'total'):
         figures = result['latency_ms'][key]
         assert 0 < figures['p50'] <= figures['p95'] <= figures['max']

@@ -74,6 +74,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=16,
         help='pairs per forward pass while serving')
+    parser.add_argument(
+        '--image-sizes',
+        nargs='*',
+        default=[],
+        metavar='WxH',
+        help='also time image queries (ITM re-rank of --rerank-k captions) '
+        'of uploads of these sizes, e.g. 256x256 4000x3000')
+    parser.add_argument('--image-rounds', type=int, default=5)
     parser.add_argument('--work-dir', help='keep the index here')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -103,6 +111,25 @@ def percentiles(values: List[float]) -> dict:
         p50=float(np.percentile(array, 50)),
         p95=float(np.percentile(array, 95)),
         max=float(array.max()))
+
+
+def time_image_queries(search: CatalogueSearch, sizes: List[str],
+                       rounds: int, topk: int, rerank_k: int) -> dict:
+    """Median ms of an image query per upload size (``'WxH'``), the sizes
+    interleaved round by round so that load on the machine hits all alike
+    (random pixels: the query's cost does not depend on its content)."""
+    rng = np.random.default_rng(0)
+    images = {}
+    for size in sizes:
+        width, height = (int(v) for v in size.lower().split('x'))
+        images[size] = rng.integers(0, 256, (height, width, 3), np.uint8)
+    times: dict = {size: [] for size in sizes}
+    for round_ in range(rounds + 1):
+        for size, image in images.items():
+            out = search.search_image(image, topk, rerank_k)
+            if round_:  # the first round warms up
+                times[size].append(out['timing']['total'])
+    return {size: float(np.median(v)) for size, v in times.items()}
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -162,6 +189,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         if i >= args.warmup:
             for key in timings:
                 timings[key].append(out['timing'][key])
+    image_ms = time_image_queries(search, args.image_sizes,
+                                  args.image_rounds, args.topk, args.rerank_k)
     result = dict(
         gallery=gallery.path,
         num_images=len(gallery),
@@ -174,6 +203,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             key: percentiles(v)
             for key, v in timings.items()
         },
+        image_query_ms=image_ms,
         torch_threads=torch.get_num_threads(),
         cpu_count=os.cpu_count(),
         load_average=os.getloadavg(),
@@ -189,6 +219,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
         figures = result['latency_ms'][key]
         print(f"  {name:<12} p50 {figures['p50']:8.1f} ms   p95 "
               f"{figures['p95']:8.1f} ms   max {figures['max']:8.1f} ms")
+    for size, ms in image_ms.items():
+        print(f'  image query {size:>10}: median {ms:8.1f} ms (ITM re-rank '
+              f'of {args.rerank_k} captions)')
     with open(osp.join(work_dir, 'search_benchmark.json'), 'w') as f:
         json.dump(result, f, indent=2)
     return result
