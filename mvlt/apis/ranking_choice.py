@@ -159,3 +159,16 @@ def default_rerank_k(meta: dict, fallback: int) -> int:
     if not ranking:
         return fallback
     return 0 if ranking['default'] == 'itc' else int(ranking['rerank_k'])
+
+
+def describe_ranking(meta: dict) -> str:
+    """One sentence on the measured ITC / ITM / fused recall (the page shows
+    it; empty when nothing was measured)."""
+    ranking = meta.get('ranking')
+    if not ranking:
+        return ''
+    figures = ', '.join(f"{name.upper()} R@1 {r['R@1']:.0f} %"
+                        for name, r in ranking['recall'].items())
+    return (f" Ranking measured on {ranking['queries']} held-out captions "
+            f"(k' = {ranking['rerank_k']}): {figures}; default "
+            f"{ranking['default'].upper()}.")

@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 
 from mvlt.version import __version__
-from .ann_index import DEFAULT_TARGET_RECALL, open_ann, write_ann
+from .ann_files import open_ann, write_ann
+from .ann_index import DEFAULT_TARGET_RECALL, serve_single_threaded
 from .gallery import Gallery, file_sha256, open_gallery
 from .inferencer import MVLTInferencer
 from .ranking_choice import DEFAULT_QUERIES, measure_ranking
@@ -331,6 +332,7 @@ class SearchIndex:
                     osp.join(self.index_dir, CAPTIONS_FILE),
                     encoding='utf-8') as f:
                 self.captions = json.load(f)
+            serve_single_threaded()
             ann = self.meta.get('ann') or {}
             rebuild = rebuild_command(self.meta, index_dir)
             self.image_index, self.image_embeds = open_ann(

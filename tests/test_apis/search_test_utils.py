@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from conftest import REPO
-from mvlt.apis import MVLTInferencer
+from conftest import REPO, load_tool
+from mvlt.apis import CatalogueSearch, MVLTInferencer, SearchIndex
 from mvlt.registry import MODELS
 
 #: An ITC head sized for the nano model (T^4 / V^4 width 128).
@@ -71,3 +71,37 @@ def fit_itc_projections(config: str, checkpoint: str,
             proj.weight.copy_(torch.from_numpy(solution.T).float())
     torch.save(
         dict(state_dict=inferencer.model.state_dict(), meta={}), checkpoint)
+
+
+def build_nano_index(nano_config: Config, nano_data: dict, root: str) -> dict:
+    """The nano model with a random ITC head and its index of the nano
+    gallery (16 images of 8 products), built by the tool in ``root``.
+
+    Returns:
+        dict: ``config``, ``checkpoint``, ``gallery``, ``images``, ``out``
+        (the index), ``meta``, ``search`` (a CatalogueSearch), ``paths``
+        (the images) and ``cfg``.
+    """
+    cfg = copy.deepcopy(nano_config)
+    cfg.model.heads.itc = NANO_ITC
+    config, checkpoint = save_model(cfg, root, 'nano_itc')
+    images = osp.join(nano_data['root'], 'images')
+    gallery = osp.join(nano_data['root'], 'test.jsonl')
+    out = osp.join(root, 'index')
+    tool = load_tool('misc/build_search_index.py')
+    meta = tool.main([
+        config, checkpoint, '--gallery', gallery, '--image-root', images,
+        '--out', out, '--batch-size', '16'
+    ])
+    index = SearchIndex(out, batch_size=16)
+    paths = [osp.join(images, row['img_path']) for row in nano_data['rows']]
+    return dict(
+        config=config,
+        checkpoint=checkpoint,
+        gallery=gallery,
+        images=images,
+        out=out,
+        meta=meta,
+        search=CatalogueSearch(index),
+        paths=paths,
+        cfg=cfg)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from conftest import load_tool
-from mvlt.apis.ann_index import (EXACT_MAX_ITEMS, EmbeddingRows,
-                                 IndexFileError,
-                                 auto_factory, build_ann_index,
-                                 estimate_bytes, exact_topk, import_faiss,
-                                 open_ann, parse_search_params, recall_at_k,
-                                 served_topk, set_search_params,
-                                 tune_search_params, write_ann)
+from mvlt.apis.ann_files import (EmbeddingRows, IndexFileError, open_ann,
+                                 write_ann)
+from mvlt.apis.ann_index import (EXACT_MAX_ITEMS, auto_factory,
+                                 build_ann_index, estimate_bytes, exact_topk,
+                                 import_faiss, parse_search_params,
+                                 recall_at_k, served_topk, set_search_params,
+                                 tune_search_params)
 
 pytest.importorskip('faiss', reason='faiss-cpu (requirements/optional.txt)')
 

@@ -12,11 +12,13 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from search_test_utils import NANO_ITC, save_model
+from search_test_utils import build_nano_index, save_model
 
 from conftest import draw_product, load_tool
 from mvlt.apis import (CatalogueSearch, IndexMismatchError, MVLTInferencer,
                        SearchIndex, open_gallery)
+from mvlt.apis.ann_files import describe_ann
+from mvlt.apis.ranking_choice import describe_ranking
 from mvlt.utils import register_all_modules
 
 pytest.importorskip('faiss', reason='faiss-cpu (requirements/optional.txt)')
@@ -42,30 +44,8 @@ def png_header(width: int, height: int) -> bytes:
 def built(nano_config, nano_data, tmp_path_factory):
     """The nano model with a random ITC head and its index of the nano
     gallery (16 images of 8 products), built by the tool."""
-    root = str(tmp_path_factory.mktemp('search'))
-    cfg = copy.deepcopy(nano_config)
-    cfg.model.heads.itc = NANO_ITC
-    config, checkpoint = save_model(cfg, root, 'nano_itc')
-    images = osp.join(nano_data['root'], 'images')
-    gallery = osp.join(nano_data['root'], 'test.jsonl')
-    out = osp.join(root, 'index')
-    tool = load_tool('misc/build_search_index.py')
-    meta = tool.main([
-        config, checkpoint, '--gallery', gallery, '--image-root', images,
-        '--out', out, '--batch-size', '16'
-    ])
-    index = SearchIndex(out, batch_size=16)
-    paths = [osp.join(images, row['img_path']) for row in nano_data['rows']]
-    return dict(
-        config=config,
-        checkpoint=checkpoint,
-        gallery=gallery,
-        images=images,
-        out=out,
-        meta=meta,
-        search=CatalogueSearch(index),
-        paths=paths,
-        cfg=cfg)
+    return build_nano_index(nano_config, nano_data,
+                            str(tmp_path_factory.mktemp('search')))
 
 
 @pytest.fixture(scope='module')
@@ -203,9 +183,8 @@ def test_index_records_ann_recall_and_ranking(built, client, tmp_path):
     assert info['ranking'] == ranking
     assert info['default_rerank_k'] == (0 if ranking['default'] == 'itc'
                                         else 16)
-    tool = load_tool('demo/search_app.py')
-    assert 'recall@10 1.000' in tool.ann_line(meta)
-    assert 'held-out captions' in tool.ranking_line(meta)
+    assert 'recall@10 1.000' in describe_ann(meta)
+    assert 'held-out captions' in describe_ranking(meta)
     # An index whose build measured the fused score best serves it.
     index = SearchIndex(built['out'])
     index.meta = dict(index.meta, ranking=dict(ranking, default='fused'))

@@ -11,8 +11,8 @@ upload (the best-matching captions and the most similar products) and a
     GET  /api/search?q=long+purple+checked+trousers&k=10&rerank=16
     POST /api/image?k=10&rerank=16      (the image file as the body)
     GET  /api/similar?row=12&k=10
-    GET  /api/info                      (sizes, limits, the ANN index's
-                                         measured recall@10)
+    GET  /api/info                      (sizes, limits, measured recall)
+    GET  /metrics                       (Prometheus text format)
 
 Results are one card per product (its best photo; ``photos`` lists the
 product's other rows) unless ``group=photo`` asks for one per photo.
@@ -25,18 +25,24 @@ gradio is an optional dependency (requirements/optional.txt).
 """
 import argparse
 import html
+import json
 import os
 import os.path as osp
 import re
+import sys
 import tempfile
 from typing import List, Optional
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
-from mvlt.apis.ann_index import ann_summary
-from mvlt.apis.ranking_choice import default_rerank_k
+from mvlt.apis.ann_files import ann_summary, describe_ann
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image)
+from mvlt.apis.ranking_choice import default_rerank_k, describe_ranking
+from mvlt.apis.search_metrics import add_metrics
 
+#: Endpoints counted by name in /metrics (every other path as 'other').
+API_PATHS = ('/api/search', '/api/image', '/api/similar', '/api/info',
+             '/metrics')
 THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
 #: Any of gradio's routes that serve a file by path.
 FILE_ROUTE = re.compile(r'/file[=/](.*)$')
@@ -116,28 +122,6 @@ def _by_product(group: str) -> bool:
     return group == 'product'
 
 
-def ann_line(meta: dict) -> str:
-    """The page's note on the nearest-neighbour index and its recall."""
-    parts = [
-        f"{table}: {a['factory']}, recall@10 {a['recall_at_10']:.3f} vs "
-        f"exact search ({a['queries']} held-out queries)"
-        for table, a in ann_summary(meta).items()
-    ]
-    return ('Index ' + '; '.join(parts) + '.') if parts else ''
-
-
-def ranking_line(meta: dict) -> str:
-    """The page's note on the measured ITC / ITM / fused recall."""
-    ranking = meta.get('ranking')
-    if not ranking:
-        return ''
-    figures = ', '.join(f"{name.upper()} R@1 {r['R@1']:.0f} %"
-                        for name, r in ranking['recall'].items())
-    return (f" Ranking measured on {ranking['queries']} held-out captions "
-            f"(k' = {ranking['rerank_k']}): {figures}; default "
-            f"{ranking['default'].upper()}.")
-
-
 def captions_html(captions: List[dict]) -> str:
     """Ranked captions with the products that carry them."""
     items = ''.join(
@@ -208,7 +192,7 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                     f'{len({i["product_id"] for i in index.items})} products '
                     f'({index.meta["gallery"]["kind"]} gallery, '
                     f'{"ITC + ITM" if index.has_itc else "exact ITM"}). '
-                    + ann_line(index.meta) + ranking_line(index.meta))
+                    + describe_ann(index.meta) + describe_ranking(index.meta))
         like = gr.HTML(elem_id='like-results')
         with gr.Tab('Search by words'):
             with gr.Row():
@@ -271,6 +255,8 @@ def build_app(search: CatalogueSearch,
 
     def refused(status: int, message: str) -> JSONResponse:
         return JSONResponse({'error': message}, status_code=status)
+
+    add_metrics(app, API_PATHS)
 
     @app.middleware('http')
     async def only_own_files(request: Request, call_next):
@@ -387,13 +373,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max-pixels', type=int, default=MAX_IMAGE_PIXELS)
     parser.add_argument('--max-query-chars', type=int, default=MAX_QUERY_CHARS)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--workers',
+        type=int,
+        default=1,
+        help='server processes (uvicorn workers, started by spawn; each '
+        'opens the index)')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """Open the index (checked against its checkpoint and gallery) and
-    serve the page until interrupted."""
-    args = parse_args(argv)
+def open_app(args: argparse.Namespace):
+    """The app of one server process for the parsed command line.
+
+    Raises:
+        SystemExit: The index cannot be served (the message says why).
+    """
     try:
         index = SearchIndex(
             args.index_dir,
@@ -402,19 +396,53 @@ def main(argv: Optional[List[str]] = None) -> None:
             batch_size=args.batch_size)
     except (FileNotFoundError, RuntimeError) as err:
         raise SystemExit(str(err)) from None
-    # Uploads of this process go to a folder of its own, the only one its
+    search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
+    return build_app(search, args.host, args.port, args.topk, args.rerank_k,
+                     args.max_upload_mb, args.max_pixels)
+
+
+def worker_app():
+    """The app factory each uvicorn worker process calls (its command line
+    comes from the parent in ``$MVLT_SEARCH_ARGV``)."""
+    return open_app(parse_args(json.loads(os.environ['MVLT_SEARCH_ARGV'])))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Open the index (checked against its checkpoint and gallery) and
+    serve the page until interrupted.
+
+    With ``--workers N`` uvicorn starts N processes by spawn (never fork, so
+    no worker inherits faiss's or torch's OpenMP state), each opening the
+    index; their /metrics are summed through a shared folder.
+    """
+    args = parse_args(argv)
+    # Uploads of this service go to a folder of its own, the only one its
     # file routes serve (gradio's default is shared by every gradio app).
     os.environ.setdefault('GRADIO_TEMP_DIR',
                           tempfile.mkdtemp(prefix='mvlt-search-'))
-    search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
-    app = build_app(search, args.host, args.port, args.topk, args.rerank_k,
-                    args.max_upload_mb, args.max_pixels)
+    app = open_app(args)  # also checks the index before workers start
     import uvicorn
     print(
-        f'MVLT catalogue search of {len(search)} images: '
-        f'http://{args.host}:{args.port}/  (Ctrl+C stops it)',
+        f'MVLT catalogue search of {args.index_dir}: '
+        f'http://{args.host}:{args.port}/ ({args.workers} worker(s); '
+        'Ctrl+C stops it)',
         flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
+        return
+    del app
+    os.environ['MVLT_SEARCH_ARGV'] = json.dumps(
+        sys.argv[1:] if argv is None else list(argv))
+    os.environ.setdefault('PROMETHEUS_MULTIPROC_DIR',
+                          tempfile.mkdtemp(prefix='mvlt-metrics-'))
+    uvicorn.run(
+        'search_app:worker_app',
+        factory=True,
+        app_dir=osp.dirname(osp.abspath(__file__)),
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level='warning')
 
 
 if __name__ == '__main__':

@@ -27,6 +27,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 
 from mvlt.apis import (MVLTInferencer, build_search_index,
                        estimate_exact_itm_seconds, open_gallery)
+from mvlt.apis.ann_files import describe_ann
+from mvlt.apis.ranking_choice import describe_ranking
 from mvlt.utils.cli import config_parser
 
 #: Exit status when the model has no ITC head (scripts tell it apart from
@@ -133,10 +135,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     print(f"Index of {meta['num_items']} images ({meta['mode']}) in "
           f"{meta['build_seconds']:.1f} s ({meta['images_per_second']:.1f} "
           f'images/s) -> {args.out}')
-    for table, ann in (meta.get('ann') or {}).items():
-        print(f"{table}: {ann['factory']} {ann['params'] or ''} recall@10 "
-              f"{ann['recall_at_10']:.3f} vs exact search ({ann['queries']} "
-              f"held-out queries), {ann['index_bytes'] / 2**20:.1f} MiB")
+    print((describe_ann(meta) + describe_ranking(meta)).strip())
     print(f'Serve it: python tools/demo/search_app.py {args.out}')
     return meta
 

@@ -19,12 +19,11 @@ from typing import Optional
 
 import numpy as np
 
+from mvlt.apis.ann_files import open_embeddings, open_faiss_index
 from mvlt.apis.ann_index import (DEFAULT_TARGET_RECALL, SHORTLIST_MARGIN,
                                  build_ann_index, exact_topk, import_faiss,
-                                 open_embeddings, open_faiss_index,
-                                 parse_search_params, recall_at_k,
-                                 served_topk, set_search_params,
-                                 tune_search_params)
+                                 parse_search_params, recall_at_k, served_topk,
+                                 set_search_params, tune_search_params)
 
 #: Items per cluster and the spread of a cluster: a catalogue has many near
 #: variants of one product type (colours, sizes, photos); with spread 1.0 an
