@@ -105,6 +105,19 @@ def decode_image(data: bytes,
     return array
 
 
+def parse_group(group: str) -> bool:
+    """``'product'`` (one result per product) -> True, ``'photo'`` ->
+    False.
+
+    Raises:
+        SearchInputError: Anything else.
+    """
+    if group not in ('product', 'photo'):
+        raise SearchInputError(
+            f"group must be 'product' or 'photo', got {group!r}.")
+    return group == 'product'
+
+
 def _check_counts(topk: int, rerank_k: int) -> None:
     if not isinstance(topk, (int, np.integer)) or not 1 <= topk <= 100:
         raise SearchInputError(f'k must be between 1 and 100, got {topk}.')

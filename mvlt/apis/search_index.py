@@ -32,7 +32,8 @@ import numpy as np
 
 from mvlt.version import __version__
 from .ann_files import open_ann, write_ann
-from .ann_index import DEFAULT_TARGET_RECALL, serve_single_threaded
+from .ann_index import (DEFAULT_TARGET_RECALL, serve_single_threaded,
+                        set_search_params)
 from .gallery import Gallery, file_sha256, open_gallery
 from .inferencer import MVLTInferencer
 from .ranking_choice import DEFAULT_QUERIES, measure_ranking
@@ -342,6 +343,17 @@ class SearchIndex:
                 self.index_dir, CAPTION_INDEX.split('.')[0],
                 ann.get('captions'), len(self.captions),
                 self.meta['embed_dim'], rebuild)
+
+    def set_search_params(self, params: dict) -> None:
+        """Change the faiss search parameters of the image table (``nprobe``
+        / ``efSearch`` / ``k_factor_rf``) from the tuned ones in
+        ``meta['ann']``; an empty dict changes nothing.
+
+        Raises:
+            ValueError: A parameter the index does not have.
+        """
+        if params and self.image_index is not None:
+            set_search_params(self.image_index, params)
 
     @property
     def has_itc(self) -> bool:

@@ -35,8 +35,9 @@ from typing import List, Optional
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
 from mvlt.apis.ann_files import ann_summary, describe_ann
+from mvlt.apis.ann_index import parse_search_params
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
-                                        decode_image)
+                                        decode_image, parse_group)
 from mvlt.apis.ranking_choice import default_rerank_k, describe_ranking
 from mvlt.apis.search_metrics import add_metrics
 
@@ -113,13 +114,6 @@ def _other_photos(hit: dict, shown: int = 4) -> str:
                      f'data-row="{row}" alt="photo {row}">'
                      for row in others[:shown])
     return f'<div class="mvlt-photos">{thumbs}</div>'
-
-
-def _by_product(group: str) -> bool:
-    if group not in ('product', 'photo'):
-        raise SearchInputError(
-            f"group must be 'product' or 'photo', got {group!r}.")
-    return group == 'product'
 
 
 def captions_html(captions: List[dict]) -> str:
@@ -297,14 +291,14 @@ def build_app(search: CatalogueSearch,
                    rerank: int = rerank_k,
                    group: str = 'product'):
         try:
-            return search.search_text(q, k, rerank, _by_product(group))
+            return search.search_text(q, k, rerank, parse_group(group))
         except SearchInputError as err:
             return refused(400, str(err))
 
     @app.get('/api/similar')
     def api_similar(row: int, k: int = topk, group: str = 'product'):
         try:
-            return search.more_like(row, k, _by_product(group))
+            return search.more_like(row, k, parse_group(group))
         except SearchInputError as err:
             return refused(400, str(err))
 
@@ -323,7 +317,7 @@ def build_app(search: CatalogueSearch,
 
         def run():
             image = decode_image(bytes(body), max_bytes, max_pixels)
-            return search.search_image(image, k, rerank, _by_product(group))
+            return search.search_image(image, k, rerank, parse_group(group))
 
         try:
             return await run_in_threadpool(run)
@@ -379,6 +373,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=1,
         help='server processes (uvicorn workers, started by spawn; each '
         'opens the index)')
+    parser.add_argument(
+        '--search-params',
+        default='',
+        help='faiss search parameters instead of the tuned ones in '
+        'meta.json, e.g. nprobe=128,k_factor_rf=16')
     return parser.parse_args(argv)
 
 
@@ -394,7 +393,8 @@ def open_app(args: argparse.Namespace):
             checkpoint=args.checkpoint,
             device=args.device,
             batch_size=args.batch_size)
-    except (FileNotFoundError, RuntimeError) as err:
+        index.set_search_params(parse_search_params(args.search_params))
+    except (FileNotFoundError, RuntimeError, ValueError) as err:
         raise SystemExit(str(err)) from None
     search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
     return build_app(search, args.host, args.port, args.topk, args.rerank_k,
