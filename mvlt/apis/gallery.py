@@ -11,11 +11,11 @@ import os
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
 
 from mvlt.datasets import FashionGenDataset, ImageTextDataset
 from mvlt.datasets.transforms.loading import open_hdf5
+from mvlt.image import decode_image
 
 #: Kinds of gallery and the path endings that select them.
 GALLERY_KINDS = {
@@ -75,15 +75,6 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3), as the inferencer reads files.
-    """
-    array = mmcv.imread(path, channel_order='rgb')
-    if array is None:
-        raise ValueError(f'Cannot read image {path}.')
-    return array
-
-
 class Gallery:
     """The rows of a product gallery, read from its source on demand.
 
@@ -120,7 +111,7 @@ class Gallery:
                              f'({len(self.rows)} rows).')
         if self.kind == 'fashiongen':
             return np.asarray(open_hdf5(self.path)['input_image'][row])
-        return read_rgb(self._files[row])
+        return decode_image(self._files[row])
 
     def read_many(self, rows: Sequence[int]) -> List[np.ndarray]:
         """Images of several rows (see :meth:`read`)."""
