@@ -106,7 +106,7 @@ def open_image(data: bytes,
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageDecodeError(
             f'Cannot decode {name}: not an image file Pillow reads (JPEG, '
-            f'PNG, WebP, BMP, GIF, TIFF): {err}') from None
+            f'PNG, WebP, BMP, GIF, TIFF), or a truncated one: {err}') from None
     width, height = image.size
     if width < 1 or height < 1:
         raise ImageDecodeError(

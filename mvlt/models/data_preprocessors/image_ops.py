@@ -183,8 +183,14 @@ def crop_resize_torch(images: ImageBatch, boxes: torch.Tensor,
         x1, y1, x2, y2 = plan.box
         crop = image[:, y1:y2, x1:x2]
         if plan.reduced is not None:
-            crop = _to_uint8(
-                F.interpolate(crop[None].float(), plan.reduced, mode='area'))
+            # One channel at a time: the float copy of an over-long crop is
+            # the memory peak here.
+            crop = torch.cat([
+                _to_uint8(
+                    F.interpolate(
+                        channel[None, None].float(), plan.reduced,
+                        mode='area')) for channel in crop
+            ])
         if square:
             top, bottom, left, right = square_padding(*crop.shape[1:])
             crop = F.pad(crop, (left, right, top, bottom), value=pad_val)
