@@ -20,6 +20,7 @@ from mvlt.image import ImageDecodeError
 from mvlt.image import decode_image as decode_upload
 from mvlt.models.utils import (itc_similarity, rank_order, rerank,
                                topk_candidates)
+from .query_check import judge_word_pieces
 from .search_index import SearchIndex
 
 #: Extra faiss neighbours fetched beyond those needed, so that the exact
@@ -184,13 +185,20 @@ class CatalogueSearch:
                 exact-ITM index scores every item by ITM whatever k'.
 
         Returns:
-            dict: ``query``, ``results`` and ``timing``.
+            dict: ``query``, ``results``, ``timing``, and ``warning`` when
+            every word piece of the query is [UNK]
+            (:func:`~.query_check.judge_word_pieces`).
 
         Raises:
-            SearchInputError: A refused query or setting.
+            SearchInputError: A refused query (empty, also of word pieces;
+                too long) or setting.
         """
         query = check_query(query, self.max_query_chars)
         _check_counts(topk, rerank_k)
+        error, warning = judge_word_pieces(
+            self.inferencer.model.data_preprocessor.tokenizer, query)
+        if error:
+            raise SearchInputError(error)
         with self._lock:
             start = time.perf_counter()
             timing = dict(itc=0.0, itm=0.0)
@@ -213,10 +221,13 @@ class CatalogueSearch:
                 ranked = self._rank(rows, similarity, topk, rerank_k, itm_of,
                                     timing)
             timing['total'] = 1000 * (time.perf_counter() - start)
-        return dict(
+        out = dict(
             query=query,
             results=[self._item(*hit) for hit in ranked],
             timing=timing)
+        if warning:
+            out['warning'] = warning
+        return out
 
     def search_image(self,
                      image: np.ndarray,
