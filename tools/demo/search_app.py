@@ -14,24 +14,24 @@ upload (the best-matching captions and the most similar products) and a
     GET  /api/info                      (sizes, limits, measured recall)
     GET  /metrics                       (Prometheus text format)
 
-Results are one card per product (its best photo; ``photos`` lists the
-product's other rows) unless ``group=photo`` asks for one per photo.
+One result per product (its best photo) unless ``group=photo`` is asked.
 
 Private by default: it listens on 127.0.0.1 unless ``--host`` says
-otherwise, never opens a public share link, refuses uploads over
+otherwise, answers only the Host names it is served under (loopback names,
+``--host``, ``--allowed-host``) and only its own origin (DNS rebinding),
+never opens a public share link, refuses uploads over
 ``--max-upload-mb`` and images over ``--max-pixels`` (decompression bombs),
 and serves no file but the index's thumbnails and this session's uploads.
 gradio is an optional dependency (requirements/optional.txt).
 """
 import argparse
 import html
-import json
 import os
 import os.path as osp
 import re
 import sys
 import tempfile
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
 from mvlt.apis.ann_files import ann_summary, describe_ann
@@ -40,6 +40,8 @@ from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image, parse_group)
 from mvlt.apis.ranking_choice import default_rerank_k, describe_ranking
 from mvlt.apis.search_metrics import add_metrics
+from mvlt.apis.serving import serve, worker_argv
+from mvlt.apis.web_guard import allowed_hosts, guard_hosts
 
 #: Endpoints counted by name in /metrics (every other path as 'other').
 API_PATHS = ('/api/search', '/api/image', '/api/similar', '/api/info',
@@ -56,6 +58,7 @@ CSS = """
 .mvlt-caption {font-weight: 600; margin: 4px 0;}
 .mvlt-meta {color: #666;}
 .mvlt-error {color: #b00020; font-weight: 600;}
+.mvlt-warning {color: #8a5300; font-weight: 600;}
 .mvlt-timing {color: #666; font-size: 12px; margin: 6px 0;}
 """
 
@@ -116,6 +119,15 @@ def _other_photos(hit: dict, shown: int = 4) -> str:
     return f'<div class="mvlt-photos">{thumbs}</div>'
 
 
+def text_results_html(out: dict) -> str:
+    """A text search's answer: its warning (an all-[UNK] query), timing and
+    result cards."""
+    warning = out.get('warning')
+    return (f'<p class="mvlt-warning">{html.escape(warning)}</p>'
+            if warning else '') + _timing(out['timing']) + products_html(
+                out['results'])
+
+
 def captions_html(captions: List[dict]) -> str:
     """Ranked captions with the products that carry them."""
     items = ''.join(
@@ -147,7 +159,7 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                                      bool(per_product))
         except SearchInputError as err:
             return _error(str(err))
-        return _timing(out['timing']) + products_html(out['results'])
+        return text_results_html(out)
 
     def image_page(path: Optional[str], k: float, k_rerank: float) -> str:
         if not path:
@@ -223,14 +235,17 @@ def build_app(search: CatalogueSearch,
               topk: int = 10,
               rerank_k: Optional[int] = None,
               max_upload_mb: float = 10.0,
-              max_pixels: int = MAX_IMAGE_PIXELS):
+              max_pixels: int = MAX_IMAGE_PIXELS,
+              extra_hosts: Sequence[str] = ()):
     """The FastAPI app: JSON endpoints, thumbnails and the page at ``/``.
 
     ``rerank_k`` None: the index's measured default
     (:func:`mvlt.apis.ranking_choice.default_rerank_k`).
 
     Uploads go to ``$GRADIO_TEMP_DIR`` (:func:`main` makes a private one);
-    gradio's file routes serve nothing outside it.
+    gradio's file routes serve nothing outside it. Only requests to the
+    loopback names, ``host`` and ``extra_hosts``, from those origins, are
+    answered (:mod:`mvlt.apis.web_guard`).
     """
     gr = _quiet_gradio()
     from fastapi import FastAPI, Request
@@ -246,6 +261,7 @@ def build_app(search: CatalogueSearch,
     thumbs = search.index.thumbs_dir
     uploads = osp.realpath(get_upload_folder())
     app = FastAPI(title='MVLT catalogue search', docs_url=None, redoc_url=None)
+    guard_hosts(app, allowed_hosts(host, extra_hosts))
 
     def refused(status: int, message: str) -> JSONResponse:
         return JSONResponse({'error': message}, status_code=status)
@@ -353,6 +369,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='127.0.0.1',
         help='address to listen on (default: this machine only)')
     parser.add_argument(
+        '--allowed-host',
+        action='append',
+        default=[],
+        help='a further Host name the page answers (e.g. its DNS name '
+        'with --host 0.0.0.0); loopback names and --host always are')
+    parser.add_argument(
         '--checkpoint',
         help='the checkpoint, if it has moved since the '
         'index was built (same content)')
@@ -371,13 +393,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--workers',
         type=int,
         default=1,
-        help='server processes (uvicorn workers, started by spawn; each '
-        'opens the index)')
+        help='server processes (spawned; each opens the index)')
     parser.add_argument(
         '--search-params',
         default='',
-        help='faiss search parameters instead of the tuned ones in '
-        'meta.json, e.g. nprobe=128,k_factor_rf=16')
+        help='e.g. nprobe=128 (default: the tuned ones in meta.json)')
     return parser.parse_args(argv)
 
 
@@ -398,51 +418,32 @@ def open_app(args: argparse.Namespace):
         raise SystemExit(str(err)) from None
     search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
     return build_app(search, args.host, args.port, args.topk, args.rerank_k,
-                     args.max_upload_mb, args.max_pixels)
+                     args.max_upload_mb, args.max_pixels, args.allowed_host)
 
 
 def worker_app():
-    """The app factory each uvicorn worker process calls (its command line
-    comes from the parent in ``$MVLT_SEARCH_ARGV``)."""
-    return open_app(parse_args(json.loads(os.environ['MVLT_SEARCH_ARGV'])))
+    """The app factory of each worker process (:mod:`mvlt.apis.serving`)."""
+    return open_app(parse_args(worker_argv()))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Open the index (checked against its checkpoint and gallery) and
-    serve the page until interrupted.
-
-    With ``--workers N`` uvicorn starts N processes by spawn (never fork, so
-    no worker inherits faiss's or torch's OpenMP state), each opening the
-    index; their /metrics are summed through a shared folder.
-    """
+    serve the page until interrupted (``--workers N``: N spawned processes,
+    :func:`mvlt.apis.serving.serve`)."""
     args = parse_args(argv)
     # Uploads of this service go to a folder of its own, the only one its
     # file routes serve (gradio's default is shared by every gradio app).
     os.environ.setdefault('GRADIO_TEMP_DIR',
                           tempfile.mkdtemp(prefix='mvlt-search-'))
     app = open_app(args)  # also checks the index before workers start
-    import uvicorn
     print(
         f'MVLT catalogue search of {args.index_dir}: '
         f'http://{args.host}:{args.port}/ ({args.workers} worker(s); '
         'Ctrl+C stops it)',
         flush=True)
-    if args.workers == 1:
-        uvicorn.run(app, host=args.host, port=args.port, log_level='warning')
-        return
-    del app
-    os.environ['MVLT_SEARCH_ARGV'] = json.dumps(
-        sys.argv[1:] if argv is None else list(argv))
-    os.environ.setdefault('PROMETHEUS_MULTIPROC_DIR',
-                          tempfile.mkdtemp(prefix='mvlt-metrics-'))
-    uvicorn.run(
-        'search_app:worker_app',
-        factory=True,
-        app_dir=osp.dirname(osp.abspath(__file__)),
-        workers=args.workers,
-        host=args.host,
-        port=args.port,
-        log_level='warning')
+    serve(app, args.host, args.port, args.workers, 'search_app:worker_app',
+          osp.dirname(osp.abspath(__file__)),
+          sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == '__main__':

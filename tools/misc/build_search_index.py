@@ -29,6 +29,7 @@ from mvlt.apis import (MVLTInferencer, build_search_index,
                        estimate_exact_itm_seconds, open_gallery)
 from mvlt.apis.ann_files import describe_ann
 from mvlt.apis.ranking_choice import describe_ranking
+from mvlt.image import ImageDecodeError
 from mvlt.utils.cli import config_parser
 
 #: Exit status when the model has no ITC head (scripts tell it apart from
@@ -57,6 +58,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--exact-itm',
         action='store_true',
         help='no ITC head: index for exact (slow) ITM scoring of every item')
+    parser.add_argument(
+        '--on-bad-sample',
+        choices=('raise', 'skip'),
+        default='raise',
+        help='an unreadable image: stop and name it (raise), or leave it '
+        'out of the index and list it (skip)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--index',
@@ -83,6 +90,33 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _build(args: argparse.Namespace, inferencer: MVLTInferencer,
+           gallery, bar: Progress, task) -> dict:
+    """Build the index with a progress bar (done / total, images/s, time
+    left); return its meta data."""
+
+    def progress(done: int, total: int) -> None:
+        speed = bar.tasks[task].speed  # rich's windowed rate
+        bar.update(
+            task,
+            completed=done,
+            rate=f'{speed:.1f} images/s' if speed else '')
+
+    return build_search_index(
+        inferencer,
+        gallery,
+        args.out,
+        config_source=args.config,
+        config_options=args.cfg_options,
+        exact_itm=args.exact_itm,
+        chunk_size=args.batch_size,
+        index=args.index,
+        memory_budget_mb=args.memory_budget_mb,
+        target_recall=args.target_recall,
+        rank_queries=args.rank_queries,
+        progress=progress)
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
     """Build the index; return its meta data.
 
@@ -97,9 +131,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if not osp.isfile(args.checkpoint):
         sys.exit(f'Checkpoint {args.checkpoint} does not exist.')
     try:
-        gallery = open_gallery(args.gallery, args.image_root)
+        gallery = open_gallery(
+            args.gallery, args.image_root, on_bad_sample=args.on_bad_sample)
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f'Cannot open gallery {args.gallery}: {err}')
+    for file, reason in gallery.skipped:
+        print(f'Skipped {file}: {reason}', file=sys.stderr)
+    if gallery.skipped:
+        print(f'Skipped {len(gallery.skipped)} unreadable image(s).')
     inferencer = MVLTInferencer(
         args.config,
         args.checkpoint,
@@ -127,27 +166,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
                TextColumn('{task.fields[rate]}'), TimeRemainingColumn())
     with Progress(*columns) as bar:
         task = bar.add_task('build', total=len(gallery), rate='')
-
-        def progress(done: int, total: int) -> None:
-            speed = bar.tasks[task].speed  # rich's windowed rate
-            bar.update(
-                task,
-                completed=done,
-                rate=f'{speed:.1f} images/s' if speed else '')
-
-        meta = build_search_index(
-            inferencer,
-            gallery,
-            args.out,
-            config_source=args.config,
-            config_options=args.cfg_options,
-            exact_itm=args.exact_itm,
-            chunk_size=args.batch_size,
-            index=args.index,
-            memory_budget_mb=args.memory_budget_mb,
-            target_recall=args.target_recall,
-            rank_queries=args.rank_queries,
-            progress=progress)
+        try:
+            meta = _build(args, inferencer, gallery, bar, task)
+        except ImageDecodeError as err:
+            sys.exit(f'{err}\nRemove or replace the file, or build with '
+                     '--on-bad-sample skip to leave unreadable images out.')
     print(f"Index of {meta['num_items']} images ({meta['mode']}) in "
           f"{meta['build_seconds']:.1f} s ({meta['images_per_second']:.1f} "
           f'images/s) -> {args.out}')

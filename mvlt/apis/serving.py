@@ -1,0 +1,42 @@
+"""Running the search service in one or several processes (uvicorn).
+
+Several workers are started by uvicorn's supervisor, which uses spawn: no
+worker inherits a forked copy of faiss's or torch's OpenMP state (a forked
+faiss hangs: faiss issue #5206). Each worker calls an app factory that
+rebuilds the app from the parent's command line; their Prometheus counters
+are summed through a shared folder (:mod:`mvlt.apis.search_metrics`).
+"""
+import json
+import os
+import tempfile
+from typing import List
+
+#: Environment variable carrying the command line to the workers.
+ARGV_ENV = 'MVLT_SEARCH_ARGV'
+
+
+def worker_argv() -> List[str]:
+    """The command line the parent passed to this worker."""
+    return json.loads(os.environ[ARGV_ENV])
+
+
+def serve(app, host: str, port: int, workers: int, factory: str,
+          app_dir: str, argv: List[str]) -> None:
+    """Serve ``app`` in this process (``workers == 1``), or ``workers``
+    spawned processes each calling ``factory`` (``'module:function'``,
+    importable from ``app_dir``), until interrupted."""
+    import uvicorn
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level='warning')
+        return
+    os.environ[ARGV_ENV] = json.dumps(list(argv))
+    os.environ.setdefault('PROMETHEUS_MULTIPROC_DIR',
+                          tempfile.mkdtemp(prefix='mvlt-metrics-'))
+    uvicorn.run(
+        factory,
+        factory=True,
+        app_dir=app_dir,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level='warning')
