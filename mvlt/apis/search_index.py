@@ -23,7 +23,6 @@ import json
 import os
 import os.path as osp
 import shlex
-import shutil
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -35,6 +34,7 @@ from .ann_files import open_ann, write_ann
 from .ann_index import (DEFAULT_TARGET_RECALL, serve_single_threaded,
                         set_search_params)
 from .gallery import Gallery, file_sha256, open_gallery
+from .embed_shards import DEFAULT_SHARD_SIZE, embed_in_shards, prepare_plan
 from .inferencer import MVLTInferencer
 from .ranking_choice import DEFAULT_QUERIES, measure_ranking
 
@@ -107,7 +107,10 @@ def build_search_index(inferencer: MVLTInferencer,
                        index: str = 'auto',
                        memory_budget_mb: Optional[float] = None,
                        target_recall: float = DEFAULT_TARGET_RECALL,
-                       rank_queries: int = DEFAULT_QUERIES) -> dict:
+                       rank_queries: int = DEFAULT_QUERIES,
+                       shard_size: int = DEFAULT_SHARD_SIZE,
+                       rank: int = 0,
+                       world_size: int = 1) -> Optional[dict]:
     """Embed a gallery and write a search index folder.
 
     Args:
@@ -133,9 +136,16 @@ def build_search_index(inferencer: MVLTInferencer,
         rank_queries: Held-out captions on which ITC, ITC + ITM and fused
             ranking are compared (``meta['ranking']``, the page's default;
             :mod:`mvlt.apis.ranking_choice`); 0: not measured.
+        shard_size: Rows embedded and written at a time; a killed build
+            resumes after its last finished shard
+            (:mod:`mvlt.apis.embed_shards`).
+        rank / world_size: This process's share of the shards when several
+            build one index; only process 0 writes the index (the others
+            return None).
 
     Returns:
-        dict: The index's meta data (also in ``meta.json``).
+        dict | None: The index's meta data (also in ``meta.json``); None on
+        a process other than 0.
 
     Raises:
         KeyError: The model has no ITC head and ``exact_itm`` is False.
@@ -153,29 +163,47 @@ def build_search_index(inferencer: MVLTInferencer,
                  'images.npy', 'captions.npy'):
         if osp.exists(osp.join(out_dir, name)):
             os.remove(osp.join(out_dir, name))
-    shutil.rmtree(osp.join(out_dir, THUMB_DIR), ignore_errors=True)
-    os.makedirs(osp.join(out_dir, THUMB_DIR))
+    checkpoint_sha = file_sha256(inferencer.checkpoint)
+    gallery_sha = gallery.content_hash()
+    prepare_plan(
+        out_dir,
+        dict(
+            checkpoint=checkpoint_sha,
+            gallery=gallery_sha,
+            num_items=len(gallery),
+            shard_size=shard_size,
+            chunk_size=chunk_size,
+            thumb_size=thumb_size,
+            exact_itm=exact_itm), THUMB_DIR, rank, wait_s=3600)
     inferencer.cfg.dump(osp.join(out_dir, CONFIG_FILE))
 
-    total, embeds, items = len(gallery), [], []
-    for first in range(0, total, chunk_size):
-        rows = range(first, min(first + chunk_size, total))
-        images = gallery.read_many(rows)
-        for row, image in zip(rows, images):
-            thumb = f'{THUMB_DIR}/{row:06d}.jpg'
-            _write_thumbnail(image, osp.join(out_dir, thumb), thumb_size)
-            items.append(dict(row=row, **gallery.rows[row], thumbnail=thumb))
-        if not exact_itm:
-            embeds.append(inferencer.embed_images(images))
-        if progress is not None:
-            progress(rows.stop, total)
+    def embed_rows(rows: range) -> tuple:
+        embeds, items = [], []
+        for first in range(rows.start, rows.stop, chunk_size):
+            chunk = range(first, min(first + chunk_size, rows.stop))
+            images = gallery.read_many(chunk)
+            for row, image in zip(chunk, images):
+                thumb = f'{THUMB_DIR}/{row:06d}.jpg'
+                _write_thumbnail(image, osp.join(out_dir, thumb), thumb_size)
+                items.append(
+                    dict(row=row, **gallery.rows[row], thumbnail=thumb))
+            if not exact_itm:
+                embeds.append(inferencer.embed_images(images))
+        return (np.concatenate(embeds) if embeds else None), items
+
+    total = len(gallery)
+    table = embed_in_shards(out_dir, total, shard_size, embed_rows, rank,
+                            world_size, progress)
+    if table is None:  # another process assembles the index
+        return None
+    embeds, items = table
     with open(osp.join(out_dir, ITEMS_FILE), 'w', encoding='utf-8') as f:
         for item in items:
             f.write(json.dumps(item, ensure_ascii=False) + '\n')
 
     embed_dim, ann, ranking = None, None, None
     if not exact_itm:
-        image_embeds = np.concatenate(embeds)
+        image_embeds = embeds
         embed_dim = int(image_embeds.shape[1])
         captions: Dict[str, List[int]] = {}
         for item in items:
@@ -220,9 +248,8 @@ def build_search_index(inferencer: MVLTInferencer,
             file=CONFIG_FILE,
             cwd=os.getcwd()),
         checkpoint=dict(
-            path=osp.abspath(inferencer.checkpoint),
-            sha256=file_sha256(inferencer.checkpoint)),
-        gallery=dict(**gallery.spec, sha256=gallery.content_hash()),
+            path=osp.abspath(inferencer.checkpoint), sha256=checkpoint_sha),
+        gallery=dict(**gallery.spec, sha256=gallery_sha),
         build_seconds=round(seconds, 3),
         images_per_second=round(total / max(seconds, 1e-9), 2),
         mvlt_version=__version__,

@@ -13,6 +13,11 @@ from typing import List
 
 #: Environment variable carrying the command line to the workers.
 ARGV_ENV = 'MVLT_SEARCH_ARGV'
+#: Seconds a worker may take to answer uvicorn's health check. uvicorn's
+#: default (5 s) is shorter than a spawned worker's imports (torch, faiss)
+#: on a busy CPU: measured here, workers were killed and restarted in a loop
+#: and never served.
+WORKER_HEALTHCHECK_S = 120
 
 
 def worker_argv() -> List[str]:
@@ -37,6 +42,7 @@ def serve(app, host: str, port: int, workers: int, factory: str,
         factory=True,
         app_dir=app_dir,
         workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         host=host,
         port=port,
         log_level='warning')

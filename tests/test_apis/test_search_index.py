@@ -188,6 +188,9 @@ def test_index_records_ann_recall_and_ranking(built, client, tmp_path):
     assert 'held-out captions' in describe_ranking(meta)
     # An index whose build measured the fused score best serves it.
     index = SearchIndex(built['out'])
+    index.set_search_params({})  # nothing to change on an exact index
+    with pytest.raises(ValueError, match='no search parameter'):
+        index.set_search_params(dict(nprobe=4))
     index.meta = dict(index.meta, ranking=dict(ranking, default='fused'))
     fused = CatalogueSearch(index)
     plain = built['search'].search_text(QUERY, 4, 4, by_product=False)

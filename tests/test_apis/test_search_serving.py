@@ -82,10 +82,10 @@ def test_metrics_in_prometheus_format(built, tmp_path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('GRADIO_TEMP_DIR', str(tmp_path))
         app = load_tool('demo/search_app.py').build_app(built['search'])
-        with TestClient(app) as client:
+        with TestClient(app, base_url='http://127.0.0.1') as client:
             for query in QUERIES[:3]:
-                assert client.get('/api/search',
-                                  params=dict(q=query)).status_code == 200
+                response = client.get('/api/search', params=dict(q=query))
+                assert response.status_code == 200, response.text
             assert client.get('/api/search').status_code == 400
             client.get('/no/such/path')
             response = client.get('/metrics')

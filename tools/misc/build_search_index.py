@@ -4,6 +4,11 @@
         --gallery SPEC --out DIR [--image-root DIR] [--batch-size 64] \
         [--exact-itm] [--cfg-options ...]
 
+The gallery is embedded in shards (``--shard-size``) written as they
+finish: a killed build resumes where it stopped, and
+``tools/dist_run.sh N misc/build_search_index.py ...`` shares the shards
+among N processes (CPU or GPU).
+
 SPEC is a Fashion-Gen HDF5 split (``.h5``), a JSON-lines image-caption file
 (``.jsonl``, ``img_path`` relative to ``--image-root``, default its folder)
 or a folder of images (captions from ``NAME.txt`` beside each image, else
@@ -18,6 +23,7 @@ the time exact ITM scoring of every image would take per query, and
 exits with status 3 (other errors: 1 or 2).
 """
 import argparse
+import os
 import os.path as osp
 import sys
 from typing import List, Optional
@@ -82,6 +88,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='recall@10 vs exact search that nprobe / efSearch are raised '
         'to (measured on held-out queries, recorded in meta.json)')
     parser.add_argument(
+        '--shard-size',
+        type=int,
+        default=1024,
+        help='images embedded and written at a time; a killed build '
+        'resumes after the last finished shard, and tools/dist_run.sh N '
+        'shares the shards among N processes')
+    parser.add_argument(
         '--rank-queries',
         type=int,
         default=100,
@@ -114,6 +127,9 @@ def _build(args: argparse.Namespace, inferencer: MVLTInferencer,
         memory_budget_mb=args.memory_budget_mb,
         target_recall=args.target_recall,
         rank_queries=args.rank_queries,
+        shard_size=args.shard_size,
+        rank=int(os.environ.get('RANK', 0)),
+        world_size=int(os.environ.get('WORLD_SIZE', 1)),
         progress=progress)
 
 
@@ -171,6 +187,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
         except ImageDecodeError as err:
             sys.exit(f'{err}\nRemove or replace the file, or build with '
                      '--on-bad-sample skip to leave unreadable images out.')
+    if meta is None:
+        print(f"Process {os.environ.get('RANK')}: its shards are written; "
+              'process 0 assembles the index.')
+        return None
     print(f"Index of {meta['num_items']} images ({meta['mode']}) in "
           f"{meta['build_seconds']:.1f} s ({meta['images_per_second']:.1f} "
           f'images/s) -> {args.out}')
