@@ -19,6 +19,10 @@ from mvlt.registry import TRANSFORMS
 class LoadImage(BaseTransform):
     """Read ``results['img_path']`` into ``results['img']``: RGB uint8 HxWx3.
 
+    When the data set has read the encoded file already (``img_bytes``, e.g.
+    :class:`~mvlt.datasets.ShardDataset`), those bytes are decoded and
+    ``img_path`` only names the image in messages.
+
     Unlike mmcv's ``LoadImageFromFile`` it always gives RGB (the order of the
     HDF5 data sets and of the normalisation constants) and names the file in
     its errors.
@@ -50,12 +54,16 @@ class LoadImage(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         path = results['img_path']
-        try:
-            data = get(path, backend_args=self.backend_args)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f'Image file {path} does not exist; check data_root / '
-                'data_prefix in the dataset config.') from None
+        if 'img_bytes' in results:
+            # Already read by the data set (a member of a tar shard).
+            data = results.pop('img_bytes')
+        else:
+            try:
+                data = get(path, backend_args=self.backend_args)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f'Image file {path} does not exist; check data_root / '
+                    'data_prefix in the dataset config.') from None
         if self.imdecode_backend == 'device':
             results['img_bytes'] = np.frombuffer(data, np.uint8)
             return results
