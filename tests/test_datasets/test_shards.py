@@ -194,3 +194,9 @@ def test_bad_arguments_fail_early(tmp_path):
     with pytest.raises(ValueError, match='not a shard manifest'):
         ShardDataset(manifest=str(bad))
 
+
+
+def test_a_pipeline_of_another_data_set_is_refused(tmp_path):
+    pipeline = [dict(type='LoadFashionGenImage'), dict(type='PackMVLTInputs')]
+    with pytest.raises(ValueError, match='needs LoadImage.*LoadFashionGen'):
+        ShardDataset(shards=write_uneven_shards(tmp_path), pipeline=pipeline)
