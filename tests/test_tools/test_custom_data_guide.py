@@ -86,7 +86,7 @@ def write_shop(root) -> list:
 def _run(command, env=None, **kwargs):
     result = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True,
-        env=dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='2',
+        env=dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1',
                  **(env or {})), **kwargs)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     return result.stdout + result.stderr
@@ -123,9 +123,12 @@ def test_the_guide_from_a_shop_csv_to_a_search_index(tmp_path):
     shop = tmp_path / 'shop'
     rows = write_shop(str(shop))
     data, work = tmp_path / 'data', tmp_path / 'work'
+    # The guide says `python`: this interpreter, first on the PATH.
+    path = osp.dirname(sys.executable) + os.pathsep + os.environ['PATH']
     log = _run(['bash', '-euo', 'pipefail', '-c', guide_commands()],
                env=dict(SHOP=str(shop), CKPT=checkpoint, VOCAB=vocab,
-                        CONFIG=NANO, DATA=str(data), WORK=str(work)))
+                        CONFIG=NANO, DATA=str(data), WORK=str(work),
+                        PATH=path))
     # 1. shards with manifests; whole products held out.
     train = json.loads((data / 'train' / 'manifest.json').read_text())
     test = json.loads((data / 'test' / 'manifest.json').read_text())
