@@ -25,5 +25,5 @@ test_dataloader = dict(
         test_mode=True))
 # Zero-shot retrieval lists for these shards: python
 # tools/misc/make_retrieval_protocol.py configs/mvlt/pretrain_shards.py
-test_cfg = dict(
-    protocol_file=data_root + 'protocols/fashiongen-101_validation.json')
+test_cfg = dict(protocol_file=data_root +
+                'protocols/fashiongen-101_validation.json')

@@ -85,7 +85,8 @@ class Gallery:
     """The rows of a product gallery, read from its source on demand.
 
     Attributes:
-        kind (str): ``'fashiongen'``, ``'jsonl'``, ``'shards'`` or ``'folder'``.
+        kind (str): ``'fashiongen'``, ``'jsonl'``, ``'shards'`` or
+            ``'folder'``.
         path (str): The source (absolute).
         image_root (str, optional): Folder the JSON-lines ``img_path`` values
             are relative to.

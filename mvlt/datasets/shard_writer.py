@@ -14,9 +14,7 @@ import os.path as osp
 import random
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from webdataset import TarWriter
-
-from .shards import MANIFEST_FORMAT
+from .shards import MANIFEST_FORMAT, require_package
 
 #: Image file extensions a converter stores as they are (no re-encoding).
 STORED_IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png', 'webp', 'bmp')
@@ -56,8 +54,9 @@ def split_by_product(samples: Sequence[ShardSample], test_fraction: float,
     products = sorted({str(s['meta']['product_id']) for s in samples})
     random.Random(seed).shuffle(products)
     held_out = set(products[:round(len(products) * test_fraction)])
-    train = [s for s in samples if str(s['meta']['product_id']) not in
-             held_out]
+    train = [
+        s for s in samples if str(s['meta']['product_id']) not in held_out
+    ]
     test = [s for s in samples if str(s['meta']['product_id']) in held_out]
     return train, test
 
@@ -135,7 +134,9 @@ def write_shards(samples: Iterable[ShardSample],
                 close()
             name = f'{prefix}-{len(shards):05d}.tar'
             shards.append(dict(path=name))
-            writer, count, size = TarWriter(osp.join(out_dir, name)), 0, 0
+            tar_writer = require_package('webdataset').TarWriter
+            writer = tar_writer(osp.join(out_dir, name))
+            count, size = 0, 0
         writer.write(record)
         count += 1
         size += member_bytes

@@ -28,9 +28,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
-from braceexpand import braceexpand
 from mmengine.logging import print_log
-from wids.wids import IndexedTarSamples
 
 from mvlt.registry import DATASETS
 from .base import MVLTBaseDataset
@@ -40,6 +38,18 @@ from .label_map import LabelMap
 IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png', 'webp', 'bmp')
 #: ``format`` of the manifests ``tools/dataset_converters`` write.
 MANIFEST_FORMAT = 'mvlt-shards/1'
+
+
+def require_package(module: str) -> Any:
+    """``braceexpand`` / ``wids`` (requirements/optional.txt), imported when
+    shards are used so that ``import mvlt.datasets`` does not need them."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f'Reading tar shards needs {module.split(".")[0]}: pip install '
+            'webdataset wids (see requirements/optional.txt).') from None
 
 
 def expand_shard_urls(shards: Union[str, Sequence[str]],
@@ -63,7 +73,7 @@ def expand_shard_urls(shards: Union[str, Sequence[str]],
     patterns = [shards] if isinstance(shards, str) else list(shards)
     urls = []
     for pattern in patterns:
-        for url in braceexpand(str(pattern)):
+        for url in require_package('braceexpand').braceexpand(str(pattern)):
             if not url.startswith('pipe:') and root and not osp.isabs(url):
                 url = osp.join(root, url)
             urls.append(url)
@@ -176,7 +186,7 @@ class ShardDataset(MVLTBaseDataset):
         self.label_map_from = label_map_from
         self.urls: List[str] = []
         self.starts = np.zeros(1, np.int64)
-        self._open: 'OrderedDict[int, IndexedTarSamples]' = OrderedDict()
+        self._open: 'OrderedDict[int, Any]' = OrderedDict()
         self._open_pid: Optional[int] = None
         self._bad_shards: set = set()
         self._maps: Dict[str, Optional[LabelMap]] = {}
@@ -201,22 +211,21 @@ class ShardDataset(MVLTBaseDataset):
         else:
             self.urls = expand_shard_urls(self.shards_spec, self.data_root)
             counts = self._counts(manifest)
-        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(
-            np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         if self.starts[-1] == 0:
             raise ValueError(f'ShardDataset: the shards {self.urls[:3]}... '
                              'hold no samples.')
         names_from = manifest or {}
         if self.label_map_from:
             names_from = read_manifest(
-                osp.join(self.data_root, self.label_map_from)
-                if self.data_root and not osp.isabs(self.label_map_from)
-                else self.label_map_from)
-        for field, key in (('category', 'categories'),
-                           ('subcategory', 'subcategories')):
+                osp.join(self.data_root, self.label_map_from) if self.data_root
+                and not osp.isabs(self.label_map_from) else self.label_map_from
+            )
+        for field, key in (('category', 'categories'), ('subcategory',
+                                                        'subcategories')):
             names = self._metainfo.get(key) or names_from.get(key)
-            self._maps[field] = LabelMap(
-                names, field, self.unknown_label) if names else None
+            self._maps[field] = LabelMap(names, field,
+                                         self.unknown_label) if names else None
             if names:
                 self._metainfo[key] = tuple(names)
         self._fully_initialized = True
@@ -279,7 +288,9 @@ class ShardDataset(MVLTBaseDataset):
         partial = f'{local}.{os.getpid()}.part'
         with open(partial, 'wb') as out:
             result = subprocess.run(
-                url[len('pipe:'):], shell=True, stdout=out,
+                url[len('pipe:'):],
+                shell=True,
+                stdout=out,
                 stderr=subprocess.PIPE)
         if result.returncode != 0:
             os.unlink(partial)
@@ -289,7 +300,7 @@ class ShardDataset(MVLTBaseDataset):
         os.replace(partial, local)
         return local
 
-    def _shard(self, index: int) -> IndexedTarSamples:
+    def _shard(self, index: int) -> Any:
         """This process's open reader of shard ``index`` (LRU)."""
         if self._open_pid != os.getpid():
             # Memory maps inherited through fork stay valid, but each
@@ -304,7 +315,7 @@ class ShardDataset(MVLTBaseDataset):
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'Shard {path} does not exist; check data_root / shards.')
-        reader = IndexedTarSamples(path=path)
+        reader = require_package('wids.wids').IndexedTarSamples(path=path)
         try:
             self._check_shard(index, path, len(reader))
         except Exception:
@@ -413,6 +424,5 @@ class ShardDataset(MVLTBaseDataset):
             sample_idx=idx)
         for field, label_map in self._maps.items():
             if label_map is not None and meta.get(field) is not None:
-                info[f'{field}_label'] = label_map.encode(
-                    meta[field], name)
+                info[f'{field}_label'] = label_map.encode(meta[field], name)
         return info

@@ -19,8 +19,8 @@ from typing import Dict, Iterable, Iterator, List, Tuple
 
 import torch
 
-from .checkpoint import (VOCAB_KEYS, load_checkpoint_file,
-                         replace_atomically, temporary_path)
+from .checkpoint import (VOCAB_KEYS, load_checkpoint_file, replace_atomically,
+                         temporary_path)
 from .tokenizer import build_tokenizer, build_vocab
 
 
@@ -70,8 +70,11 @@ def new_word_pieces(old_vocab: str,
     old = _read_vocab(old_vocab)
     with tempfile.TemporaryDirectory() as tmp:
         corpus_vocab = _read_vocab(
-            build_vocab(captions, tmp, vocab_size=len(old) + max_new,
-                        min_frequency=min_frequency))
+            build_vocab(
+                captions,
+                tmp,
+                vocab_size=len(old) + max_new,
+                min_frequency=min_frequency))
         known = set(old)
         candidates = [p for p in corpus_vocab if p not in known]
         if not candidates:
@@ -98,16 +101,19 @@ def _init_rows(table: torch.Tensor, pieces: List[str],
     for piece in pieces:
         text = piece[2:] if piece.startswith('##') else piece
         ids = [
-            i for i in old_tokenizer(text, add_special_tokens=False)
-            ['input_ids'] if i != unk
+            i
+            for i in old_tokenizer(text, add_special_tokens=False)['input_ids']
+            if i != unk
         ]
         source = table[ids] if ids else table
         rows.append(source.float().mean(dim=0).to(table.dtype))
     return torch.stack(rows)
 
 
-def extend_checkpoint_vocab(checkpoint: str, old_vocab: str,
-                            captions: Iterable[str], out_dir: str,
+def extend_checkpoint_vocab(checkpoint: str,
+                            old_vocab: str,
+                            captions: Iterable[str],
+                            out_dir: str,
                             max_new: int = 2000,
                             min_frequency: int = 2) -> Tuple[str, str, int]:
     """Write ``out_dir/vocab.txt`` (old pieces, then the new ones) and
@@ -143,15 +149,17 @@ def extend_checkpoint_vocab(checkpoint: str, old_vocab: str,
     old_tokenizer = build_tokenizer(dict(vocab_file=old_vocab))
     if pieces:
         for key in tables:
-            weights[key] = torch.cat(
-                [weights[key],
-                 _init_rows(weights[key], pieces, old_tokenizer)])
+            weights[key] = torch.cat([
+                weights[key],
+                _init_rows(weights[key], pieces, old_tokenizer)
+            ])
     out = dict(
         state_dict=weights,
         meta=dict(
             state.get('meta') or {},
             vocab_extension=dict(
-                old_size=len(old), new_size=len(old) + len(pieces),
+                old_size=len(old),
+                new_size=len(old) + len(pieces),
                 source=osp.abspath(checkpoint))))
     os.makedirs(out_dir, exist_ok=True)
     vocab_path = osp.join(out_dir, 'vocab.txt')

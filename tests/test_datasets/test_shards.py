@@ -36,13 +36,17 @@ def write_uneven_shards(root, sizes=SHARD_SIZES, corrupt=()):
             for i in range(size):
                 key = f's{shard}_{i}'
                 sink.write({
-                    '__key__': key,
-                    'png': b'not an image' if key in corrupt else
-                    _png(number),
-                    'txt': f'caption {number}',
-                    'json': json.dumps(dict(product_id=f'p{number // 2}',
-                                            category='A' if number % 2
-                                            else 'B')),
+                    '__key__':
+                    key,
+                    'png':
+                    b'not an image' if key in corrupt else _png(number),
+                    'txt':
+                    f'caption {number}',
+                    'json':
+                    json.dumps(
+                        dict(
+                            product_id=f'p{number // 2}',
+                            category='A' if number % 2 else 'B')),
                 })
                 number += 1
     return str(root / ('part-{0..%d}.tar' % (len(sizes) - 1)))
@@ -50,16 +54,16 @@ def write_uneven_shards(root, sizes=SHARD_SIZES, corrupt=()):
 
 def _keys(loader):
     return [
-        sample.metainfo['img_path'].rsplit('::', 1)[1]
-        for batch in loader for sample in batch['data_samples']
+        sample.metainfo['img_path'].rsplit('::', 1)[1] for batch in loader
+        for sample in batch['data_samples']
     ]
 
 
 def _rank_loader(dataset, rank, world, monkeypatch, epoch, shuffle=True):
-    monkeypatch.setattr('mmengine.dataset.sampler.get_dist_info',
-                        lambda: (rank, world))
-    sampler = ResumableSampler(dataset, shuffle=shuffle, seed=3,
-                               round_up=False)
+    monkeypatch.setattr('mmengine.dataset.sampler.get_dist_info', lambda:
+                        (rank, world))
+    sampler = ResumableSampler(
+        dataset, shuffle=shuffle, seed=3, round_up=False)
     sampler.set_epoch(epoch)
     return DataLoader(
         dataset,
@@ -88,8 +92,9 @@ def test_every_sample_once_per_epoch_over_ranks_and_workers(
 
 
 def test_data_info_fields_and_label_map(tmp_path):
-    dataset = ShardDataset(shards=write_uneven_shards(tmp_path),
-                           metainfo=dict(categories=('A', 'B')))
+    dataset = ShardDataset(
+        shards=write_uneven_shards(tmp_path),
+        metainfo=dict(categories=('A', 'B')))
     info = dataset.get_data_info(4)
     assert info['caption'] == 'caption 4'
     assert info['img_path'].endswith('part-1.tar::s1_1.png')
@@ -141,9 +146,12 @@ def write_manifest_for(urls, path):
         with open(url, 'rb') as f:
             data = f.read()
         count = len(ShardDataset(shards=url))
-        shards.append(dict(path=osp.basename(url), samples=count,
-                           bytes=len(data),
-                           sha256=hashlib.sha256(data).hexdigest()))
+        shards.append(
+            dict(
+                path=osp.basename(url),
+                samples=count,
+                bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest()))
     path.write_text(json.dumps(dict(format='mvlt-shards/1', shards=shards)))
     return str(path)
 
@@ -152,8 +160,7 @@ def test_pipe_shards_are_read_through_the_cache(tmp_path):
     pattern = write_uneven_shards(tmp_path)
     cache = tmp_path / 'cache'
     piped = ShardDataset(
-        shards=f'pipe:cat {pattern}', cache_dir=str(cache),
-        pipeline=PIPELINE)
+        shards=f'pipe:cat {pattern}', cache_dir=str(cache), pipeline=PIPELINE)
     local = ShardDataset(shards=pattern, pipeline=PIPELINE)
     assert len(piped) == len(local) == sum(SHARD_SIZES)
     assert piped.get_data_info(30)['caption'] == \
@@ -165,8 +172,11 @@ def test_pipe_shards_are_read_through_the_cache(tmp_path):
 
 def test_write_shards_manifest_counts_sizes_hashes(tmp_path):
     samples = [
-        ShardSample(image=_png(i), image_ext='png', caption=f'c {i}',
-                    meta=dict(product_id=f'p{i // 3}', category='X'))
+        ShardSample(
+            image=_png(i),
+            image_ext='png',
+            caption=f'c {i}',
+            meta=dict(product_id=f'p{i // 3}', category='X'))
         for i in range(25)
     ]
     manifest = write_shards(samples, str(tmp_path / 'out'), max_samples=10)
@@ -194,7 +204,6 @@ def test_bad_arguments_fail_early(tmp_path):
     bad.write_text('{"shards": []}')
     with pytest.raises(ValueError, match='not a shard manifest'):
         ShardDataset(manifest=str(bad))
-
 
 
 def test_a_pipeline_of_another_data_set_is_refused(tmp_path):

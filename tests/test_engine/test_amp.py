@@ -29,8 +29,9 @@ def _train(options, work_dir, *extra):
     (scalars, ) = glob.glob(str(work_dir / '*' / 'vis_data' / 'scalars.json'))
     with open(scalars) as f:
         rows = [json.loads(line) for line in f]
-    return result.stdout + result.stderr, [r['loss'] for r in rows
-                                           if 'loss' in r]
+    return result.stdout + result.stderr, [
+        r['loss'] for r in rows if 'loss' in r
+    ]
 
 
 def test_enable_amp_picks_the_wrapper_for_the_device():
@@ -46,6 +47,7 @@ def test_enable_amp_picks_the_wrapper_for_the_device():
 
 def test_autocast_wrapper_runs_the_forward_in_bf16():
     from mmengine.optim import OptimWrapper  # noqa: F401
+
     from mvlt.engine.optim_wrappers import AutocastOptimWrapper
     model = torch.nn.Linear(4, 4)
     wrapper = AutocastOptimWrapper(
@@ -71,6 +73,6 @@ def test_train_tool_amp_on_cpu_matches_fp32(nano_data, tmp_path):
     assert all(math.isfinite(x) for x in amp_losses)
     for amp, fp32 in zip(amp_losses, fp32_losses):
         assert abs(amp - fp32) <= LOSS_RTOL * abs(fp32), (amp_losses,
-                                                           fp32_losses)
+                                                          fp32_losses)
     # The two runs differ (bf16 did compute something in bf16).
     assert amp_losses != fp32_losses

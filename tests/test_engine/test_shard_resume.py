@@ -52,11 +52,10 @@ def _shards(tmp_path):
 def _command(tmp_path, root, vocab, work_dir, *extra):
     (tmp_path / 'record_samples.py').write_text(RECORDER)
     config = tmp_path / 'config.py'
-    config.write_text(
-        f'_base_ = [{SHARDS_CONFIG!r}]\n'
-        "custom_imports = dict(imports=['record_samples'], "
-        'allow_failed_imports=False)\n'
-        "custom_hooks = [dict(type='RecordSamplesHook')]\n")
+    config.write_text(f'_base_ = [{SHARDS_CONFIG!r}]\n'
+                      "custom_imports = dict(imports=['record_samples'], "
+                      'allow_failed_imports=False)\n'
+                      "custom_hooks = [dict(type='RecordSamplesHook')]\n")
     options = {
         'train_dataloader.dataset.data_root': root,
         'test_dataloader.dataset.data_root': root,
@@ -68,13 +67,19 @@ def _command(tmp_path, root, vocab, work_dir, *extra):
         'default_hooks.checkpoint.interval': '3',
         'default_hooks.logger.interval': '1',
     }
-    return [sys.executable, 'tools/train.py', str(config), *extra,
-            '--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+    return [
+        sys.executable, 'tools/train.py',
+        str(config), *extra, '--cfg-options'
+    ] + [f'{k}={v}' for k, v in options.items()]
 
 
 def _env():
-    return dict(os.environ, PYTHONPATH=REPO, HF_HUB_OFFLINE='1',
-                OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    return dict(
+        os.environ,
+        PYTHONPATH=REPO,
+        HF_HUB_OFFLINE='1',
+        OMP_NUM_THREADS='1',
+        PYTHONUNBUFFERED='1')
 
 
 def _read(work_dir) -> dict:
@@ -92,16 +97,21 @@ def _read(work_dir) -> dict:
 def test_killed_mid_epoch_and_resumed_reads_the_same_samples(tmp_path):
     root, vocab = _shards(tmp_path)
     full = tmp_path / 'uninterrupted'
-    result = subprocess.run(_command(tmp_path, root, vocab, full), cwd=REPO,
-                            env=_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        _command(tmp_path, root, vocab, full),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = _read(full)
     # (runner.iter counts from 0 in after_train_iter)
     assert sorted(expected) == list(range(MAX_EPOCHS * ITERS_PER_EPOCH))
     for epoch in range(MAX_EPOCHS):  # every sample once per epoch
-        names = [n for i in range(epoch * ITERS_PER_EPOCH,
-                                  (epoch + 1) * ITERS_PER_EPOCH)
-                 for n in expected[i]]
+        names = [
+            n for i in range(epoch * ITERS_PER_EPOCH, (epoch + 1) *
+                             ITERS_PER_EPOCH) for n in expected[i]
+        ]
         assert len(names) == len(set(names)) == 16
 
     kill_after = random.Random(os.urandom(8)).randint(4, 7)  # epoch 2
@@ -121,8 +131,11 @@ def test_killed_mid_epoch_and_resumed_reads_the_same_samples(tmp_path):
                   (cut / 'last_checkpoint').read_text()).group(1))
     assert resumed_from % ITERS_PER_EPOCH != 0  # in the middle of an epoch
     result = subprocess.run(
-        _command(tmp_path, root, vocab, cut, '--resume'), cwd=REPO,
-        env=_env(), capture_output=True, text=True)
+        _command(tmp_path, root, vocab, cut, '--resume'),
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'Restored random states and data order at iteration ' \
         f'{resumed_from}' in result.stdout + result.stderr

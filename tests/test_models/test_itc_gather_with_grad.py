@@ -108,7 +108,7 @@ def test_gather_with_grad_equals_the_single_process_batch(tmp_path):
     # Without it (the default) the loss is the same and the gradients are
     # not: each rank misses its rows' terms in the other rank's loss.
     local = _max_difference(_two_ranks(tmp_path, False), *single)
-    print('ITC 2 ranks x 4 rows vs 1 x 8, max |difference|: with grad',
-          exact, 'without', local)
+    print('ITC 2 ranks x 4 rows vs 1 x 8, max |difference|: with grad', exact,
+          'without', local)
     assert local['loss'] <= 1e-5
     assert local['params'] > 1e-3 and local['features'] > 1e-3, local

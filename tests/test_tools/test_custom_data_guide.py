@@ -34,8 +34,8 @@ PRETRAIN_ITERS = 120
 def guide_commands() -> str:
     """The bash block that follows the guide-commands marker."""
     text = open(GUIDE, encoding='utf-8').read()
-    match = re.search(r'<!-- guide-commands[^>]*-->\s*```bash\n(.*?)```',
-                      text, re.S)
+    match = re.search(r'<!-- guide-commands[^>]*-->\s*```bash\n(.*?)```', text,
+                      re.S)
     assert match, 'docs/custom_data.md lost its guide-commands block'
     return match.group(1)
 
@@ -48,8 +48,8 @@ def _draw(colour, garment, long, variant) -> np.ndarray:
     if garment == 'dress':
         cv2.circle(img, (cx, cy), size, rgb, -1)
     elif garment == 'skirt':
-        cv2.rectangle(img, (cx - size, cy - size), (cx + size, cy + size),
-                      rgb, -1)
+        cv2.rectangle(img, (cx - size, cy - size), (cx + size, cy + size), rgb,
+                      -1)
     else:
         points = np.array([[cx, cy - size], [cx - size, cy + size],
                            [cx + size, cy + size]], np.int32)
@@ -72,10 +72,11 @@ def write_shop(root) -> list:
                         _draw(colour, garment, long, variant)[..., ::-1])
                     length = 'maxi' if long else 'mini'
                     rows.append(
-                        dict(sku=sku,
-                             title=f'{length} {colour} {garment} regular fit',
-                             category=category,
-                             image_path=name))
+                        dict(
+                            sku=sku,
+                            title=f'{length} {colour} {garment} regular fit',
+                            category=category,
+                            image_path=name))
     with open(osp.join(root, 'products.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -85,9 +86,14 @@ def write_shop(root) -> list:
 
 def _run(command, env=None, **kwargs):
     result = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True,
-        env=dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1',
-                 **(env or {})), **kwargs)
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(
+            os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', **(env
+                                                                    or {})),
+        **kwargs)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     return result.stdout + result.stderr
 
@@ -108,7 +114,8 @@ def pretrain(tmp_path) -> tuple:
     work = tmp_path / 'pretrain'
     _run([
         sys.executable, 'tools/train.py', NANO, '--work-dir',
-        str(work), '--cfg-options', f'train_dataloader.dataset.data_root={root}/',
+        str(work), '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}/',
         f'test_dataloader.dataset.data_root={root}/',
         f'model.data_preprocessor.tokenizer.vocab_file={data["vocab"]}',
         'load_from=None', f'train_cfg.max_iters={PRETRAIN_ITERS}',
@@ -125,10 +132,16 @@ def test_the_guide_from_a_shop_csv_to_a_search_index(tmp_path):
     data, work = tmp_path / 'data', tmp_path / 'work'
     # The guide says `python`: this interpreter, first on the PATH.
     path = osp.dirname(sys.executable) + os.pathsep + os.environ['PATH']
-    log = _run(['bash', '-euo', 'pipefail', '-c', guide_commands()],
-               env=dict(SHOP=str(shop), CKPT=checkpoint, VOCAB=vocab,
-                        CONFIG=NANO, DATA=str(data), WORK=str(work),
-                        PATH=path))
+    log = _run(['bash', '-euo', 'pipefail', '-c',
+                guide_commands()],
+               env=dict(
+                   SHOP=str(shop),
+                   CKPT=checkpoint,
+                   VOCAB=vocab,
+                   CONFIG=NANO,
+                   DATA=str(data),
+                   WORK=str(work),
+                   PATH=path))
     # 1. shards with manifests; whole products held out.
     train = json.loads((data / 'train' / 'manifest.json').read_text())
     test = json.loads((data / 'test' / 'manifest.json').read_text())

@@ -18,12 +18,12 @@ jobs on a shared machine do not stretch. JPEG decoding
 import argparse
 import json
 import statistics
+import tarfile
 import tempfile
 import time
 
 import cv2
 import numpy as np
-import tarfile
 import webdataset as wds
 
 from mvlt.datasets import ShardDataset
@@ -33,15 +33,19 @@ from mvlt.image import decode_image
 
 def make_shards(root: str, shards: int, per_shard: int, size: int) -> list:
     rng = np.random.default_rng(0)
-    base = cv2.resize(rng.integers(0, 255, (size // 8, size // 8, 3),
-                                   dtype=np.uint8), (size, size))
+    base = cv2.resize(
+        rng.integers(0, 255, (size // 8, size // 8, 3), dtype=np.uint8),
+        (size, size))
     samples = []
     for i in range(shards * per_shard):
         img = np.roll(base, i, axis=1)
         data = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
-        samples.append(ShardSample(image=data.tobytes(), image_ext='jpg',
-                                   caption=f'product {i}',
-                                   meta=dict(product_id=i)))
+        samples.append(
+            ShardSample(
+                image=data.tobytes(),
+                image_ext='jpg',
+                caption=f'product {i}',
+                meta=dict(product_id=i)))
     manifest = write_shards(samples, root, max_samples=per_shard)
     return [f'{root}/{s["path"]}' for s in manifest['shards']]
 
@@ -65,9 +69,11 @@ def main() -> None:
             sample['jpg'], sample['txt'], json.loads(sample['json'])
 
     def indexed(indices):
+
         def run():
             for i in indices:
                 dataset.get_data_info(int(i))
+
         return run
 
     def tarfile_random():

@@ -2,9 +2,10 @@
 image-caption tar shards with a manifest.
 
     python tools/dataset_converters/csv_to_shards.py products.csv OUT_DIR \
-        [--image-root DIR] [--image-column image_path] [--caption-column title] \
-        [--product-column sku] [--category-column category] \
-        [--subcategory-column COL] [--shard-size 10000] [--test-fraction 0.2]
+        [--image-root DIR] [--image-column image_path] \
+        [--caption-column title] [--product-column sku] \
+        [--category-column category] [--subcategory-column COL] \
+        [--shard-size 10000] [--test-fraction 0.2]
 
 Columns are named by the header row; defaults: ``image_path``,
 ``caption``, ``product_id``, ``category``, ``subcategory`` (the last three
@@ -47,8 +48,8 @@ def read_csv(path: str, image_root: str, columns: dict) -> list:
                 if value:
                     meta[field] = value
             samples.append(
-                ShardSample(image=data, image_ext=ext, caption=caption,
-                            meta=meta))
+                ShardSample(
+                    image=data, image_ext=ext, caption=caption, meta=meta))
     if not samples:
         raise ValueError(f'{path} has no data rows.')
     return samples

@@ -31,21 +31,24 @@ def read_fashiongen(path: str, caption_fields, quality: int) -> list:
     samples = []
     for index in range(len(dataset)):
         info = load(dict(dataset.get_data_info(index)))
-        ok, encoded = cv2.imencode(
-            '.jpg', info['img'][..., ::-1],
-            [cv2.IMWRITE_JPEG_QUALITY, quality])
+        ok, encoded = cv2.imencode('.jpg', info['img'][..., ::-1],
+                                   [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise ValueError(f'{path} row {info["h5_row"]}: JPEG encoding '
                              'failed.')
-        meta = dict(product_id=int(info['product_id']),
-                    source=f'{osp.basename(path)} row {info["h5_row"]}')
+        meta = dict(
+            product_id=int(info['product_id']),
+            source=f'{osp.basename(path)} row {info["h5_row"]}')
         for field in ('category', 'subcategory'):
             label = info.get(f'{field}_label', -1)
             if label >= 0:
                 meta[field] = names[field][label]
         samples.append(
-            ShardSample(image=encoded.tobytes(), image_ext='jpg',
-                        caption=info['caption'], meta=meta))
+            ShardSample(
+                image=encoded.tobytes(),
+                image_ext='jpg',
+                caption=info['caption'],
+                meta=meta))
     return samples
 
 

@@ -26,14 +26,15 @@ def read_jsonl(path: str, image_root: str) -> list:
         where = f'{path}:{row["_line"]}'
         data, ext = read_image_file(
             osp.join(image_root, row['img_path']), where)
-        meta = dict(product_id=row.get('product_id', f'line{row["_line"]}'),
-                    source=where)
+        meta = dict(
+            product_id=row.get('product_id', f'line{row["_line"]}'),
+            source=where)
         for field in ('category', 'subcategory'):
             if row.get(field) is not None:
                 meta[field] = row[field]
         samples.append(
-            ShardSample(image=data, image_ext=ext, caption=row['caption'],
-                        meta=meta))
+            ShardSample(
+                image=data, image_ext=ext, caption=row['caption'], meta=meta))
     return samples
 
 
@@ -45,7 +46,8 @@ def main() -> None:
     args = parser.parse_args()
     image_root = args.image_root or osp.dirname(osp.abspath(args.jsonl))
     write_from_arguments(
-        read_jsonl(args.jsonl, image_root), args,
+        read_jsonl(args.jsonl, image_root),
+        args,
         source=osp.abspath(args.jsonl))
 
 

@@ -3,8 +3,8 @@
     python tools/misc/build_vocab.py CAPTIONS OUT_DIR [--vocab-size 8000]
 
 CAPTIONS is a text file with one caption per line, a JSON-lines file with
-a ``caption`` field per line, or a shard manifest (``manifest.json``). OUT_DIR receives ``vocab.txt`` with [PAD],
-[UNK], [CLS], [SEP], [MASK] first.
+a ``caption`` field per line, or a shard manifest (``manifest.json``).
+OUT_DIR receives ``vocab.txt`` with [PAD], [UNK], [CLS], [SEP], [MASK] first.
 """
 import argparse
 import os.path as osp

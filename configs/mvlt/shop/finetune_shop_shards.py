@@ -22,8 +22,8 @@ _base_ = [
 data_root = 'data/shop/'
 train_dataloader = dict(
     batch_size=32, num_workers=2, dataset=dict(data_root=data_root))
-test_dataloader = dict(batch_size=32, num_workers=2,
-                       dataset=dict(data_root=data_root))
+test_dataloader = dict(
+    batch_size=32, num_workers=2, dataset=dict(data_root=data_root))
 val_dataloader = val_cfg = val_evaluator = None
 
 model = dict(
