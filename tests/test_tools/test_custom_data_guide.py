@@ -156,10 +156,11 @@ def test_the_guide_from_a_shop_csv_to_a_search_index(tmp_path):
     # 3. the fine-tune started from the checkpoint despite new categories.
     assert 'Load checkpoint from' in log and 'differ from those' in log
     # 4. full-gallery retrieval on the held-out products.
-    (metrics_file, ) = list((work / 'test').rglob('test_metrics.json'))
-    metrics = json.loads(metrics_file.read_text())
-    recall = {k: v for k, v in metrics.items() if 'R@' in k or 'r@' in k}
-    assert recall, metrics
+    metrics = json.loads(
+        (work / 'test' / 'test_metrics.json').read_text())['metrics']
+    recall = {k.rsplit('/', 2)[-2] + ' ' + k.rsplit('/', 1)[-1]: v
+              for k, v in metrics.items() if 'R@' in k}
+    assert len(recall) == 6, metrics  # R@1/5/10 of TIR and ITR
     print('held-out full-gallery retrieval:', recall)
     # 5. the index finds held-out products by their captions.
     from mvlt.apis import CatalogueSearch, SearchIndex
@@ -175,5 +176,6 @@ def test_the_guide_from_a_shop_csv_to_a_search_index(tmp_path):
     rate = hits / len(items)
     print(f'held-out products found in the top 5 by their caption: '
           f'{hits}/{len(items)}')
-    # Chance is 5 / 43 = 12 %.
+    # Chance is 5 / 43 = 12 %; measured 29 / 43 (ITC order; all 43 in the
+    # top 10), with full-gallery TIR R@5 48.8 % / ITR R@5 27.9 %.
     assert rate >= 0.3
