@@ -14,13 +14,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
-from mmengine.runner import load_checkpoint
 
-from mvlt.models.utils import (itc_similarity, rank_order, rerank,
-                               topk_candidates)
+from mvlt.models.utils import itc_similarity, rank_candidates
 from mvlt.registry import MODELS
-from mvlt.utils import (check_checkpoint_heads, checkpoint_state_dict,
-                        register_all_modules)
+from mvlt.utils import register_all_modules
+from mvlt.utils.checkpoint_loading import (CheckpointHeads,
+                                           load_model_checkpoint)
 from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
 
@@ -38,6 +37,14 @@ def _pipeline_of(cfg: Config) -> list:
     pipeline = (loader.get('dataset') or {}).get('pipeline') or \
         cfg.get('test_pipeline') or []
     return list(pipeline)
+
+
+def _metainfo_of(cfg: Config) -> Optional[dict]:
+    """Metainfo the config states for its test data set (class names), or
+    None when it states none."""
+    loader = cfg.get('test_dataloader') or {}
+    meta = (loader.get('dataset') or {}).get('metainfo')
+    return dict(meta) if meta else None
 
 
 def _key_of(items: Sequence) -> str:
@@ -103,10 +110,16 @@ class MVLTInferencer:
             model_cfg.backbone.pop('init_cfg', None)
         self.model = MODELS.build(model_cfg)
         self.checkpoint = checkpoint
+        #: ``meta.dataset_meta`` of the checkpoint (class names...).
+        self.dataset_meta: dict = {}
         if checkpoint:
-            loaded = load_checkpoint(
-                self.model, checkpoint, map_location='cpu', strict=False)
-            self._state = checkpoint_state_dict(loaded)
+            # The Runner's checks (shapes, vocabulary, label map), on one
+            # weights-only read; heads are checked per method (_require).
+            loaded = load_model_checkpoint(
+                self.model, checkpoint, dataset_meta=_metainfo_of(cfg))
+            self._heads = CheckpointHeads(loaded, checkpoint)
+            self.dataset_meta = dict(
+                (loaded.get('meta') or {}).get('dataset_meta') or {})
         self.model.to(device).eval()
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -123,7 +136,7 @@ class MVLTInferencer:
             raise KeyError(f'This needs the model head(s) {missing}; the '
                            f'config builds only {sorted(self.model.heads)}.')
         if self.checkpoint:
-            check_checkpoint_heads(self._state, heads, self.checkpoint)
+            self._heads.check(heads)
 
     @property
     def has_itc(self) -> bool:
@@ -238,24 +251,25 @@ class MVLTInferencer:
               itm_of: Callable[[np.ndarray], np.ndarray], topk: Optional[int],
               rerank_k: Optional[int]) -> List[dict]:
         """Rank ``size`` gallery items: ITM on all of them, or ITM on the ITC
-        top ``rerank_k`` ranked above the rest in ITC order."""
+        top ``rerank_k`` ranked above the rest in ITC order
+        (:func:`mvlt.models.utils.rank_candidates`)."""
         if rerank_k is None or rerank_k >= size:
-            scores, tiers = itm_of(np.arange(size))[None], None
+            ranking = rank_candidates(
+                lambda columns: itm_of(columns[0])[None],
+                topk=topk,
+                shape=(1, size))
         else:
             if gallery_embeds is None:
                 raise KeyError('rerank_k needs the ITC head (model.heads.itc)'
                                ' in the config and the checkpoint.')
-            similarity = itc_similarity(query_embed(), gallery_embeds)
-            shortlist = topk_candidates(similarity, rerank_k)
-            scores, tiers = rerank(similarity, shortlist,
-                                   itm_of(shortlist[0])[None])
-        order = rank_order(scores, tiers, topk)[0]
+            ranking = rank_candidates(
+                lambda shortlist: itm_of(shortlist[0])[None],
+                itc_similarity(query_embed(), gallery_embeds),
+                rerank_k,
+                topk=topk)
         return [
-            dict(
-                index=int(i),
-                score=float(scores[0, i]),
-                by='itm' if tiers is None or tiers[0, i] else 'itc')
-            for i in order
+            dict(index=index, score=score, by=by)
+            for index, score, by in ranking.hits()
         ]
 
     def rank_images(self,
@@ -271,7 +285,7 @@ class MVLTInferencer:
                 ITC head, once per distinct gallery).
             topk: Results returned (None = the whole gallery).
             rerank_k: Re-rank only the ITC top k with ITM
-                (:func:`mvlt.models.utils.topk_candidates` / ``rerank``);
+                (:func:`mvlt.models.utils.rank_candidates`);
                 None = ITM on the whole gallery.
 
         Returns:

@@ -143,13 +143,16 @@ class DenseRanking:
         best_col = torch.from_numpy((hit.min(axis=1) if scores.shape[1] else
                                      np.full(num, gallery)).astype(np.int64))
         all_reduce(best_col, op='min')
-        # Top-k per rank, merged.
-        top_val, top_col = self._local_topk()
+        # Top-k per rank, merged by the tie rule of the ranks
+        # (:func:`rank_order`): concatenated in column order, a stable sort
+        # on (score, positive) keeps columns ascending among equal keys.
+        top_val, top_col, top_pos = self._local_topk()
         vals = torch.cat(all_gather(torch.from_numpy(top_val)), dim=1)
         idx = torch.cat(all_gather(torch.from_numpy(top_col)), dim=1)
-        merged = torch.sort(vals, dim=1, descending=True, stable=True)
-        top_val = merged.values[:, :self.k].numpy()
-        top_col = idx.gather(1, merged.indices[:, :self.k]).numpy()
+        pos = torch.cat(all_gather(torch.from_numpy(top_pos)), dim=1)
+        merged = rank_order(vals.numpy(), k=self.k, positives=pos.numpy())
+        top_val = np.take_along_axis(vals.numpy(), merged, 1)
+        top_col = np.take_along_axis(idx.numpy(), merged, 1)
         return (1 + count.numpy(), self.image_rows[best_col.numpy()],
                 self.image_rows[top_col], top_val)
 
@@ -167,7 +170,7 @@ class DenseRanking:
             ranks[local] = positive_ranks(scores, positives)
             masked = np.where(positives, scores, -np.inf)
             best_row[local] = masked.argmax(axis=1)
-            order = rank_order(scores, k=k)
+            order = rank_order(scores, k=k, positives=positives)
             top_idx[local] = order
             top_val[local] = np.take_along_axis(scores, order, axis=1)
         tensors = [
@@ -179,13 +182,17 @@ class DenseRanking:
         return (ranks, self.caption_rows[best_row], self.caption_rows[top_idx],
                 top_val)
 
-    def _local_topk(self) -> Tuple[np.ndarray, np.ndarray]:
+    def _local_topk(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This process's top k per query: scores (-inf padded), global
+        columns and whether each is positive."""
         scores = self.scores
         values = np.full((scores.shape[0], self.k), -np.inf, np.float64)
         index = np.zeros((scores.shape[0], self.k), np.int64)
+        positive = np.zeros((scores.shape[0], self.k), np.int64)
         if scores.shape[1]:
-            order = rank_order(scores, k=self.k)
+            order = rank_order(scores, k=self.k, positives=self.positives)
             take = order.shape[1]
             values[:, :take] = np.take_along_axis(scores, order, axis=1)
             index[:, :take] = self.columns[order]
-        return values, index
+            positive[:, :take] = np.take_along_axis(self.positives, order, 1)
+        return values, index, positive
