@@ -8,10 +8,8 @@ with the MIR head and saves masked / reconstructed / original side by side.
 """
 import argparse
 
-import mmcv
-
 from mvlt.apis import MVLTInferencer
-from mvlt.visualization import reconstruction_figure
+from mvlt.visualization import reconstruction_figure, write_rgb_image
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,7 +32,7 @@ def main() -> None:
         out['reconstruction'],
         out['original'],
         title=args.image)
-    mmcv.imwrite(figure[..., ::-1], args.out)
+    write_rgb_image(args.out, figure)
     print(f'{args.out}: masked {out["mask"].mean() * 100:.0f} % of the '
           'pixels.')
 
