@@ -1,9 +1,11 @@
 """Inference with a trained MVLT: score pairs, rank galleries, reconstruct.
 
-In the manner of mmpretrain's retrieval inferencers (a config + checkpoint,
-a cached gallery), but not built on MMEngine's ``BaseInferencer``: its
-one-input-at-a-time preprocess / forward / visualise cycle does not fit
-pairs of an image and a caption, nor a cached two-sided gallery.
+An MMEngine ``BaseInferencer``, in the manner of mmpretrain's retrieval
+inferencers (a config + checkpoint, a cached gallery): calling it scores
+``(image, caption)`` pairs through MMEngine's preprocess / forward /
+postprocess cycle; ranking a gallery, embedding and reconstruction are
+methods of their own (a cached two-sided gallery does not fit a
+one-input-at-a-time cycle).
 """
 import copy
 import hashlib
@@ -13,7 +15,8 @@ import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.infer import BaseInferencer
 
 from mvlt.models.utils import itc_similarity, rank_candidates
 from mvlt.registry import MODELS
@@ -58,7 +61,7 @@ def _key_of(items: Sequence) -> str:
     return digest.hexdigest()
 
 
-class MVLTInferencer:
+class MVLTInferencer(BaseInferencer):
     """Load an MVLT config and checkpoint and run it on images and captions.
 
     Images are file paths or RGB uint8 arrays (H, W, 3); they go through the
@@ -66,7 +69,10 @@ class MVLTInferencer:
     preprocessor (background crop, resize, normalisation), as in
     evaluation. Captions are strings, tokenised by the data preprocessor.
 
-    * :meth:`score`: ITM matching probability of image-caption pairs.
+    * :meth:`score` (or calling the inferencer on ``(image, caption)``
+      pairs, MMEngine's form: ``inferencer([(img, 'a red dress')])``
+      returns ``{'predictions': [{'itm_score': ...}], ...}``): ITM matching
+      probability of image-caption pairs.
     * :meth:`rank_images` / :meth:`rank_captions`: rank a gallery for a
       caption / an image by ITM. With an ITC head and ``rerank_k``, the ITC
       similarity (gallery embeddings cached per gallery) picks the top k
@@ -104,30 +110,91 @@ class MVLTInferencer:
             cfg = copy.deepcopy(config)
             if cfg_options:
                 cfg.merge_from_dict(cfg_options)
-        self.cfg = cfg
+        self.checkpoint = checkpoint
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self._galleries: Dict[str, dict] = {}
+        # MMEngine's set-up: _init_model, _init_pipeline, _init_collate,
+        # _init_visualizer (overridden below).
+        super().__init__(
+            model=cfg,
+            weights=checkpoint,
+            device=device,
+            scope='mvlt',
+            show_progress=False)
+
+    def _init_model(self, cfg: Config, weights: Optional[str],
+                    device: str) -> torch.nn.Module:
+        """Build the model (no pre-training init) and load ``weights``
+        with every check (:func:`mvlt.utils.checkpoint_loading.
+        load_model_checkpoint`: shapes, vocabulary, label map; heads are
+        checked per method)."""
         model_cfg = copy.deepcopy(cfg.model)
         if 'backbone' in model_cfg:
             model_cfg.backbone.pop('init_cfg', None)
-        self.model = MODELS.build(model_cfg)
-        self.checkpoint = checkpoint
+        model = MODELS.build(model_cfg)
         #: ``meta.dataset_meta`` of the checkpoint (class names...).
         self.dataset_meta: dict = {}
-        if checkpoint:
-            # The Runner's checks (shapes, vocabulary, label map), on one
-            # weights-only read; heads are checked per method (_require).
+        if weights:
             loaded = load_model_checkpoint(
-                self.model, checkpoint, dataset_meta=_metainfo_of(cfg))
-            self._heads = CheckpointHeads(loaded, checkpoint)
+                model, weights, dataset_meta=_metainfo_of(cfg))
+            self._heads = CheckpointHeads(loaded, weights)
             self.dataset_meta = dict(
                 (loaded.get('meta') or {}).get('dataset_meta') or {})
-        self.model.to(device).eval()
-        self.device = torch.device(device)
-        self.batch_size = batch_size
-        self.image_pipeline = Compose([
+        return model.to(device).eval()
+
+    def _init_pipeline(self, cfg: Config) -> Compose:
+        """The image steps of the config's test pipeline (loading, tokenising
+        and packing are the inferencer's)."""
+        return Compose([
             copy.deepcopy(step) for step in _pipeline_of(cfg)
             if step.get('type') not in _SKIPPED
         ])
-        self._galleries: Dict[str, dict] = {}
+
+    def _init_collate(self, cfg: Config) -> Callable:
+        return pseudo_collate
+
+    def _init_visualizer(self, cfg: Config) -> None:
+        # Figures are drawn by mvlt.visualization; no MMEngine Visualizer
+        # (a global instance) is made.
+        return None
+
+    @property
+    def image_pipeline(self) -> Compose:
+        """The image steps of the test pipeline (MMEngine's ``pipeline``)."""
+        return self.pipeline
+
+    # ------------------------------------------- BaseInferencer.__call__
+    def _inputs_to_list(self, inputs) -> list:
+        """One ``(image, caption)`` pair or a list of them -> a list."""
+        if isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(
+                inputs[1], str):
+            return [inputs]
+        return list(inputs)
+
+    def preprocess(self, inputs: list, batch_size: int = 1, **kwargs):
+        """Chunks of ``batch_size`` ``(image, caption)`` pairs."""
+        for start in range(0, len(inputs), batch_size):
+            yield inputs[start:start + batch_size]
+
+    def forward(self, inputs: list, **kwargs) -> list:
+        """ITM probabilities of a chunk of pairs (:meth:`score`)."""
+        return self.score([i for i, _ in inputs],
+                          [c for _, c in inputs]).tolist()
+
+    def visualize(self, inputs: list, preds: list, **kwargs) -> None:
+        """No figures: :mod:`mvlt.visualization` draws retrieval ones."""
+        return None
+
+    def postprocess(self,
+                    preds: list,
+                    visualization: None = None,
+                    return_datasamples: bool = False,
+                    **kwargs) -> dict:
+        """``predictions``: one ``dict(itm_score=...)`` per pair."""
+        return dict(
+            predictions=[dict(itm_score=float(p)) for p in preds],
+            visualization=visualization)
 
     # -------------------------------------------------------------- checks
     def _require(self, *heads: str) -> None:

@@ -144,3 +144,19 @@ def test_demo_scripts(api_setup, tmp_path):
         text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert cv2.imread(out).shape[1] > 3 * 64
+
+
+def test_mmengine_inferencer_form(api_setup):
+    """An MMEngine BaseInferencer: calling it on (image, caption) pairs
+    gives the ITM scores of :meth:`score`."""
+    from mmengine.infer import BaseInferencer
+    inferencer = MVLTInferencer(api_setup['config'], api_setup['checkpoint'])
+    assert isinstance(inferencer, BaseInferencer)
+    images, captions = api_setup['images'][:3], api_setup['captions']
+    expected = inferencer.score(images, captions)
+    out = inferencer(list(zip(images, captions)), batch_size=2)
+    assert [p['itm_score'] for p in out['predictions']] == pytest.approx(
+        expected.tolist(), abs=1e-6)
+    one = inferencer((images[0], captions[0]))
+    assert one['predictions'][0]['itm_score'] == pytest.approx(
+        float(expected[0]), abs=1e-6)
