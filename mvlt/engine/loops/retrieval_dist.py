@@ -14,7 +14,7 @@ from mmengine.dist import (all_gather, all_gather_object, all_reduce,
 
 from mvlt.evaluation.metrics.retrieval import (best_positive_scores,
                                                count_beaten, positive_ranks)
-from mvlt.models.utils import rank_order
+from mvlt.models.utils import paired_itc_similarity, rank_order
 from .retrieval_scoring import Group, RetrievalScorer
 
 #: ``announce(total, what)``: a progress bar for ``total`` units of work of
@@ -92,6 +92,30 @@ def embed(caption_rows: np.ndarray, image_rows: np.ndarray,
     captions = np.concatenate([p[0] for p in parts if len(p[0])])
     images = np.concatenate([p[1] for p in parts if len(p[1])])
     return captions, images
+
+
+def candidate_similarities(tasks: list, scorer: RetrievalScorer,
+                           announce: Announce) -> List[np.ndarray]:
+    """ITC similarity of every (query, candidate) pair of candidate-list
+    tasks: each caption and image embedded once (:func:`embed`), then
+    :func:`mvlt.models.utils.paired_itc_similarity`.
+
+    Returns:
+        list[np.ndarray]: Per task, float32 of its ``candidate_rows`` shape.
+    """
+    pairs = np.concatenate([task.pairs() for task in tasks])
+    caption_rows, image_rows = np.unique(pairs[:, 0]), np.unique(pairs[:, 1])
+    cap_emb, img_emb = embed(caption_rows, image_rows, scorer, announce)
+    cap_index = {r: i for i, r in enumerate(caption_rows.tolist())}
+    img_index = {r: i for i, r in enumerate(image_rows.tolist())}
+    sims = []
+    for task in tasks:
+        pairs = task.pairs()
+        sim = paired_itc_similarity(
+            cap_emb[[cap_index[r] for r in pairs[:, 0].tolist()]],
+            img_emb[[img_index[r] for r in pairs[:, 1].tolist()]])
+        sims.append(sim.reshape(task.candidate_rows.shape))
+    return sims
 
 
 class DenseRanking:

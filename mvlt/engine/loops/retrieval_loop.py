@@ -18,8 +18,8 @@ from mvlt.datasets.retrieval_protocol import (DIRECTIONS, CandidateProtocol,
                                               check_identical_captions,
                                               dataset_rows,
                                               load_candidate_protocol)
-from mvlt.models.utils import (Ranking, itc_similarity, paired_itc_similarity,
-                               rank_candidates, topk_candidates)
+from mvlt.models.utils import (Ranking, itc_similarity, rank_candidates,
+                               topk_candidates)
 from mvlt.registry import LOOPS
 from . import retrieval_dist as dist
 from .retrieval_records import gallery_records, ranked_records
@@ -294,20 +294,7 @@ class RetrievalTestLoop(BaseLoop):
         """ITC similarity of every query-candidate pair, ITM on the top
         ``rerank_k`` of each list (mode ``'itc'``: no ITM); the shortlists
         of all tasks are scored in one pass."""
-        pairs = np.concatenate([task.pairs() for task in tasks])
-        caption_rows, image_rows = np.unique(pairs[:, 0]), np.unique(pairs[:,
-                                                                           1])
-        cap_emb, img_emb = dist.embed(caption_rows, image_rows, scorer,
-                                      self._announce_work)
-        cap_index = {r: i for i, r in enumerate(caption_rows.tolist())}
-        img_index = {r: i for i, r in enumerate(image_rows.tolist())}
-        sims = []
-        for task in tasks:
-            pairs = task.pairs()
-            sim = paired_itc_similarity(
-                cap_emb[[cap_index[r] for r in pairs[:, 0].tolist()]],
-                img_emb[[img_index[r] for r in pairs[:, 1].tolist()]])
-            sims.append(sim.reshape(task.candidate_rows.shape))
+        sims = dist.candidate_similarities(tasks, scorer, self._announce_work)
         if self.mode == 'itc':
             return [
                 rank_candidates(None, sim, positives=pos)
