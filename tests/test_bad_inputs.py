@@ -127,8 +127,8 @@ def test_training_over_corrupt_items_finishes_and_reports(
     assert 'skipped_samples: 4' in log
     assert '4 bad samples were skipped during training so far' in log
     assert f"Skipped bad sample 2 ({own_data['root']}/images/" \
-           f"{own_data['rows'][2]['img_path']}): ValueError: Cannot decode" \
-           in log
+           f"{own_data['rows'][2]['img_path']}): ImageDecodeError: " \
+           'Cannot decode' in log
 
 
 # --------------------------------------------------------------- captions

@@ -3,6 +3,7 @@ former per-sample pipeline (crop + square padding, then Resize), decoding on
 the model's device, and the stated tolerance of the accelerator path."""
 import copy
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -124,8 +125,8 @@ def test_decoding_on_the_device_equals_the_loader(tmp_path, photos):
         # The pixels of libjpeg-turbo / libpng as OpenCV reads them.
         loader = cv2.imdecode(np.frombuffer(data, np.uint8),
                               cv2.IMREAD_COLOR)[..., ::-1]
-        assert torch.equal(image, torch.from_numpy(loader.copy()).permute(
-            2, 0, 1))
+        assert torch.equal(image,
+                           torch.from_numpy(loader.copy()).permute(2, 0, 1))
 
 
 def test_default_kernel_is_the_same_on_cpu_and_gpu(nano_config, photos):
@@ -148,3 +149,47 @@ def test_default_kernel_is_the_same_on_cpu_and_gpu(nano_config, photos):
     assert 0 < int(difference.max()) <= 1
     with pytest.raises(ValueError, match='resize_kernel'):
         MODELS.build(dict(cfg, resize_kernel='cuda'))
+
+
+@pytest.mark.parametrize('fmt', ['.jpg', '.png'])
+def test_plain_rgb_files_give_the_former_pixels(nano_config, photos, fmt,
+                                                tmp_path):
+    """Plain 8-bit RGB files (the demo's kind): the data set's decoder and
+    the preprocessor give bit for bit what the former path gave, restated
+    with its libraries: torchvision's ``decode_image`` (the former
+    default decoder), square padding with ``cv2.copyMakeBorder`` and
+    ``cv2.resize`` (INTER_LINEAR)."""
+    from torchvision.io import ImageReadMode, decode_image
+
+    from mvlt.datasets.transforms import LoadImage
+    cfg = copy.deepcopy(nano_config.model.data_preprocessor)
+    cfg.foreground_crop = dict(threshold=240, margin=0.03)
+    images = photos[:6] + [cv2.resize(photos[0], (300, 180))]
+    for size in (64, 256):
+        preprocessor = MODELS.build(dict(cfg, img_size=size))
+        for index, photo in enumerate(images):
+            path = str(tmp_path / f'{index}{fmt}')
+            cv2.imwrite(path, photo[..., ::-1])
+            loaded = LoadImage()(dict(img_path=path))['img']
+            new = preprocessor.prepare_images(
+                [torch.from_numpy(loaded).permute(2, 0, 1)])[0]
+            data = torch.from_numpy(np.fromfile(path, np.uint8))
+            former = decode_image(
+                data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+            x1, y1, x2, y2 = foreground_boxes(former[None])[0].tolist()
+            crop = former.permute(1, 2, 0).numpy()[y1:y2, x1:x2]
+            side = max(crop.shape[:2])
+            top = (side - crop.shape[0]) // 2
+            left = (side - crop.shape[1]) // 2
+            crop = cv2.copyMakeBorder(
+                crop,
+                top,
+                side - crop.shape[0] - top,
+                left,
+                side - crop.shape[1] - left,
+                cv2.BORDER_CONSTANT,
+                value=(255, ) * 3)
+            if crop.shape[:2] != (size, size):
+                crop = cv2.resize(
+                    crop, (size, size), interpolation=cv2.INTER_LINEAR)
+            assert torch.equal(new, torch.from_numpy(crop).permute(2, 0, 1))

@@ -10,7 +10,6 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
 
 from mvlt.image import MAX_ASPECT, MAX_PIXELS, decode_image
-
 from mvlt.registry import TRANSFORMS
 
 
@@ -72,7 +71,7 @@ class LoadImage(BaseTransform):
         if self.imdecode_backend == 'device':
             results['img_bytes'] = np.frombuffer(data, np.uint8)
             return results
-        img = decode_image(data, name=str(path), **self.decode_options)
+        img = decode_image(data, name=f'image {path}', **self.decode_options)
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
