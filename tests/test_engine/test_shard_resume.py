@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from test_resume import _env, _train_and_kill
 
-from conftest import REPO, kill_when, load_tool, write_jsonl_dataset
+from conftest import REPO, load_tool, write_jsonl_dataset
 
 SHARDS_CONFIG = os.path.join(REPO, 'configs', 'mvlt',
                              'mvlt_nano_cpu_shards.py')
@@ -33,7 +34,6 @@ class RecordSamplesHook(Hook):
         with open(osp.join(runner.work_dir, 'samples.jsonl'), 'a') as f:
             f.write(json.dumps(dict(iter=runner.iter, names=names)) + '\\n')
 '''
-_LOG_LINE = re.compile(r'Epoch\(train\)\s+\[(\d+)\]\[(\d+)/(\d+)\]')
 
 
 def _shards(tmp_path):
@@ -73,15 +73,6 @@ def _command(tmp_path, root, vocab, work_dir, *extra):
     ] + [f'{k}={v}' for k, v in options.items()]
 
 
-def _env():
-    return dict(
-        os.environ,
-        PYTHONPATH=REPO,
-        HF_HUB_OFFLINE='1',
-        OMP_NUM_THREADS='1',
-        PYTHONUNBUFFERED='1')
-
-
 def _read(work_dir) -> dict:
     """iteration -> sample names (a resumed run's entries replace those of
     iterations the killed run had done after its last checkpoint)."""
@@ -118,14 +109,7 @@ def test_killed_mid_epoch_and_resumed_reads_the_same_samples(tmp_path):
     print(f'killing after iteration {kill_after}')
     cut = tmp_path / 'interrupted'
 
-    def reached(line: str) -> bool:
-        match = _LOG_LINE.search(line)
-        if not match:
-            return False
-        epoch, index, per_epoch = map(int, match.groups())
-        return (epoch - 1) * per_epoch + index >= kill_after
-
-    kill_when(_command(tmp_path, root, vocab, cut), _env(), reached)
+    _train_and_kill(_command(tmp_path, root, vocab, cut), kill_after)
     resumed_from = int(
         re.search(r'iter_(\d+)\.pth',
                   (cut / 'last_checkpoint').read_text()).group(1))
