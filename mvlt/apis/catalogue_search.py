@@ -3,9 +3,9 @@ captions and products, product -> more like this.
 
 A text query is ranked as :meth:`MVLTInferencer.rank_images` ranks a gallery
 (ITM over the ITC top k', the rest below in ITC order): faiss shortlists the
-nearest embeddings, and the shared functions of
-:mod:`mvlt.models.utils.retrieval` (``itc_similarity``, ``topk_candidates``,
-``rerank``, ``rank_order``) score and order them, with ITM scores from
+nearest embeddings, and the one ranking function
+:func:`mvlt.models.utils.rank_candidates` (with ``itc_similarity``) scores
+and orders them, with ITM scores from
 :meth:`MVLTInferencer.score` (:meth:`MVLT.score_pairs`). User input is
 checked first (:func:`check_query`, :func:`decode_image`) and refused with a
 :class:`SearchInputError` that says what to change.
@@ -18,7 +18,7 @@ import numpy as np
 
 from mvlt.image import ImageDecodeError
 from mvlt.image import decode_image as decode_upload
-from mvlt.models.utils import rank_order, topk_candidates
+from mvlt.models.utils import rank_candidates
 from .ann_index import SHORTLIST_MARGIN, shortlists
 from .product_groups import ProductPhotos, group_by_product
 from .query_check import judge_word_pieces
@@ -177,20 +177,22 @@ class CatalogueSearch:
               ranking: str = 'itm') -> List[tuple]:
         """(row, score, by) of the best ``topk``: ITM (or with ``ranking=
         'fused'`` ITM + ITC) over the ITC top ``rerank_k``, ranked above the
-        rest (as ``MVLTInferencer._rank``)."""
-        tiers = None
-        scores = similarity
+        rest (:func:`mvlt.models.utils.rank_candidates`)."""
+        start = time.perf_counter()
+
+        def scores(shortlist: np.ndarray) -> np.ndarray:
+            return shortlist_scores(similarity, shortlist,
+                                    itm_of(rows[shortlist[0]])[None], ranking)
+
+        result = rank_candidates(
+            None if rerank_k == 0 else scores,
+            similarity,
+            rerank_k,
+            topk=topk)
         if rerank_k > 0:
-            start = time.perf_counter()
-            shortlist = topk_candidates(similarity, rerank_k)
-            itm = itm_of(rows[shortlist[0]])
-            scores, tiers = shortlist_scores(similarity, shortlist, itm[None],
-                                             ranking)
             timing['itm'] = 1000 * (time.perf_counter() - start)
-        order = rank_order(scores, tiers, topk)[0]
-        return [(int(rows[j]), float(scores[0, j]),
-                 ranking if tiers is not None and tiers[0, j] else 'itc')
-                for j in order]
+        return [(int(rows[j]), score, ranking if by == 'itm' else by)
+                for j, score, by in result.hits()]
 
     def _photo_count(self, topk: int, by_product: bool) -> int:
         return self.photos.photo_hits_needed(topk) if by_product else topk

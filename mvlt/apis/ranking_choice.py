@@ -15,15 +15,14 @@ a held-out sample of the gallery's captions as queries (their own product's
 photos are the positives), measures R@1 / R@5 / R@10 of each ranking and
 records the best as the index's default (:func:`default_rerank_k` turns it
 into the page's k'). Ties go to ITC (it needs no ITM pass).
-The ranking functions are the shared ones of
-:mod:`mvlt.models.utils.retrieval`.
+Every ranking is made by the one ranking function,
+:func:`mvlt.models.utils.rank_candidates`.
 """
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mvlt.models.utils import (itc_similarity, rank_order, rerank,
-                               topk_candidates)
+from mvlt.models.utils import itc_similarity, rank_candidates, topk_candidates
 from .ann_index import exact_topk
 
 #: The order ties are broken in: ITC first (no ITM pass), then ITM (the
@@ -35,8 +34,10 @@ DEFAULT_QUERIES = 100
 
 
 def shortlist_scores(similarity: np.ndarray, shortlist: np.ndarray,
-                     itm: np.ndarray, ranking: str) -> tuple:
-    """(scores, tiers) of one ranking for :func:`rank_order`.
+                     itm: np.ndarray, ranking: str) -> Optional[np.ndarray]:
+    """The scores one ranking re-ranks the ITC shortlist by, for
+    :func:`mvlt.models.utils.rank_candidates`: None (ITC alone), the ITM
+    probabilities, or ITM probability + ITC similarity (fused).
 
     Args:
         similarity: (Q, C) ITC similarities.
@@ -48,12 +49,11 @@ def shortlist_scores(similarity: np.ndarray, shortlist: np.ndarray,
         ValueError: An unknown ranking.
     """
     if ranking == 'itc':
-        return similarity, None
+        return None
     if ranking == 'itm':
-        return rerank(similarity, shortlist, itm)
+        return itm
     if ranking == 'fused':
-        return rerank(similarity, shortlist,
-                      itm + np.take_along_axis(similarity, shortlist, 1))
+        return itm + np.take_along_axis(similarity, shortlist, 1)
     raise ValueError(f'Unknown ranking {ranking!r}; one of {RANKINGS}.')
 
 
@@ -79,8 +79,12 @@ def compare_rankings(similarity: np.ndarray, positives: Sequence[set],
         shortlist = topk_candidates(row, rerank_k)
         itm = np.asarray(itm_of(q, shortlist[0]), np.float32)[None]
         for ranking in RANKINGS:
-            scores, tiers = shortlist_scores(row, shortlist, itm, ranking)
-            order = rank_order(scores, tiers, max(RECALL_KS))[0]
+            order = rank_candidates(
+                shortlist_scores(row, shortlist, itm, ranking),
+                row,
+                rerank_k,
+                topk=max(RECALL_KS),
+                shortlist=shortlist).order[0]
             hits[ranking].append(
                 [bool(set(order[:k].tolist()) & positives[q])
                  for k in RECALL_KS])

@@ -5,10 +5,11 @@ from .fashiongen import FashionGenDataset
 from .image_text import ImageTextDataset
 from .label_map import IGNORE_LABEL, LabelMap
 from .samplers import GroupedSampler, ResumableSampler
+from .shards import ShardDataset, expand_shard_urls
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'MVLTBaseDataset', 'ImageTextDataset', 'FashionGenDataset',
     'COCORetrievalDataset', 'LabelMap', 'IGNORE_LABEL', 'ResumableSampler',
-    'GroupedSampler'
+    'GroupedSampler', 'ShardDataset', 'expand_shard_urls'
 ]

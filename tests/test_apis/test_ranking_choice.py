@@ -51,9 +51,9 @@ def test_fused_score_when_each_alone_errs():
     assert [out['recall'][r]['R@1'] for r in ('itc', 'itm', 'fused')] == \
         [50.0, 50.0, 100.0]
     assert out['default'] == 'fused'
-    scores, tiers = shortlist_scores(similarity[:1], np.array([[0, 1]]),
-                                     itm[:1, :2], 'fused')
-    np.testing.assert_allclose(scores[0, :2], [1.1, 0.85], rtol=1e-6)
-    assert tiers.tolist() == [[1, 1, 0]]
+    scores = shortlist_scores(similarity[:1], np.array([[0, 1]]),
+                              itm[:1, :2], 'fused')
+    np.testing.assert_allclose(scores, [[1.1, 0.85]], rtol=1e-6)
+    assert shortlist_scores(similarity, None, itm, 'itc') is None
     with pytest.raises(ValueError, match='Unknown ranking'):
         shortlist_scores(similarity, np.array([[0], [0]]), itm[:, :1], 'x')

@@ -38,12 +38,11 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
 
 from mvlt.apis import (CatalogueSearch, MVLTInferencer, SearchIndex,
                        build_search_index, open_gallery)
 from mvlt.registry import MODELS
-from mvlt.utils import register_all_modules
+from mvlt.utils.cli import add_cfg_options, load_args_config
 
 # The mode modules lie next to this file (as for benchmark.py).
 if osp.dirname(osp.abspath(__file__)) not in sys.path:
@@ -53,10 +52,13 @@ from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
+    # The config is optional (the synthetic mode has no model), so not
+    # config_parser's required positional.
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', nargs='?')
+    add_cfg_options(parser)
     parser.add_argument('checkpoint', nargs='?')
     parser.add_argument('--gallery')
     parser.add_argument('--image-root')
@@ -84,7 +86,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--image-rounds', type=int, default=5)
     parser.add_argument('--work-dir', help='keep the index here')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     synthetic = parser.add_argument_group('synthetic ANN mode')
     synthetic.add_argument(
         '--synthetic', type=int, metavar='N', help='items (no model)')
@@ -150,10 +151,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             seed=args.seed)
         write_result(result, args.out)
         return result
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_args_config(args)
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='search_benchmark_')
     os.makedirs(work_dir, exist_ok=True)
     checkpoint = args.checkpoint
