@@ -10,6 +10,7 @@ from mvlt.registry import TRANSFORMS
 from .formatting import PackMVLTInputs
 from .loading import LoadFashionGenImage, LoadImage
 from .processing import ForegroundCrop
+from .tgir import LoadTargetImage, PackTGIRInputs
 from .tokenize import Tokenize
 
 for _transform in (CenterCrop, Normalize, Pad, RandomChoiceResize, RandomFlip,
@@ -18,5 +19,5 @@ for _transform in (CenterCrop, Normalize, Pad, RandomChoiceResize, RandomFlip,
 
 __all__ = [
     'LoadImage', 'LoadFashionGenImage', 'ForegroundCrop', 'Tokenize',
-    'PackMVLTInputs'
+    'PackMVLTInputs', 'LoadTargetImage', 'PackTGIRInputs'
 ]
