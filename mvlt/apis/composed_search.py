@@ -55,8 +55,8 @@ class ComposedSearchMixin:
             start = time.perf_counter()
             embed = self.inferencer.embed_composed([image], [text])
             rows, similarity = self._shortlist(self.index.image_index,
-                                               self.index.image_embeds,
-                                               embed, topk)
+                                               self.index.image_embeds, embed,
+                                               topk)
             timing = dict(itm=0.0)
             ranked = self._rank(rows, similarity, topk, 0, None, timing)
             timing['itc'] = timing['total'] = 1000 * (

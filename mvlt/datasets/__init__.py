@@ -10,6 +10,6 @@ from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'MVLTBaseDataset', 'ImageTextDataset', 'FashionGenDataset',
-    'COCORetrievalDataset', 'FashionIQDataset', 'join_captions', 'LabelMap', 'IGNORE_LABEL', 'ResumableSampler',
-    'GroupedSampler'
+    'COCORetrievalDataset', 'FashionIQDataset', 'join_captions', 'LabelMap',
+    'IGNORE_LABEL', 'ResumableSampler', 'GroupedSampler'
 ]

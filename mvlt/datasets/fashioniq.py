@@ -137,7 +137,8 @@ class FashionIQDataset(MVLTBaseDataset):
         self.galleries: Dict[str, List[dict]] = {}
         self.num_dropped = 0
         prefix = dict(
-            captions='captions', image_splits='image_splits',
+            captions='captions',
+            image_splits='image_splits',
             img_path='images')
         prefix.update(data_prefix or {})
         super().__init__(
@@ -218,8 +219,8 @@ class FashionIQDataset(MVLTBaseDataset):
             if reference is None or (target is not None
                                      and target_path is None):
                 continue
-            orders = (False, True) if self.caption_order == 'both' else (
-                False, )
+            orders = (False,
+                      True) if self.caption_order == 'both' else (False, )
             for reverse in orders:
                 samples.append(
                     dict(

@@ -49,8 +49,9 @@ class TrainingLossMixin:
                 losses.update(self.heads[name].loss(unimodal, inputs))
         return losses
 
-    def _gallery_embeds(
-            self, inputs: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    def _gallery_embeds(self,
+                        inputs: Dict[str,
+                                     torch.Tensor]) -> Dict[str, torch.Tensor]:
         """Add ``gallery_embeds`` (B, D), the gallery head's image
         embeddings of ``gallery_images`` (with gradient), when a trained
         head ranks them (TGIR: the target images of the pairs)."""

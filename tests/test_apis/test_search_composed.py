@@ -58,7 +58,8 @@ def clients(nano_config, nano_data, tmp_path_factory):
 
 
 def test_image_and_words_query(clients, nano_data):
-    path = osp.join(nano_data['root'], 'images', nano_data['rows'][0]['img_path'])
+    path = osp.join(nano_data['root'], 'images',
+                    nano_data['rows'][0]['img_path'])
     with open(path, 'rb') as f:
         body = f.read()
     response = clients['composed'].post(
@@ -74,32 +75,41 @@ def test_image_and_words_query(clients, nano_data):
     expected = rank_order(similarity, k=5)[0]
     assert [r['row'] for r in got['results']] == expected.tolist()
     np.testing.assert_allclose([r['score'] for r in got['results']],
-                               similarity[0, expected], atol=1e-6)
+                               similarity[0, expected],
+                               atol=1e-6)
 
 
 def test_bad_input_gets_the_same_messages(clients, nano_data):
     client = clients['composed']
-    path = osp.join(nano_data['root'], 'images', nano_data['rows'][0]['img_path'])
+    path = osp.join(nano_data['root'], 'images',
+                    nano_data['rows'][0]['img_path'])
     with open(path, 'rb') as f:
         body = f.read()
     cases = [
-        (client.post('/api/composed', params=dict(q='  '), content=body), 400,
-         'The query is empty'),
+        (client.post('/api/composed', params=dict(q='  '),
+                     content=body), 400, 'The query is empty'),
         (client.post('/api/composed', params=dict(q='x' * 5000),
                      content=body), 400, '5,000 characters'),
-        (client.post('/api/composed', params=dict(q=CHANGE, k=0),
-                     content=body), 400, 'between 1 and 100'),
-        (client.post('/api/composed', params=dict(q=CHANGE),
-                     content=b'%PDF-1.4'), 400, 'not an image'),
+        (client.post(
+            '/api/composed', params=dict(q=CHANGE, k=0),
+            content=body), 400, 'between 1 and 100'),
+        (client.post(
+            '/api/composed', params=dict(q=CHANGE),
+            content=b'%PDF-1.4'), 400, 'not an image'),
         (client.post('/api/composed', params=dict(q=CHANGE),
                      content=b''), 400, 'The upload is empty'),
-        (client.post('/api/composed', params=dict(q=CHANGE),
-                     content=png_header(3000, 2000)), 400,
-         '3000 x 2000 = 6,000,000 pixels'),
-        (client.post('/api/composed', params=dict(q=CHANGE),
-                     content=b'\0' * (2**20 + 1)), 413, 'over 1.0 MiB'),
-        (clients['plain'].post('/api/composed', params=dict(q=CHANGE),
-                               content=body), 400, 'TGIR head'),
+        (client.post(
+            '/api/composed',
+            params=dict(q=CHANGE),
+            content=png_header(3000,
+                               2000)), 400, '3000 x 2000 = 6,000,000 pixels'),
+        (client.post(
+            '/api/composed',
+            params=dict(q=CHANGE),
+            content=b'\0' * (2**20 + 1)), 413, 'over 1.0 MiB'),
+        (clients['plain'].post(
+            '/api/composed', params=dict(q=CHANGE),
+            content=body), 400, 'TGIR head'),
     ]
     for response, status, words in cases:
         assert response.status_code == status, response.text

@@ -12,8 +12,7 @@ import pytest
 
 from mvlt.datasets import FashionIQDataset, join_captions
 from mvlt.datasets.synthetic import write_synthetic_fashioniq
-from mvlt.datasets.synthetic.fashioniq import (CATEGORY_TYPES,
-                                               relative_captions)
+from mvlt.datasets.synthetic.fashioniq import CATEGORY_TYPES, relative_captions
 from mvlt.datasets.synthetic.garments import Garment
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -49,19 +48,21 @@ def _write_release(root: str, skip_image: str = None) -> None:
     for folder in ('captions', 'image_splits', 'images'):
         os.makedirs(osp.join(root, folder), exist_ok=True)
     for k, (category, (images, pairs)) in enumerate(FIXTURE.items()):
-        with open(osp.join(root, 'image_splits',
-                           f'split.{category}.val.json'), 'w') as f:
+        with open(
+                osp.join(root, 'image_splits', f'split.{category}.val.json'),
+                'w') as f:
             json.dump(images, f)
         with open(osp.join(root, 'captions', f'cap.{category}.val.json'),
                   'w') as f:
             json.dump(pairs, f)
         # The released test captions have no target.
-        with open(osp.join(root, 'captions', f'cap.{category}.test.json'),
-                  'w') as f:
-            json.dump([dict(candidate=images[0], captions=['is red', 'x'])],
-                      f)
-        with open(osp.join(root, 'image_splits',
-                           f'split.{category}.test.json'), 'w') as f:
+        with open(
+                osp.join(root, 'captions', f'cap.{category}.test.json'),
+                'w') as f:
+            json.dump([dict(candidate=images[0], captions=['is red', 'x'])], f)
+        with open(
+                osp.join(root, 'image_splits', f'split.{category}.test.json'),
+                'w') as f:
             json.dump(images, f)
         for i, asin in enumerate(images):
             if asin == skip_image:
@@ -124,8 +125,7 @@ def test_missing_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='cap.shirt.val.json'):
         FashionIQDataset(data_root=str(tmp_path), split='val')
     with pytest.raises(FileNotFoundError, match='image folder'):
-        FashionIQDataset(
-            data_root=str(tmp_path / 'nowhere'), split='val')
+        FashionIQDataset(data_root=str(tmp_path / 'nowhere'), split='val')
     with open(tmp_path / 'captions' / 'cap.shirt.val.json', 'w') as f:
         json.dump([dict(candidate='B00SHIRT02', captions=['x'])], f)
     with pytest.raises(KeyError, match='entry 0: no "target"'):
@@ -145,12 +145,11 @@ def test_join_captions():
 def test_relative_captions_state_the_changes():
     rng = np.random.default_rng(0)
     ref = Garment('shirt', 'long', 'blue', 'plain')
-    one = relative_captions(ref, Garment('shirt', 'long', 'red', 'plain'),
-                            rng)
+    one = relative_captions(ref, Garment('shirt', 'long', 'red', 'plain'), rng)
     assert len(one) == 2 and one[0] != one[1]
     assert all('red' in c for c in one)
-    two = relative_captions(ref, Garment('shirt', 'short', 'blue',
-                                         'striped'), rng)
+    two = relative_captions(ref, Garment('shirt', 'short', 'blue', 'striped'),
+                            rng)
     assert sorted('striped' in c for c in two) == [False, True]
     assert sorted('sleeve' in c for c in two) == [False, True]
     with pytest.raises(ValueError, match='1 or 2 attributes'):
@@ -166,7 +165,8 @@ def test_synthetic_round_trip(tmp_path):
     names = set(os.listdir(tmp_path / 'captions'))
     assert names == {
         f'cap.{c}.{s}.json'
-        for c in CATEGORY_TYPES for s in ('train', 'val')
+        for c in CATEGORY_TYPES
+        for s in ('train', 'val')
     }
     for split in ('train', 'val'):
         dataset = FashionIQDataset(data_root=str(tmp_path), split=split)

@@ -3,8 +3,8 @@ rule, the removal of the reference image, the joined captions, R@K per
 category and their mean."""
 import json
 import os
-import re
 import os.path as osp
+import re
 
 import cv2
 import numpy as np
@@ -93,16 +93,15 @@ def test_joined_captions_rank_the_target_first(tmp_path):
                 captions=['is red.', 'is striped'])
         ], f)
     for asin in gallery:
-        cv2.imwrite(osp.join(tmp_path, 'images', asin + '.png'),
-                    np.zeros((4, 4, 3), np.uint8))
+        cv2.imwrite(
+            osp.join(tmp_path, 'images', asin + '.png'),
+            np.zeros((4, 4, 3), np.uint8))
     dataset = FashionIQDataset(
         data_root=str(tmp_path), split='val', categories=('dress', ))
     query = dataset.get_data_info(0)
     assert query['caption'] == 'is red and is striped'
-    gallery_embeds = np.stack([
-        _bag_of_words(t)
-        for t in ('short', 'red', 'striped', 'red striped')
-    ])
+    gallery_embeds = np.stack(
+        [_bag_of_words(t) for t in ('short', 'red', 'striped', 'red striped')])
 
     def rank(text: str) -> int:
         similarity = _bag_of_words(text)[None] @ gallery_embeds.T

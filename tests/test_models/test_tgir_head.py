@@ -79,7 +79,9 @@ def test_embed_composed_is_the_predict_path(fashioniq):
     inputs = model.data_preprocessor(_batch(cfg, fashioniq, 4),
                                      False)['inputs']
     queries = model.embed_composed(
-        inputs['images'], inputs['input_ids'], inputs['attention_mask'],
+        inputs['images'],
+        inputs['input_ids'],
+        inputs['attention_mask'],
         batch_size=3)
     assert queries.shape == (4, 64)
     assert torch.allclose(queries.norm(dim=1), torch.ones(4), atol=1e-5)
@@ -132,7 +134,6 @@ def test_train_and_test_tools_print_the_table(fashioniq, tmp_path):
     ] + options[:-1], **run)
     assert test.returncode == 0, test.stderr[-3000:]
     log = test.stdout + test.stderr
-    for row in ('dress (composed)', 'toptee (text-only)',
-                'mean (image-only)'):
+    for row in ('dress (composed)', 'toptee (text-only)', 'mean (image-only)'):
         assert row in log, log[-3000:]
     assert 'R@10' in log and 'R@50' in log

@@ -14,7 +14,7 @@ from .garments import (COLOURS, GARMENT_TYPES, LENGTHS, PATTERNS, Garment,
 
 __all__ = [
     'write_synthetic_fashiongen', 'write_fashiongen_file', 'sample_products',
-    'Product', 'FILE_TEMPLATE', 'write_synthetic_coco', 'write_synthetic_fashioniq', 'Garment',
-    'all_garments', 'draw_garment', 'GARMENT_TYPES', 'LENGTHS', 'COLOURS',
-    'PATTERNS'
+    'Product', 'FILE_TEMPLATE', 'write_synthetic_coco',
+    'write_synthetic_fashioniq', 'Garment', 'all_garments', 'draw_garment',
+    'GARMENT_TYPES', 'LENGTHS', 'COLOURS', 'PATTERNS'
 ]

@@ -26,7 +26,7 @@ separately (their ASINs never overlap).
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -43,8 +43,7 @@ SPLIT_CODES = {'train': 1, 'val': 2, 'test': 3}
 
 _COLOUR_PHRASES = ('is {new}', 'is {new} not {old}', '{new} instead of {old}',
                    'in {new}')
-_PATTERN_PHRASES = ('is {new}', 'is {new} not {old}',
-                    '{new} instead of {old}')
+_PATTERN_PHRASES = ('is {new}', 'is {new} not {old}', '{new} instead of {old}')
 _LENGTH_PHRASES = {
     ('shirt', 'short'): ('has short sleeves', 'is short sleeved'),
     ('shirt', 'long'): ('has long sleeves', 'is long sleeved'),
@@ -104,8 +103,7 @@ def relative_captions(reference: Garment, target: Garment,
     return captions if rng.random() < 0.5 else captions[::-1]
 
 
-def _changed_garment(reference: Garment,
-                     rng: np.random.Generator) -> Garment:
+def _changed_garment(reference: Garment, rng: np.random.Generator) -> Garment:
     """A garment of the same type differing in one (60 %) or two (40 %) of
     colour, pattern and length."""
     count = 1 if rng.random() < 0.6 else 2
@@ -170,8 +168,7 @@ def write_fashioniq_split(root: str,
                 dict(
                     target=target,
                     candidate=asin,
-                    captions=relative_captions(garment, target_garment,
-                                               rng)))
+                    captions=relative_captions(garment, target_garment, rng)))
     for folder, name, content in (
         ('image_splits', f'split.{category}.{split}.json',
          [asin for asin, _ in products]),
@@ -183,8 +180,8 @@ def write_fashioniq_split(root: str,
 
 
 def write_synthetic_fashioniq(root: str,
-                              copies: Dict[str, int] = None,
-                              pairs_per_image: Dict[str, int] = None,
+                              copies: Optional[Dict[str, int]] = None,
+                              pairs_per_image: Optional[Dict[str, int]] = None,
                               categories: Sequence[str] = tuple(
                                   CATEGORY_TYPES),
                               img_size: int = 64,

@@ -70,8 +70,8 @@ class TGIRTestLoop(BaseLoop):
     def _images(self, model, paths: Sequence[str]) -> torch.Tensor:
         """Normalised (N, 3, H, W) model inputs of image files."""
         pixels = [
-            torch.from_numpy(self.loader(dict(img_path=p))['img']).permute(
-                2, 0, 1) for p in paths
+            torch.from_numpy(self.loader(dict(
+                img_path=p))['img']).permute(2, 0, 1) for p in paths
         ]
         preprocessor = model.data_preprocessor
         return preprocessor.normalize(preprocessor.prepare_images(pixels))
@@ -80,8 +80,7 @@ class TGIRTestLoop(BaseLoop):
         out = [
             model.embed_images(
                 self._images(model, paths[i:i + self.batch_size]),
-                self.batch_size)
-            for i in range(0, len(paths), self.batch_size)
+                self.batch_size) for i in range(0, len(paths), self.batch_size)
         ]
         return torch.cat(out).cpu().numpy()
 

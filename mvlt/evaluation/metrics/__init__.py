@@ -1,9 +1,9 @@
 """Metrics (registry: METRICS)."""
 from .recognition import RecognitionMetric, accuracy, macro_f1
 from .reconstruction import ReconstructionMetric, psnr, ssim, ssim_map
-from .tgir import METHODS, FashionIQMetric, composed_ranks
 from .retrieval import (RetrievalMetric, best_positive_scores, count_beaten,
                         positive_ranks, recall_at_k)
+from .tgir import METHODS, FashionIQMetric, composed_ranks
 
 __all__ = [
     'ReconstructionMetric', 'psnr', 'ssim', 'ssim_map', 'RetrievalMetric',

@@ -119,8 +119,8 @@ class FashionIQMetric(BaseMetric):
         metrics: Dict[str, float] = OrderedDict()
         for method, categories in groups.items():
             per_category = {
-                category: recall_at_k(
-                    np.fromiter(ranks.values(), np.int64), self.topk)
+                category:
+                recall_at_k(np.fromiter(ranks.values(), np.int64), self.topk)
                 for category, ranks in categories.items()
             }
             for category, recalls in per_category.items():

@@ -135,7 +135,8 @@ class TGIRHead(BaseVLHead):
                            'target image in gallery_images).')
         queries = self.embed_queries(feats)
         rows = queries.shape[0]
-        gallery, offset = gather_with_local_grad(batch['gallery_embeds'][:rows])
+        gallery, offset = gather_with_local_grad(
+            batch['gallery_embeds'][:rows])
         logits = queries @ gallery.t() / self.temperature
         targets = offset + torch.arange(rows, device=logits.device)
         if batch.get('product_index') is not None:
