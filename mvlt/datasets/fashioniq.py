@@ -75,7 +75,7 @@ class FashionIQDataset(MVLTBaseDataset):
     Each sample is one pair: ``img_path`` (the reference image),
     ``target_img_path`` (None in the test split), ``caption`` (the joined
     relative captions), ``captions`` (the two as released), ``category``,
-    ``category_label`` (index in ``categories``), ``reference_id`` /
+    ``category_index`` (index in ``categories``), ``reference_id`` /
     ``target_id`` (ASINs), ``reference_index`` / ``target_index`` (rows of
     the category's gallery, -1 where the image is not in it) and
     ``product_index`` (one id per distinct target image, so that two pairs
@@ -104,7 +104,9 @@ class FashionIQDataset(MVLTBaseDataset):
             ``test_mode``, ``on_bad_sample``, ...).
     """
 
-    METAINFO = dict(categories=CATEGORIES)
+    # Not "categories": those name class labels (LabelMapCheckHook compares
+    # them with a checkpoint's); FashionIQ's categories are galleries.
+    METAINFO = dict(fashioniq_categories=CATEGORIES)
 
     def __init__(self,
                  data_root: str,
@@ -144,7 +146,7 @@ class FashionIQDataset(MVLTBaseDataset):
         super().__init__(
             data_root=data_root,
             data_prefix=prefix,
-            metainfo=dict(categories=self.categories),
+            metainfo=dict(fashioniq_categories=self.categories),
             **kwargs)
 
     # ------------------------------------------------------------ images
@@ -229,7 +231,7 @@ class FashionIQDataset(MVLTBaseDataset):
                         caption=join_captions(entry['captions'], reverse),
                         captions=list(entry['captions']),
                         category=category,
-                        category_label=self.categories.index(category),
+                        category_index=self.categories.index(category),
                         reference_id=entry['candidate'],
                         target_id=target,
                         reference_index=rows.get(entry['candidate'], -1),

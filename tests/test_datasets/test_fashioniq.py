@@ -79,7 +79,7 @@ def test_release_layout_fixture(tmp_path):
     assert len(dataset) == 4
     assert [len(dataset.galleries[c]) for c in FIXTURE] == [3, 2, 2]
     first = dataset.get_data_info(0)
-    assert first['category'] == 'dress' and first['category_label'] == 0
+    assert first['category'] == 'dress' and first['category_index'] == 0
     assert first['caption'] == 'is shorter and Is red'
     assert first['img_path'].endswith(osp.join('images', 'B000DRESS1.jpg'))
     assert first['target_img_path'].endswith('B000DRESS2.jpg')
