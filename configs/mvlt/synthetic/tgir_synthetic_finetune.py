@@ -5,7 +5,7 @@
 #   python tools/train.py configs/mvlt/synthetic/tgir_synthetic_finetune.py \
 #       --cfg-options load_from=work_dirs/demo/pretrain/iter_750.pth
 #   python tools/test.py configs/mvlt/synthetic/tgir_synthetic_finetune.py \
-#       work_dirs/tgir_synthetic_finetune/iter_600.pth
+#       work_dirs/tgir_synthetic_finetune/iter_400.pth
 _base_ = [
     '../../_base_/models/mvlt_synthetic-demo.py',
     '../../_base_/datasets/fashioniq.py',
@@ -36,7 +36,7 @@ test_dataloader = dict(
     dataset=dict(data_root=data_root))
 train_dataloader = dict(test_dataloader, pin_memory=False)
 
-max_iters = 600
+max_iters = 400
 warmup_iters = 50
 optim_wrapper = dict(optimizer=dict(lr=5e-4, weight_decay=0.05))
 param_scheduler = [
