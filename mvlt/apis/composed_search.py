@@ -28,13 +28,13 @@ class ComposedSearchMixin:
         Args:
             image: RGB uint8 (H, W, 3) (:func:`decode_image`).
             text: What to change, e.g. "is red and has short sleeves"
-                (checked as text queries are).
+                (checked as text queries are, word pieces included).
             topk: Products returned.
 
         Returns:
             dict: ``query``, ``results`` (``by='tgir'``: cosine similarity
-            of the composed query and the product's image embedding) and
-            ``timing``.
+            of the composed query and the product's image embedding),
+            ``timing``, and ``warning`` as :meth:`search_text` gives it.
 
         Raises:
             SearchInputError: A refused text or setting, or an index whose
@@ -43,8 +43,13 @@ class ComposedSearchMixin:
         # catalogue_search imports this module: its checks come at call time.
         from .catalogue_search import (SearchInputError, _check_counts,
                                        check_query)
+        from .query_check import judge_word_pieces
         text = check_query(text, self.max_query_chars)
         _check_counts(topk, 0)
+        error, warning = judge_word_pieces(
+            self.inferencer.model.data_preprocessor.tokenizer, text)
+        if error:
+            raise SearchInputError(error)
         self._require_itc('A search by image and words')
         if 'tgir' not in self.inferencer.model.heads:
             raise SearchInputError(
@@ -61,10 +66,13 @@ class ComposedSearchMixin:
             ranked = self._rank(rows, similarity, topk, 0, None, timing)
             timing['itc'] = timing['total'] = 1000 * (
                 time.perf_counter() - start)
-        return dict(
+        out = dict(
             query=text,
             results=[
                 dict(self._item(row, score, by), by='tgir')
                 for row, score, by in ranked
             ],
             timing=timing)
+        if warning:
+            out['warning'] = warning
+        return out

@@ -9,13 +9,13 @@ import copy
 import hashlib
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
 
+from mvlt.image import decode_image
 from mvlt.models.utils import (itc_similarity, rank_order, rerank,
                                topk_candidates)
 from mvlt.registry import MODELS
@@ -141,15 +141,14 @@ class MVLTInferencer:
         crop and resize: ``MVLTDataPreprocessor.prepare_images``).
 
         Raises:
-            FileNotFoundError / ValueError: An unreadable file or an array
-                that is not RGB uint8 (H, W, 3).
+            FileNotFoundError / ValueError: An unreadable file (decoded by
+                :func:`mvlt.image.decode_image`, the loaders' decoder) or an
+                array that is not RGB uint8 (H, W, 3).
         """
         out = []
         for image in images:
             if isinstance(image, str):
-                array = mmcv.imread(image, channel_order='rgb')
-                if array is None:
-                    raise FileNotFoundError(f'Cannot read image {image}.')
+                array = decode_image(image)
             else:
                 array = np.asarray(image)
                 if array.ndim != 3 or array.shape[2] != 3 or \

@@ -69,6 +69,8 @@ def rebuild_command(meta: dict, out_dir: str) -> str:
     ]
     if gallery.get('image_root'):
         words += ['--image-root', gallery['image_root']]
+    if gallery.get('exclude'):
+        words += ['--on-bad-sample', 'skip']
     if meta['mode'] == 'exact-itm':
         words.append('--exact-itm')
     options = meta['config'].get('options') or {}
@@ -355,8 +357,10 @@ class SearchIndex:
 
     def _open_gallery(self, verify: bool) -> Gallery:
         spec = self.meta['gallery']
-        gallery = open_gallery(f"{spec['kind']}:{spec['path']}",
-                               spec.get('image_root'))
+        gallery = open_gallery(
+            f"{spec['kind']}:{spec['path']}",
+            spec.get('image_root'),
+            exclude=spec.get('exclude', ()))
         if len(gallery) != self.meta['num_items']:
             raise self._mismatch(
                 f'the gallery {spec["path"]} now has {len(gallery)} rows, '
