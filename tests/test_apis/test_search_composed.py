@@ -53,7 +53,9 @@ def clients(nano_config, nano_data, tmp_path_factory):
             tool.build_app(s, max_upload_mb=1.0, max_pixels=4_000_000)
             for s in (composed, plain)
         ]
-        with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
+        url = 'http://127.0.0.1'  # the app answers only its own Host
+        with TestClient(apps[0], base_url=url) as one, \
+                TestClient(apps[1], base_url=url) as two:
             yield dict(composed=one, plain=two, search=composed)
 
 
@@ -88,6 +90,9 @@ def test_bad_input_gets_the_same_messages(clients, nano_data):
     cases = [
         (client.post('/api/composed', params=dict(q='  '),
                      content=body), 400, 'The query is empty'),
+        (client.post(
+            '/api/composed', params=dict(q='\u200b\ufeff'),
+            content=body), 400, 'no visible word'),
         (client.post('/api/composed', params=dict(q='x' * 5000),
                      content=body), 400, '5,000 characters'),
         (client.post(

@@ -22,7 +22,7 @@ class LoadTargetImage(LoadImage):
 
     def __init__(self,
                  backend_args: Optional[dict] = None,
-                 imdecode_backend: str = 'torchvision') -> None:
+                 imdecode_backend: str = 'host') -> None:
         if imdecode_backend == 'device':
             raise ValueError("LoadTargetImage: imdecode_backend='device' is "
                              'not supported; decode targets in the loader.')
