@@ -9,6 +9,7 @@ from mmengine.structures import BaseDataElement
 from mvlt.registry import MODELS, NEGATIVE_SAMPLERS
 from .backbones import UnimodalFeatures, VLFeatures
 from .compiling import compile_regions, parse_compile, recompile_scope
+from .heads import bind_gallery_heads
 from .scoring import RetrievalScoringMixin
 from .training import TrainingLossMixin
 from .utils import (backbone_config, check_vocabulary, head_config,
@@ -113,7 +114,7 @@ class MVLT(TrainingLossMixin, RetrievalScoringMixin, BaseModel):
         for head in self.heads.values():
             if hasattr(head, 'tie_weights'):
                 head.tie_weights(self.backbone.word_embeddings)
-        self._bind_gallery_heads()
+        bind_gallery_heads(self.heads)
         self.train_objectives = self._check_names(
             'train_objectives', train_objectives or tuple(self.heads))
         self.itm_sampler = NEGATIVE_SAMPLERS.build(
@@ -140,20 +141,6 @@ class MVLT(TrainingLossMixin, RetrievalScoringMixin, BaseModel):
         # (id of the model it was made for, compiled forward): a deep copy
         # (e.g. an EMA model) compiles its own.
         self._compiled_forward: Optional[tuple] = None
-
-    def _bind_gallery_heads(self) -> None:
-        """Give heads that rank gallery images (TGIR) the head whose image
-        embeddings form the gallery (``head.gallery_head``, the ITC head)."""
-        for name, head in self.heads.items():
-            if not hasattr(head, 'bind_gallery_head'):
-                continue
-            if head.gallery_head not in self.heads:
-                raise KeyError(
-                    f'MVLT: head {name!r} ranks {head.gallery_head!r} image '
-                    f'embeddings, but model.heads builds only '
-                    f'{sorted(self.heads)}; add model.heads.'
-                    f"{head.gallery_head} (type='ITCHead').")
-            head.bind_gallery_head(self.heads[head.gallery_head])
 
     def _check_names(self, field: str, names: Sequence[str]) -> tuple:
         names = tuple(names)

@@ -24,6 +24,26 @@ from .base_head import BaseVLHead
 POOLINGS = ('cls', 'cls+visual')
 
 
+def bind_gallery_heads(heads: nn.ModuleDict) -> None:
+    """Give each head that ranks gallery images (``bind_gallery_head``:
+    the TGIR head) the head whose image embeddings form the gallery
+    (``head.gallery_head``, the ITC head). MVLT calls it once it has built
+    its heads.
+
+    Raises:
+        KeyError: The gallery head is not among ``heads``.
+    """
+    for name, head in heads.items():
+        if not hasattr(head, 'bind_gallery_head'):
+            continue
+        if head.gallery_head not in heads:
+            raise KeyError(
+                f'MVLT: head {name!r} ranks {head.gallery_head!r} image '
+                f'embeddings, but model.heads builds only {sorted(heads)}; '
+                f"add model.heads.{head.gallery_head} (type='ITCHead').")
+        head.bind_gallery_head(heads[head.gallery_head])
+
+
 @MODELS.register_module()
 class TGIRHead(BaseVLHead):
     """Composed query embedding + InfoNCE against target image embeddings.
