@@ -66,8 +66,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _build(args: argparse.Namespace, inferencer: MVLTInferencer,
-           gallery, bar: Progress, task) -> dict:
+def _build(args: argparse.Namespace, inferencer: MVLTInferencer, gallery,
+           bar: Progress, task) -> dict:
     """Build the index with a progress bar; return its meta data."""
     return build_search_index(
         inferencer,

@@ -10,7 +10,6 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
 
 from mvlt.image import MAX_ASPECT, MAX_PIXELS, decode_image
-
 from mvlt.registry import TRANSFORMS
 
 
@@ -72,7 +71,7 @@ class LoadImage(BaseTransform):
         if self.imdecode_backend == 'device':
             results['img_bytes'] = np.frombuffer(data, np.uint8)
             return results
-        img = decode_image(data, name=str(path), **self.decode_options)
+        img = decode_image(data, name=f'image {path}', **self.decode_options)
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
@@ -99,8 +98,33 @@ def _own_hdf5_files() -> Dict[str, h5py.File]:
     return _HDF5_FILES
 
 
+def open_hdf5_file(
+        path: str,
+        what: str = 'HDF5 file',
+        hint: str = 'check data_root / ann_file in the dataset config.'
+) -> h5py.File:
+    """A new read-only handle of ``path`` (the caller closes it).
+
+    Args:
+        path (str): The file.
+        what (str): What the file is, for the messages.
+        hint (str): What to do when it does not exist.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        OSError: ``path`` is not a readable HDF5 file (the message names it).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} does not exist; {hint}')
+    try:
+        return h5py.File(path, 'r')
+    except OSError as err:
+        raise OSError(f'Cannot open {path} as an HDF5 file: {err}') from None
+
+
 def open_hdf5(path: str) -> h5py.File:
-    """This process's read-only handle of ``path``, opened on first use.
+    """This process's read-only handle of ``path``, opened on first use
+    (:func:`open_hdf5_file`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -110,14 +134,7 @@ def open_hdf5(path: str) -> h5py.File:
     handle = files.get(path)
     if handle is not None and handle.id.valid:
         return handle
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'HDF5 file {path} does not exist; check data_root / ann_file in '
-            'the dataset config.')
-    try:
-        handle = h5py.File(path, 'r')
-    except OSError as err:
-        raise OSError(f'Cannot open {path} as an HDF5 file: {err}') from None
+    handle = open_hdf5_file(path)
     files[path] = handle
     return handle
 

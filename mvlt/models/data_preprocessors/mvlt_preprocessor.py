@@ -5,10 +5,10 @@ import torch
 from mmengine.dist import get_rank
 from mmengine.model import BaseDataPreprocessor
 
+from mvlt.image import RESIZE_KERNELS
 from mvlt.registry import MASK_GENERATORS, MODELS
 from mvlt.utils.tokenizer import CaptionEncoder, build_tokenizer
 from ..utils import bert_mask_tokens
-from mvlt.image import RESIZE_KERNELS
 from .image_ops import ImageBatch, crop_resize, decode_images, foreground_boxes
 
 #: Keys of ``foreground_crop`` and their defaults (the authors' reference
