@@ -20,6 +20,7 @@ from mvlt.image import ImageDecodeError
 from mvlt.image import decode_image as decode_upload
 from mvlt.models.utils import rank_candidates
 from .ann_index import SHORTLIST_MARGIN, shortlists
+from .composed_search import ComposedSearchMixin
 from .product_groups import ProductPhotos, group_by_product
 from .query_check import judge_word_pieces
 from .ranking_choice import shortlist_scores
@@ -103,9 +104,9 @@ def _check_counts(topk: int, rerank_k: int) -> None:
             f"k' (ITM re-ranking) must be between 0 and 256, got {rerank_k}.")
 
 
-class CatalogueSearch:
-    """Search a :class:`SearchIndex` by text, by image, or for products like
-    a given one.
+class CatalogueSearch(ComposedSearchMixin):
+    """Search a :class:`SearchIndex` by text, by image, by image and words
+    (:meth:`search_composed`), or for products like a given one.
 
     Results are dicts with the item's ``row``, ``product_id``, ``caption``,
     ``category``, ``thumbnail`` (relative to the index folder), ``score``

@@ -61,3 +61,14 @@ def group_by_product(hits: Sequence[dict], topk: int,
         cards[product] = dict(
             hit, photos=[hit['row']] + others, matched_photos=1)
     return list(cards.values())
+
+
+def photos_html(card: dict, shown: int = 4) -> str:
+    """Small thumbnails of a product card's other photos (HTML; empty when
+    it has none): how the page makes them reachable from the card."""
+    thumbs = ''.join(
+        f'<img class="mvlt-photo" src="/thumbs/{row:06d}.jpg" '
+        f'data-row="{row}" alt="photo {row}" '
+        'style="width:34px;height:34px;margin-right:2px">'
+        for row in card.get('photos', [])[1:shown + 1])
+    return f'<div class="mvlt-photos">{thumbs}</div>' if thumbs else ''

@@ -155,11 +155,16 @@ def measure_ranking(inferencer,
                             min(rerank_k, width))
 
 
-def default_rerank_k(meta: dict, fallback: int) -> int:
-    """The page's default k' for an index: 0 where ITC alone measured best,
-    the measured k' where a re-ranking did, ``fallback`` where nothing was
-    measured (an index built before this measurement)."""
+def default_rerank_k(meta: dict,
+                     fallback: int,
+                     given: Optional[int] = None) -> int:
+    """The page's default k' for an index: ``given`` if not None, else 0
+    where ITC alone measured best, the measured k' where a re-ranking did,
+    ``fallback`` where nothing was measured (an index built before this
+    measurement)."""
     ranking = meta.get('ranking')
+    if given is not None:
+        return given
     if not ranking:
         return fallback
     return 0 if ranking['default'] == 'itc' else int(ranking['rerank_k'])

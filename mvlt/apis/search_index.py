@@ -31,8 +31,8 @@ import numpy as np
 from mvlt.version import __version__
 from mvlt.visualization import write_rgb_image
 from .ann_files import open_ann, write_ann
-from .ann_index import (DEFAULT_TARGET_RECALL, serve_single_threaded,
-                        set_search_params)
+from .ann_index import (DEFAULT_TARGET_RECALL, parse_search_params,
+                        serve_single_threaded, set_search_params)
 from .embed_shards import DEFAULT_SHARD_SIZE, embed_in_shards, prepare_plan
 from .gallery import Gallery, file_sha256, open_gallery
 from .inferencer import MVLTInferencer
@@ -284,6 +284,9 @@ class SearchIndex:
             re-ranking of k' candidates is one pass when k' <= batch_size).
         verify_gallery: Hash the gallery's files (on by default; a changed
             gallery would show wrong products).
+        search_params: faiss search parameters replacing the tuned ones in
+            ``meta['ann']``, e.g. ``'nprobe=128'`` (ValueError if the index
+            has no such parameter).
 
     Attributes:
         meta (dict): ``meta.json``.
@@ -307,7 +310,8 @@ class SearchIndex:
                  checkpoint: Optional[str] = None,
                  device: str = 'cpu',
                  batch_size: int = 16,
-                 verify_gallery: bool = True) -> None:
+                 verify_gallery: bool = True,
+                 search_params: str = '') -> None:
         self.index_dir = osp.abspath(index_dir)
         meta_path = osp.join(self.index_dir, META_FILE)
         if not osp.isfile(meta_path):
@@ -364,6 +368,7 @@ class SearchIndex:
                 self.index_dir, CAPTION_INDEX.split('.')[0],
                 ann.get('captions'), len(self.captions),
                 self.meta['embed_dim'], rebuild)
+            self.set_search_params(parse_search_params(search_params))
 
     def set_search_params(self, params: dict) -> None:
         """Change the faiss search parameters of the image table (``nprobe``

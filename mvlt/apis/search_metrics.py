@@ -71,7 +71,13 @@ class SearchMetrics:
         return client.generate_latest(registry), client.CONTENT_TYPE_LATEST
 
 
-def add_metrics(app, endpoints: Sequence[str]) -> SearchMetrics:
+#: Endpoints counted by name (every other path as 'other').
+SEARCH_ENDPOINTS = ('/api/search', '/api/image', '/api/similar',
+                    '/api/composed', '/api/info', '/metrics')
+
+
+def add_metrics(app,
+                endpoints: Sequence[str] = SEARCH_ENDPOINTS) -> SearchMetrics:
     """Count every request of a FastAPI ``app`` (``endpoints`` by path, the
     rest as ``'other'``, so the label set stays bounded whatever clients
     send) and serve the counters at ``GET /metrics``."""

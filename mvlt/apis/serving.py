@@ -6,6 +6,7 @@ faiss hangs: faiss issue #5206). Each worker calls an app factory that
 rebuilds the app from the parent's command line; their Prometheus counters
 are summed through a shared folder (:mod:`mvlt.apis.search_metrics`).
 """
+import argparse
 import json
 import os
 import tempfile
@@ -46,3 +47,17 @@ def serve(app, host: str, port: int, workers: int, factory: str,
         host=host,
         port=port,
         log_level='warning')
+
+
+def add_serving_args(parser: argparse.ArgumentParser) -> None:
+    """``--workers`` and ``--search-params`` of the search service."""
+    parser.add_argument(
+        '--workers',
+        type=int,
+        default=1,
+        help='server processes (spawned; each opens the index)')
+    parser.add_argument(
+        '--search-params',
+        default='',
+        help='faiss search parameters, e.g. nprobe=128 (default: the ones '
+        'the index build tuned, in meta.json)')

@@ -5,16 +5,16 @@
 
 Build the index first with ``tools/misc/build_search_index.py``. The page
 has a text search (top k by ITC, the first k' re-ranked by ITM), an image
-upload (the best-matching captions and the most similar products) and a
-"more like this" link on every result. The same results come as JSON:
+upload (the best-matching captions and the most similar products), an
+image plus "what to change" (a model with a TGIR head: "like this, but in
+red") and a "more like this" link on every result. The same results come
+as JSON:
 
     GET  /api/search?q=long+purple+checked+trousers&k=10&rerank=16
     POST /api/image?k=10&rerank=16      (the image file as the body)
+    POST /api/composed?q=is+red&k=10    (the image file as the body)
     GET  /api/similar?row=12&k=10
-    GET  /api/info                      (sizes, limits, measured recall)
-    GET  /metrics                       (Prometheus text format)
-
-One result per product (its best photo) unless ``group=photo`` is asked.
+    GET  /api/info and /metrics         (recall, ranking; Prometheus text)
 
 Private by default: it listens on 127.0.0.1 unless ``--host`` says
 otherwise, answers only the Host names it is served under (loopback names,
@@ -35,17 +35,14 @@ from typing import List, Optional, Sequence
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
 from mvlt.apis.ann_files import ann_summary, describe_ann
-from mvlt.apis.ann_index import parse_search_params
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image, parse_group)
+from mvlt.apis.product_groups import photos_html
 from mvlt.apis.ranking_choice import default_rerank_k, describe_ranking
 from mvlt.apis.search_metrics import add_metrics
-from mvlt.apis.serving import serve, worker_argv
+from mvlt.apis.serving import add_serving_args, serve, worker_argv
 from mvlt.apis.web_guard import allowed_hosts, guard_hosts
 
-#: Endpoints counted by name in /metrics (every other path as 'other').
-API_PATHS = ('/api/search', '/api/image', '/api/similar', '/api/info',
-             '/metrics')
 THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
 #: Any of gradio's routes that serve a file by path.
 FILE_ROUTE = re.compile(r'/file[=/](.*)$')
@@ -54,7 +51,6 @@ CSS = """
 .mvlt-card {width: 168px; border: 1px solid #ddd; border-radius: 8px;
             padding: 8px; font-size: 13px; background: white;}
 .mvlt-card img {width: 150px; height: 150px; object-fit: contain;}
-.mvlt-card img.mvlt-photo {width: 34px; height: 34px; margin-right: 2px;}
 .mvlt-caption {font-weight: 600; margin: 4px 0;}
 .mvlt-meta {color: #666;}
 .mvlt-error {color: #b00020; font-weight: 600;}
@@ -102,21 +98,10 @@ def products_html(results: List[dict]) -> str:
             f'#{html.escape(hit["product_id"])}</div>'
             f'<div class="mvlt-meta">{hit["by"].upper()} '
             f'{hit["score"]:.3f}</div>'
-            f'{_other_photos(hit)}'
+            f'{photos_html(hit)}'
             f'<a class="mvlt-like" href="?like={hit["row"]}">More like '
             'this</a></div>')
     return '<div class="mvlt-results">' + ''.join(cards) + '</div>'
-
-
-def _other_photos(hit: dict, shown: int = 4) -> str:
-    """Small thumbnails of a product card's other photos."""
-    others = hit.get('photos', [])[1:]
-    if not others:
-        return ''
-    thumbs = ''.join(f'<img class="mvlt-photo" src="/thumbs/{row:06d}.jpg" '
-                     f'data-row="{row}" alt="photo {row}">'
-                     for row in others[:shown])
-    return f'<div class="mvlt-photos">{thumbs}</div>'
 
 
 def text_results_html(out: dict) -> str:
@@ -151,11 +136,9 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
     """The gradio page (a ``gr.Blocks``)."""
     gr = _quiet_gradio()
 
-    def text_page(query: str, k: float, k_rerank: float,
-                  per_product: bool) -> str:
+    def text_page(query: str, k: float, k_rerank: float, one: bool) -> str:
         try:
-            out = search.search_text(query, int(k), int(k_rerank),
-                                     bool(per_product))
+            out = search.search_text(query, int(k), int(k_rerank), bool(one))
         except SearchInputError as err:
             return _error(str(err))
         return text_results_html(out)
@@ -174,6 +157,17 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
         return (_timing(out['timing']) + '<h3>Best-matching captions</h3>' +
                 captions_html(out['captions']) +
                 '<h3>Most similar products</h3>' + products)
+
+    def composed_page(path: Optional[str], text: str, k: float) -> str:
+        if not path:
+            return _error('Upload a photo of the product to start from.')
+        try:
+            image = decode_image(
+                _read_upload(path, max_bytes), max_bytes, max_pixels)
+            out = search.search_composed(image, text, int(k))
+        except SearchInputError as err:
+            return _error(str(err))
+        return text_results_html(out)
 
     def like_page(request: gr.Request) -> str:
         row = request.query_params.get('like') if request else None
@@ -221,9 +215,25 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                 type='filepath',
                 elem_id='upload')
             image_results = gr.HTML(elem_id='image-results')
+        with gr.Tab('Search by image and words'):
+            with gr.Row():
+                composed_upload = gr.File(
+                    label='Start from this product',
+                    type='filepath',
+                    elem_id='composed-upload')
+                change = gr.Textbox(
+                    label='What to change',
+                    placeholder='is red and has short sleeves',
+                    elem_id='change')
+            composed_button = gr.Button(
+                'Search', variant='primary', elem_id='composed-search')
+            composed_results = gr.HTML(elem_id='composed-results')
         for event in (button.click, query.submit):
             event(text_page, [query, k, k_rerank, per_product], text_results)
         upload.upload(image_page, [upload, k, k_rerank], image_results)
+        for event in (composed_button.click, change.submit):
+            event(composed_page, [composed_upload, change, k],
+                  composed_results)
         page.load(like_page, None, like)
     return page
 
@@ -238,9 +248,6 @@ def build_app(search: CatalogueSearch,
               extra_hosts: Sequence[str] = ()):
     """The FastAPI app: JSON endpoints, thumbnails and the page at ``/``.
 
-    ``rerank_k`` None: the index's measured default
-    (:func:`mvlt.apis.ranking_choice.default_rerank_k`).
-
     Uploads go to ``$GRADIO_TEMP_DIR`` (:func:`main` makes a private one);
     gradio's file routes serve nothing outside it. Only requests to the
     loopback names, ``host`` and ``extra_hosts``, from those origins, are
@@ -248,10 +255,9 @@ def build_app(search: CatalogueSearch,
     """
     gr = _quiet_gradio()
     from fastapi import FastAPI, Request
-    if rerank_k is None:
-        # The ranking the index builder measured best on held-out captions
-        # (ITC alone: k' = 0); 16 for an index that has no measurement.
-        rerank_k = default_rerank_k(search.index.meta, 16)
+
+    # None: what the index build measured best (docs/search_at_scale.md).
+    rerank_k = default_rerank_k(search.index.meta, 16, rerank_k)
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import FileResponse, JSONResponse
     from gradio.utils import get_upload_folder
@@ -265,7 +271,7 @@ def build_app(search: CatalogueSearch,
     def refused(status: int, message: str) -> JSONResponse:
         return JSONResponse({'error': message}, status_code=status)
 
-    add_metrics(app, API_PATHS)
+    add_metrics(app)
 
     @app.middleware('http')
     async def only_own_files(request: Request, call_next):
@@ -297,13 +303,10 @@ def build_app(search: CatalogueSearch,
             max_upload_bytes=max_bytes,
             max_pixels=max_pixels,
             ann=ann_summary(meta),
-            ranking=meta.get('ranking'),
-            default_rerank_k=rerank_k)
+            ranking=meta.get('ranking'), default_rerank_k=rerank_k)
 
     @app.get('/api/search')
-    def api_search(q: str = '',
-                   k: int = topk,
-                   rerank: int = rerank_k,
+    def api_search(q: str = '', k: int = topk, rerank: int = rerank_k,
                    group: str = 'product'):
         try:
             return search.search_text(q, k, rerank, parse_group(group))
@@ -317,11 +320,9 @@ def build_app(search: CatalogueSearch,
         except SearchInputError as err:
             return refused(400, str(err))
 
-    @app.post('/api/image')
-    async def api_image(request: Request,
-                        k: int = topk,
-                        rerank: int = rerank_k,
-                        group: str = 'product'):
+    async def image_query(request: Request, query):
+        """Read the body (refused past ``max_bytes`` while it streams),
+        decode it and answer ``query(image)`` in a worker thread."""
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -331,13 +332,26 @@ def build_app(search: CatalogueSearch,
                     'the limit.')
 
         def run():
-            image = decode_image(bytes(body), max_bytes, max_pixels)
-            return search.search_image(image, k, rerank, parse_group(group))
+            return query(decode_image(bytes(body), max_bytes, max_pixels))
 
         try:
             return await run_in_threadpool(run)
         except SearchInputError as err:
             return refused(400, str(err))
+
+    @app.post('/api/image')
+    async def api_image(request: Request,
+                        k: int = topk,
+                        rerank: int = rerank_k,
+                        group: str = 'product'):
+        return await image_query(
+            request, lambda image: search.search_image(
+                image, k, rerank, parse_group(group)))
+
+    @app.post('/api/composed')
+    async def api_composed(request: Request, q: str = '', k: int = topk):
+        return await image_query(
+            request, lambda image: search.search_composed(image, q, k))
 
     page = build_page(search, topk, rerank_k, max_bytes, max_pixels)
     return gr.mount_gradio_app(
@@ -388,31 +402,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max-pixels', type=int, default=MAX_IMAGE_PIXELS)
     parser.add_argument('--max-query-chars', type=int, default=MAX_QUERY_CHARS)
     parser.add_argument('--device', default='cpu')
-    parser.add_argument(
-        '--workers',
-        type=int,
-        default=1,
-        help='server processes (spawned; each opens the index)')
-    parser.add_argument(
-        '--search-params',
-        default='',
-        help='e.g. nprobe=128 (default: the tuned ones in meta.json)')
+    add_serving_args(parser)
     return parser.parse_args(argv)
 
 
 def open_app(args: argparse.Namespace):
-    """The app of one server process for the parsed command line.
-
-    Raises:
-        SystemExit: The index cannot be served (the message says why).
-    """
+    """The app of one server process (SystemExit: the index is refused)."""
     try:
         index = SearchIndex(
             args.index_dir,
             checkpoint=args.checkpoint,
             device=args.device,
-            batch_size=args.batch_size)
-        index.set_search_params(parse_search_params(args.search_params))
+            batch_size=args.batch_size,
+            search_params=args.search_params)
     except (FileNotFoundError, RuntimeError, ValueError) as err:
         raise SystemExit(str(err)) from None
     search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
@@ -435,11 +437,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.environ.setdefault('GRADIO_TEMP_DIR',
                           tempfile.mkdtemp(prefix='mvlt-search-'))
     app = open_app(args)  # also checks the index before workers start
-    print(
-        f'MVLT catalogue search of {args.index_dir}: '
-        f'http://{args.host}:{args.port}/ ({args.workers} worker(s); '
-        'Ctrl+C stops it)',
-        flush=True)
+    print(f'MVLT catalogue search of {args.index_dir}: http://{args.host}:'
+          f'{args.port}/ ({args.workers} worker(s); Ctrl+C stops it)',
+          flush=True)
     serve(app, args.host, args.port, args.workers, 'search_app:worker_app',
           osp.dirname(osp.abspath(__file__)),
           sys.argv[1:] if argv is None else argv)
