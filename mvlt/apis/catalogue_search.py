@@ -4,7 +4,7 @@ captions and products, product -> more like this.
 A text query is ranked as :meth:`MVLTInferencer.rank_images` ranks a gallery
 (ITM over the ITC top k', the rest below in ITC order): faiss shortlists the
 nearest embeddings, and the shared functions of
-:mod:`mvlt.models.utils.retrieval` (``itc_similarity``, ``topk_candidates``,
+:mod:`mvlt.utils.ranking` (``itc_similarity``, ``topk_candidates``,
 ``rerank``, ``rank_order``) score and order them, with ITM scores from
 :meth:`MVLTInferencer.score` (:meth:`MVLT.score_pairs`). User input is
 checked first (:func:`check_query`, :func:`decode_image`) and refused with a
@@ -18,8 +18,8 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from mvlt.models.utils import (itc_similarity, rank_order, rerank,
-                               topk_candidates)
+from mvlt.utils.ranking import (itc_similarity, rank_order, rerank,
+                                topk_candidates)
 from .search_index import SearchIndex
 
 #: Extra faiss neighbours fetched beyond those needed, so that the exact

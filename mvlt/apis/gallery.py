@@ -14,8 +14,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import mmcv
 import numpy as np
 
-from mvlt.datasets import FashionGenDataset, ImageTextDataset
-from mvlt.datasets.transforms.loading import open_hdf5
+from mvlt.utils.hdf5 import open_hdf5
 
 #: Kinds of gallery and the path endings that select them.
 GALLERY_KINDS = {
@@ -157,6 +156,10 @@ def _dataset_rows(dataset) -> Iterator[Tuple[dict, dict]]:
 
 
 def _fashiongen_rows(path: str, caption_fields: Sequence[str]) -> List[dict]:
+    # The data sets need torch (MMEngine's BaseDataset); imported here so
+    # that reading a gallery's images (the torch-free ONNX Runtime search)
+    # does not.
+    from mvlt.datasets import FashionGenDataset
     dataset = FashionGenDataset(
         ann_file=path,
         caption_fields=tuple(caption_fields),
@@ -166,6 +169,7 @@ def _fashiongen_rows(path: str, caption_fields: Sequence[str]) -> List[dict]:
 
 
 def _jsonl_rows(path: str, image_root: str) -> Tuple[List[dict], List[str]]:
+    from mvlt.datasets import ImageTextDataset
     dataset = ImageTextDataset(
         ann_file=path,
         data_prefix=dict(img_path=image_root),
@@ -242,3 +246,32 @@ def open_gallery(
     else:
         rows, files = _folder_rows(path)
     return Gallery(kind, path, rows, root, files)
+
+
+def gallery_of_rows(spec: Dict[str, Optional[str]],
+                    rows: Sequence[dict]) -> Gallery:
+    """A gallery opened again from its ``spec`` (:attr:`Gallery.spec`) and
+    rows recorded earlier (a search index's items), without the data sets
+    (torch): Fashion-Gen galleries take the rows given, folders are listed
+    again (torch-free anyway).
+
+    Raises:
+        FileNotFoundError: The source is missing.
+        ValueError: A JSON-lines gallery (its image paths come from the data
+            set's parsing, which needs torch).
+    """
+    kind, path = spec['kind'], spec['path']
+    if kind == 'jsonl':
+        raise ValueError(
+            'a JSON-lines gallery is read by mvlt.datasets, which needs '
+            'torch; serve it with the PyTorch backend, or index a folder / '
+            'Fashion-Gen gallery.')
+    if kind == 'folder':
+        return open_gallery(f'folder:{path}')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Gallery {path} does not exist.')
+    kept = [{
+        key: row[key]
+        for key in ('product_id', 'caption', 'category')
+    } for row in rows]
+    return Gallery(kind, path, kept, spec.get('image_root'), [])

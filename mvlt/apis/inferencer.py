@@ -16,6 +16,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
 
+from mvlt.models.heads import class_embeddings, zero_shot_probs
 from mvlt.models.utils import (itc_similarity, rank_order, rerank,
                                topk_candidates)
 from mvlt.registry import MODELS
@@ -23,6 +24,7 @@ from mvlt.utils import (check_checkpoint_heads, checkpoint_state_dict,
                         register_all_modules)
 from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
+from .model_zoo import is_model_name, model_info
 
 ImageInput = Union[str, np.ndarray]
 
@@ -65,6 +67,7 @@ class MVLTInferencer:
       similarity (gallery embeddings cached per gallery) picks the top k
       that ITM re-ranks.
     * :meth:`embed_images` / :meth:`embed_captions`: ITC embeddings.
+    * :meth:`classify`: zero-shot labels by ITC similarity to prompts.
     * :meth:`reconstruct`: masked image generation with the MIR head.
 
     Scores come from the model's scoring API (:meth:`MVLT.score_pairs`,
@@ -74,7 +77,8 @@ class MVLTInferencer:
 
     Args:
         config (str | Config): Model config (its ``model`` and test
-            pipeline are used).
+            pipeline are used), or a model name of the metafile
+            (:func:`mvlt.apis.list_models`).
         checkpoint (str, optional): Weights; heads a method needs must be in
             it (a clear error otherwise).
         device (str): Torch device.
@@ -89,6 +93,8 @@ class MVLTInferencer:
                  cfg_options: Optional[dict] = None,
                  batch_size: int = 64) -> None:
         register_all_modules()
+        if isinstance(config, str) and is_model_name(config):
+            config = model_info(config).config
         # load_config: clear file errors and the plug-in import path of the
         # tools (custom_imports next to the config).
         if isinstance(config, str):
@@ -313,6 +319,52 @@ class MVLTInferencer:
         return self._rank(
             len(gallery['ids']), lambda: self._embed_pixels(pixels),
             gallery['embeds'], itm_of, topk, rerank_k)
+
+    # ----------------------------------------------------------- zero-shot
+    @torch.no_grad()
+    def classify(self,
+                 images: Sequence[ImageInput],
+                 labels: Sequence[str],
+                 template: Union[str, Sequence[str]] = '{}',
+                 topk: int = 1) -> List[dict]:
+        """Zero-shot classification by ITC similarity to prompt captions
+        (as CLIP / FashionCLIP): each label in ``template`` (several
+        templates: their embeddings are averaged, CLIP's prompt
+        ensembling), the image's class probabilities from
+        :func:`mvlt.models.heads.zero_shot_probs` (the zero-shot head's).
+
+        Args:
+            images: Files or RGB uint8 arrays.
+            labels: Class words, e.g. ``['shirt', 'dress', 'trousers']``.
+            template: Caption template(s) with ``{}`` for the label, e.g.
+                ``'a {} in cotton.'``.
+            topk: Labels listed per image in ``topk``.
+
+        Returns:
+            list[dict]: Per image (as mmpretrain's ``pred_*`` fields):
+            ``pred_label`` (index), ``pred_class`` (word), ``pred_score``
+            and ``pred_scores`` (C,) probabilities, ``topk`` [(word,
+            probability)] best first.
+        """
+        self._require('itc')
+        class_embeds = class_embeddings(
+            self.model, labels, template, batch_size=self.batch_size)
+        image_embeds = torch.from_numpy(
+            self._embed_pixels(self.load_images(images))).to(self.device)
+        probs = zero_shot_probs(image_embeds, class_embeds,
+                                self.model.heads['itc'].temperature)
+        probs = probs.cpu().numpy()
+        out = []
+        for row in probs:
+            order = np.argsort(-row, kind='stable')[:topk]
+            out.append(
+                dict(
+                    pred_label=int(order[0]),
+                    pred_class=labels[order[0]],
+                    pred_score=float(row[order[0]]),
+                    pred_scores=row,
+                    topk=[(labels[i], float(row[i])) for i in order]))
+        return out
 
     # ----------------------------------------------------------------- MIG
     @torch.no_grad()

@@ -21,14 +21,16 @@ import os.path as osp
 import shlex
 import shutil
 import time
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 import cv2
 import numpy as np
 
 from mvlt.version import __version__
-from .gallery import Gallery, file_sha256, open_gallery
-from .inferencer import MVLTInferencer
+from .gallery import Gallery, file_sha256, gallery_of_rows, open_gallery
+
+if TYPE_CHECKING:  # the inferencer needs torch; ONNX serving does not
+    from .inferencer import MVLTInferencer
 
 #: Version of the folder layout; an index of another version is refused.
 INDEX_FORMAT = 1
@@ -40,6 +42,9 @@ IMAGE_INDEX = 'images.faiss'
 CAPTION_INDEX = 'captions.faiss'
 THUMB_DIR = 'thumbs'
 MODES = ('itc', 'exact-itm')
+#: Who runs the model when serving: the PyTorch model, or its ONNX graphs
+#: (tools/deployment/export_onnx.py) with ONNX Runtime, without torch.
+BACKENDS = ('pytorch', 'onnxruntime')
 
 ProgressFn = Callable[[int, int], None]
 
@@ -71,6 +76,8 @@ def rebuild_command(meta: dict, out_dir: str) -> str:
         words += ['--image-root', gallery['image_root']]
     if meta['mode'] == 'exact-itm':
         words.append('--exact-itm')
+    if meta.get('onnx_dir'):
+        words += ['--backend', 'onnxruntime', '--onnx', meta['onnx_dir']]
     options = meta['config'].get('options') or {}
     if options:
         words += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
@@ -96,7 +103,7 @@ def _flat_index(embeds: np.ndarray):
     return index
 
 
-def build_search_index(inferencer: MVLTInferencer,
+def build_search_index(inferencer: 'MVLTInferencer',
                        gallery: Gallery,
                        out_dir: str,
                        config_source: str,
@@ -108,7 +115,9 @@ def build_search_index(inferencer: MVLTInferencer,
     """Embed a gallery and write a search index folder.
 
     Args:
-        inferencer: The model (config + checkpoint) to embed with.
+        inferencer: The model (config + checkpoint) to embed with: an
+            :class:`MVLTInferencer`, or a :class:`mvlt.deploy.OnnxInferencer`
+            (then its ``cfg`` is the config written into the index).
         gallery: The products (:func:`mvlt.apis.gallery.open_gallery`).
         out_dir: The index folder (created; files of an older index in it
             are replaced).
@@ -200,6 +209,8 @@ def build_search_index(inferencer: MVLTInferencer,
         gallery=dict(**gallery.spec, sha256=gallery.content_hash()),
         build_seconds=round(seconds, 3),
         images_per_second=round(total / max(seconds, 1e-9), 2),
+        backend=getattr(inferencer, 'backend', 'pytorch'),
+        onnx_dir=getattr(inferencer, 'export_dir', None),
         mvlt_version=__version__,
         created=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     with open(osp.join(out_dir, META_FILE), 'w', encoding='utf-8') as f:
@@ -207,7 +218,7 @@ def build_search_index(inferencer: MVLTInferencer,
     return meta
 
 
-def estimate_exact_itm_seconds(inferencer: MVLTInferencer,
+def estimate_exact_itm_seconds(inferencer: 'MVLTInferencer',
                                gallery: Gallery) -> float:
     """Seconds one text query would take with exact ITM scoring of every
     gallery image, from one timed batch of pairs (reading included).
@@ -240,6 +251,12 @@ class SearchIndex:
             re-ranking of k' candidates is one pass when k' <= batch_size).
         verify_gallery: Hash the gallery's files (on by default; a changed
             gallery would show wrong products).
+        backend: ``'pytorch'`` (the model from the index's config and the
+            checkpoint) or ``'onnxruntime'`` (the graphs in ``onnx_dir``,
+            refused unless exported from the index's checkpoint; torch is
+            then never imported and the checkpoint file is not needed).
+        onnx_dir: Folder of ``tools/deployment/export_onnx.py``.
+        threads: ONNX Runtime's threads (None: its default).
 
     Attributes:
         meta (dict): ``meta.json``.
@@ -256,6 +273,8 @@ class SearchIndex:
             checkpoint / gallery.
         IndexMismatchError: The checkpoint or gallery differ from the ones
             the index was built from (the message gives the rebuild command).
+        mvlt.deploy.ManifestMismatchError: The ONNX graphs were exported
+            from another checkpoint or vocabulary.
     """
 
     def __init__(self,
@@ -263,8 +282,18 @@ class SearchIndex:
                  checkpoint: Optional[str] = None,
                  device: str = 'cpu',
                  batch_size: int = 16,
-                 verify_gallery: bool = True) -> None:
+                 verify_gallery: bool = True,
+                 backend: str = 'pytorch',
+                 onnx_dir: Optional[str] = None,
+                 threads: Optional[int] = None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got '
+                             f'{backend!r}.')
+        if backend == 'onnxruntime' and not onnx_dir:
+            raise ValueError("backend='onnxruntime' needs onnx_dir, the "
+                             'folder of tools/deployment/export_onnx.py.')
         self.index_dir = osp.abspath(index_dir)
+        self.backend = backend
         meta_path = osp.join(self.index_dir, META_FILE)
         if not osp.isfile(meta_path):
             raise FileNotFoundError(
@@ -281,6 +310,34 @@ class SearchIndex:
                 f'{self.meta.get("format")}, this mvlt reads format '
                 f'{INDEX_FORMAT}; rebuild it: '
                 f'{rebuild_command(self.meta, index_dir)}')
+        with open(osp.join(self.index_dir, ITEMS_FILE), encoding='utf-8') as f:
+            self.items = [json.loads(line) for line in f if line.strip()]
+        if backend == 'onnxruntime':
+            self._open_onnx(onnx_dir, checkpoint, batch_size, verify_gallery,
+                            threads)
+        else:
+            self._open_pytorch(checkpoint, device, batch_size, verify_gallery)
+        self.image_index = self.caption_index = None
+        self.image_embeds = self.caption_embeds = None
+        self.captions: List[dict] = []
+        if self.has_itc:
+            faiss = import_faiss()
+            self.image_index = faiss.read_index(
+                osp.join(self.index_dir, IMAGE_INDEX))
+            self.caption_index = faiss.read_index(
+                osp.join(self.index_dir, CAPTION_INDEX))
+            self.image_embeds = self.image_index.reconstruct_n(
+                0, self.image_index.ntotal)
+            self.caption_embeds = self.caption_index.reconstruct_n(
+                0, self.caption_index.ntotal)
+            with open(
+                    osp.join(self.index_dir, CAPTIONS_FILE),
+                    encoding='utf-8') as f:
+                self.captions = json.load(f)
+
+    def _open_pytorch(self, checkpoint: Optional[str], device: str,
+                      batch_size: int, verify_gallery: bool) -> None:
+        from .inferencer import MVLTInferencer
         checkpoint = self._check_checkpoint(checkpoint)
         self.gallery = self._open_gallery(verify_gallery)
         try:
@@ -300,25 +357,28 @@ class SearchIndex:
             raise self._mismatch(
                 f'its {CONFIG_FILE} does not build a model with this mvlt '
                 f'({type(err).__name__}: {err}).') from None
-        with open(osp.join(self.index_dir, ITEMS_FILE), encoding='utf-8') as f:
-            self.items = [json.loads(line) for line in f if line.strip()]
-        self.image_index = self.caption_index = None
-        self.image_embeds = self.caption_embeds = None
-        self.captions: List[dict] = []
-        if self.has_itc:
-            faiss = import_faiss()
-            self.image_index = faiss.read_index(
-                osp.join(self.index_dir, IMAGE_INDEX))
-            self.caption_index = faiss.read_index(
-                osp.join(self.index_dir, CAPTION_INDEX))
-            self.image_embeds = self.image_index.reconstruct_n(
-                0, self.image_index.ntotal)
-            self.caption_embeds = self.caption_index.reconstruct_n(
-                0, self.caption_index.ntotal)
-            with open(
-                    osp.join(self.index_dir, CAPTIONS_FILE),
-                    encoding='utf-8') as f:
-                self.captions = json.load(f)
+
+    def _open_onnx(self, onnx_dir: str, checkpoint: Optional[str],
+                   batch_size: int, verify_gallery: bool,
+                   threads: Optional[int]) -> None:
+        """The ONNX Runtime backend: graphs checked against the index's
+        checkpoint hash (and ``checkpoint``'s, when given); the gallery's
+        rows from ``items.jsonl``, its images read without torch."""
+        from mvlt.deploy import OnnxInferencer
+        if not self.has_itc:
+            raise IndexMismatchError(
+                f'{self.index_dir} is an exact-ITM index (no ITC head); '
+                'serve it with the PyTorch backend.')
+        self.inferencer = OnnxInferencer(
+            onnx_dir,
+            checkpoint=checkpoint,
+            checkpoint_sha256=self.meta['checkpoint']['sha256'],
+            batch_size=batch_size,
+            num_threads=threads)
+        # The rows recorded at build time: reading them from a Fashion-Gen
+        # / JSON-lines source needs the data sets (torch); the content hash
+        # still proves the source unchanged.
+        self.gallery = self._open_gallery(verify_gallery, self.items)
 
     @property
     def has_itc(self) -> bool:
@@ -353,10 +413,18 @@ class SearchIndex:
                 f'{digest[:12]}...: its embeddings belong to other weights.')
         return path
 
-    def _open_gallery(self, verify: bool) -> Gallery:
+    def _open_gallery(self,
+                      verify: bool,
+                      items: Optional[List[dict]] = None) -> Gallery:
         spec = self.meta['gallery']
-        gallery = open_gallery(f"{spec['kind']}:{spec['path']}",
-                               spec.get('image_root'))
+        if items is not None:
+            try:
+                gallery = gallery_of_rows(spec, items)
+            except ValueError as err:
+                raise IndexMismatchError(f'{self.index_dir}: {err}') from None
+        else:
+            gallery = open_gallery(f"{spec['kind']}:{spec['path']}",
+                                   spec.get('image_root'))
         if len(gallery) != self.meta['num_items']:
             raise self._mismatch(
                 f'the gallery {spec["path"]} now has {len(gallery)} rows, '

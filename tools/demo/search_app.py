@@ -1,7 +1,8 @@
 """A catalogue-search page (gradio) and JSON endpoints over a search index.
 
     python tools/demo/search_app.py INDEX_DIR [--port 7860] [--host HOST] \
-        [--checkpoint CKPT] [--topk 10] [--rerank-k 16]
+        [--checkpoint CKPT] [--topk 10] [--rerank-k 16] \
+        [--backend onnxruntime --onnx EXPORT_DIR]
 
 Build the index first with ``tools/misc/build_search_index.py``. The page
 has a text search (top k by ITC, the first k' re-ranked by ITM), an image
@@ -18,6 +19,11 @@ otherwise, never opens a public share link, refuses uploads over
 ``--max-upload-mb`` and images over ``--max-pixels`` (decompression bombs),
 and serves no file but the index's thumbnails and this session's uploads.
 gradio is an optional dependency (requirements/optional.txt).
+
+With ``--backend onnxruntime`` the model runs as the ONNX graphs of
+``tools/deployment/export_onnx.py`` (refused unless exported from the
+index's checkpoint) and this process never imports torch
+(docs/deployment.md).
 """
 import argparse
 import html
@@ -30,6 +36,7 @@ from typing import List, Optional
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image)
+from mvlt.apis.search_index import BACKENDS
 
 THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
 #: Any of gradio's routes that serve a file by path.
@@ -236,6 +243,7 @@ def build_app(search: CatalogueSearch,
         return dict(
             num_items=len(search),
             mode=meta['mode'],
+            backend=search.index.backend,
             gallery=meta['gallery']['path'],
             checkpoint=meta['checkpoint']['path'],
             max_query_chars=search.max_query_chars,
@@ -316,6 +324,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max-pixels', type=int, default=MAX_IMAGE_PIXELS)
     parser.add_argument('--max-query-chars', type=int, default=MAX_QUERY_CHARS)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--backend',
+        choices=BACKENDS,
+        default='pytorch',
+        help='who runs the model: PyTorch, or ONNX Runtime on the graphs '
+        'of --onnx (no torch needed)')
+    parser.add_argument(
+        '--onnx', help='folder of tools/deployment/export_onnx.py')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='ONNX Runtime threads (default: its own choice)')
     return parser.parse_args(argv)
 
 
@@ -328,8 +348,11 @@ def main(argv: Optional[List[str]] = None) -> None:
             args.index_dir,
             checkpoint=args.checkpoint,
             device=args.device,
-            batch_size=args.batch_size)
-    except (FileNotFoundError, RuntimeError) as err:
+            batch_size=args.batch_size,
+            backend=args.backend,
+            onnx_dir=args.onnx,
+            threads=args.threads)
+    except (FileNotFoundError, RuntimeError, ValueError) as err:
         raise SystemExit(str(err)) from None
     # Uploads of this process go to a folder of its own, the only one its
     # file routes serve (gradio's default is shared by every gradio app).

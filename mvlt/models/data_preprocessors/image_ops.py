@@ -9,11 +9,18 @@ batch, on the batch's device.
 """
 from typing import List, Sequence, Tuple, Union
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+
+# The per-image CPU steps live in the torch-free module that the ONNX
+# Runtime backend shares (re-exported here for the per-sample transform).
+from mvlt.deploy.preprocessing import crop_resize_image, crop_to_square
+
+__all__ = [
+    'crop_to_square', 'crop_resize_cv2', 'crop_resize_torch', 'decode_images',
+    'foreground_boxes'
+]
 
 ImageBatch = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -98,27 +105,6 @@ def _first_last(flags: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return first, last
 
 
-def crop_to_square(image: np.ndarray, box: Sequence[int],
-                   pad_val: int) -> np.ndarray:
-    """Crop an HxWxC (or HxW) image to ``box`` and pad it with ``pad_val``
-    to a square (the crop centred, as ``cv2.copyMakeBorder``)."""
-    x1, y1, x2, y2 = (int(v) for v in box)
-    crop = image[y1:y2, x1:x2]
-    height, width = crop.shape[:2]
-    side = max(height, width)
-    top, left = (side - height) // 2, (side - width) // 2
-    if side == height and side == width:
-        return crop
-    return cv2.copyMakeBorder(
-        crop,
-        top,
-        side - height - top,
-        left,
-        side - width - left,
-        cv2.BORDER_CONSTANT,
-        value=(pad_val, ) * (image.shape[2] if image.ndim == 3 else 1))
-
-
 def crop_resize_cv2(images: ImageBatch, boxes: torch.Tensor, size: Tuple[int,
                                                                          int],
                     pad_val: int, square: bool) -> torch.Tensor:
@@ -139,15 +125,8 @@ def crop_resize_cv2(images: ImageBatch, boxes: torch.Tensor, size: Tuple[int,
     height, width = size
     out = torch.empty((len(images), 3, height, width), dtype=torch.uint8)
     for index, (image, box) in enumerate(zip(images, boxes.tolist())):
-        array = image.permute(1, 2, 0).numpy()
-        if square:
-            array = crop_to_square(array, box, pad_val)
-        else:
-            array = array[box[1]:box[3], box[0]:box[2]]
-        if array.shape[:2] != (height, width):
-            array = cv2.resize(
-                np.ascontiguousarray(array), (width, height),
-                interpolation=cv2.INTER_LINEAR)
+        array = crop_resize_image(
+            image.permute(1, 2, 0).numpy(), box, size, pad_val, square)
         out[index] = torch.from_numpy(array).permute(2, 0, 1)
     return out
 
