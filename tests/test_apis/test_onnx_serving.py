@@ -291,3 +291,34 @@ def test_search_service_without_torch_answers_as_pytorch(exported, tmp_path):
     finally:
         server.terminate()
         server.wait()
+
+
+def test_index_builder_with_onnxruntime(exported, tmp_path):
+    """build_search_index.py --backend onnxruntime embeds as PyTorch does,
+    and refuses graphs of another checkpoint."""
+    tool = load_tool('misc/build_search_index.py')
+    folder = osp.dirname(exported['paths'][0])
+    out = str(tmp_path / 'index')
+    meta = tool.main([
+        exported['config'], exported['checkpoint'], '--gallery',
+        f'folder:{folder}', '--out', out, '--backend', 'onnxruntime', '--onnx',
+        exported['out']
+    ])
+    assert meta['backend'] == 'onnxruntime'
+    onnx_index = SearchIndex(
+        out, backend='onnxruntime', onnx_dir=exported['out'])
+    torch_index = SearchIndex(exported['index'])
+    for name in ('image_embeds', 'caption_embeds'):
+        diff = getattr(onnx_index, name) - getattr(torch_index, name)
+        assert np.abs(diff).max() <= 1e-4
+    other = str(tmp_path / 'other.pth')
+    state = torch.load(exported['checkpoint'], weights_only=True)
+    state['state_dict']['heads.itc.text_proj.bias'] += 1
+    torch.save(state, other)
+    with pytest.raises(SystemExit, match='exported from'):
+        tool.main([
+            exported['config'], other, '--gallery', f'folder:{folder}',
+            '--out',
+            str(tmp_path / 'refused'), '--backend', 'onnxruntime', '--onnx',
+            exported['out']
+        ])

@@ -2,7 +2,8 @@
 
     python tools/misc/build_search_index.py CONFIG CHECKPOINT \
         --gallery SPEC --out DIR [--image-root DIR] [--batch-size 64] \
-        [--exact-itm] [--cfg-options ...]
+        [--exact-itm] [--backend onnxruntime --onnx EXPORT_DIR] \
+        [--cfg-options ...]
 
 SPEC is a Fashion-Gen HDF5 split (``.h5``), a JSON-lines image-caption file
 (``.jsonl``, ``img_path`` relative to ``--image-root``, default its folder)
@@ -16,6 +17,10 @@ A model without an ITC head cannot make the index; the tool says so, with
 the time exact ITM scoring of every image would take per query, and
 ``--exact-itm`` builds an index that scores queries that way. That case
 exits with status 3 (other errors: 1 or 2).
+
+``--backend onnxruntime`` embeds with the ONNX graphs of
+``tools/deployment/export_onnx.py`` (refused unless exported from
+CHECKPOINT with the config's vocabulary) instead of the PyTorch model.
 """
 import argparse
 import os.path as osp
@@ -27,6 +32,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 
 from mvlt.apis import (MVLTInferencer, build_search_index,
                        estimate_exact_itm_seconds, open_gallery)
+from mvlt.apis.search_index import BACKENDS
 from mvlt.utils.cli import config_parser
 
 #: Exit status when the model has no ITC head (scripts tell it apart from
@@ -56,7 +62,41 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='no ITC head: index for exact (slow) ITM scoring of every item')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--backend',
+        choices=BACKENDS,
+        default='pytorch',
+        help='who embeds: PyTorch, or ONNX Runtime on the graphs of --onnx')
+    parser.add_argument(
+        '--onnx', help='folder of tools/deployment/export_onnx.py')
     return parser.parse_args(argv)
+
+
+def onnx_inferencer(args: argparse.Namespace):
+    """The ONNX Runtime backend for CHECKPOINT and the config's vocabulary
+    (refused with a message when the export does not match them)."""
+    from mvlt.deploy import ManifestMismatchError, OnnxInferencer
+    from mvlt.utils.config import load_config
+    if not args.onnx:
+        sys.exit('--backend onnxruntime needs --onnx EXPORT_DIR (made by '
+                 'tools/deployment/export_onnx.py).')
+    if args.exact_itm:
+        sys.exit('An exact-ITM index is built with the PyTorch backend.')
+    cfg = load_config(args.config, args.cfg_options)
+    tokenizer = cfg.model.data_preprocessor.tokenizer
+    vocab = tokenizer.get('vocab_file') if isinstance(tokenizer,
+                                                      dict) else tokenizer
+    if vocab and osp.isdir(vocab):
+        vocab = osp.join(vocab, 'vocab.txt')
+    try:
+        return OnnxInferencer(
+            args.onnx,
+            checkpoint=args.checkpoint,
+            vocab_file=vocab,
+            batch_size=args.batch_size,
+            cfg=cfg)
+    except (FileNotFoundError, ManifestMismatchError) as err:
+        sys.exit(str(err))
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -76,12 +116,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
         gallery = open_gallery(args.gallery, args.image_root)
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f'Cannot open gallery {args.gallery}: {err}')
-    inferencer = MVLTInferencer(
-        args.config,
-        args.checkpoint,
-        device=args.device,
-        cfg_options=args.cfg_options,
-        batch_size=args.batch_size)
+    if args.backend == 'onnxruntime':
+        inferencer = onnx_inferencer(args)
+    else:
+        inferencer = MVLTInferencer(
+            args.config,
+            args.checkpoint,
+            device=args.device,
+            cfg_options=args.cfg_options,
+            batch_size=args.batch_size)
     print(f'Gallery: {len(gallery)} images ({gallery.kind}: {gallery.path})')
     if not inferencer.has_itc and not args.exact_itm:
         seconds = estimate_exact_itm_seconds(inferencer, gallery)
