@@ -74,3 +74,31 @@ def test_bad_prompts_are_named():
         prompt_captions(['shirt'], 'a shirt')
     with pytest.raises(ValueError, match='needs labels'):
         prompt_captions([], '{}')
+
+
+def test_zero_shot_demo_prints_type_and_colour_accuracy(
+        synthetic_fashiongen, tmp_path, capsys):
+    """The demo's step: accuracy of the garment type and colour its
+    captions name (random weights: any figure, every image counted)."""
+    from mmengine.config import Config
+
+    from conftest import REPO, load_tool
+    config = osp.join(REPO, 'configs', 'mvlt', 'synthetic',
+                      'pretrain_synthetic_demo.py')
+    vocab = {
+        'model.data_preprocessor.tokenizer.vocab_file':
+        synthetic_fashiongen['vocab']
+    }
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(vocab)
+    _, checkpoint = save_model(cfg, str(tmp_path), 'demo')
+    results = load_tool('demo/zero_shot_demo.py').main([
+        config, checkpoint, '--gallery', synthetic_fashiongen['validation'],
+        '--cfg-options', f"{next(iter(vocab))}={synthetic_fashiongen['vocab']}"
+    ])
+    printed = capsys.readouterr().out
+    for attribute in ('garment type', 'colour'):
+        assert f'Zero-shot {attribute}' in printed
+        assert results[attribute]['count'] == \
+            synthetic_fashiongen['num_images']['validation']
+        assert 0 <= results[attribute]['accuracy'] <= 100

@@ -11,13 +11,13 @@ colour are the ones its caption names. Prints the accuracy of each and the
 most frequent confusions; ``tools/demo/run_demo.sh`` runs it on the
 validation split.
 """
-import argparse
 import re
 from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
 from mvlt.apis import MVLTInferencer, open_gallery
 from mvlt.datasets.synthetic import COLOURS, GARMENT_TYPES
+from mvlt.utils.cli import config_parser
 
 #: Prompt templates of each attribute, in the captions' own words ("A short
 #: red dotted dress in crêpe."): their embeddings are averaged.
@@ -56,15 +56,17 @@ def zero_shot_accuracy(inferencer: MVLTInferencer, images: list,
 
 def main(argv: Optional[List[str]] = None) -> dict:
     """Print (and return) the zero-shot accuracy of each attribute."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
+    parser = config_parser(__doc__.split('\n')[0], 'model config')
     parser.add_argument('checkpoint')
     parser.add_argument('--gallery', required=True, help='gallery spec')
     parser.add_argument('--batch-size', type=int, default=64)
     args = parser.parse_args(argv)
     gallery = open_gallery(args.gallery)
     inferencer = MVLTInferencer(
-        args.config, args.checkpoint, batch_size=args.batch_size)
+        args.config,
+        args.checkpoint,
+        cfg_options=args.cfg_options,
+        batch_size=args.batch_size)
     images = gallery.read_many(range(len(gallery)))
     captions = [row['caption'] for row in gallery.rows]
     results = {}
