@@ -51,7 +51,12 @@ optim_wrapper = dict(
     optimizer=dict(
         type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(
-        bypass_duplicate=True, norm_decay_mult=0.0, bias_decay_mult=0.0),
+        bypass_duplicate=True,
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        # The ITC temperature is never decayed (adamw_cosine_150e.py).
+        custom_keys=dict(log_temperature=_base_.optim_wrapper.paramwise_cfg.
+                         custom_keys.log_temperature)),
     clip_grad=dict(max_norm=5.0))
 param_scheduler = [
     _base_.param_scheduler[0],

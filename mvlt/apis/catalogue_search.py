@@ -10,16 +10,17 @@ nearest embeddings, and the shared functions of
 checked first (:func:`check_query`, :func:`decode_image`) and refused with a
 :class:`SearchInputError` that says what to change.
 """
-import io
 import threading
 import time
-import warnings
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from mvlt.image import ImageDecodeError
+from mvlt.image import decode_image as decode_upload
 from mvlt.utils.ranking import (itc_similarity, rank_order, rerank,
                                 topk_candidates)
+from .query_check import judge_word_pieces
 from .search_index import SearchIndex
 
 #: Extra faiss neighbours fetched beyond those needed, so that the exact
@@ -59,17 +60,18 @@ def check_query(text: Optional[str], max_chars: int = MAX_QUERY_CHARS) -> str:
 def decode_image(data: bytes,
                  max_bytes: int = MAX_UPLOAD_BYTES,
                  max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """An uploaded image file -> RGB uint8 (H, W, 3).
+    """An uploaded image file -> RGB uint8 (H, W, 3), by the project's one
+    decoder (:func:`mvlt.image.decode_image`: transparency onto white,
+    16-bit and CMYK converted, EXIF orientation applied).
 
-    The size in pixels is read from the header and checked before anything
-    is decoded, so a decompression bomb (a small file of a huge image) is
-    refused without being expanded.
+    The size in pixels and the aspect ratio are read from the header and
+    checked before anything is decoded, so a decompression bomb (a small
+    file of a huge image) is refused without being expanded.
 
     Raises:
         SearchInputError: Empty, over ``max_bytes``, not an image Pillow
-            reads, or over ``max_pixels`` pixels.
+            reads, truncated, or over ``max_pixels`` pixels.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
     if not data:
         raise SearchInputError('The upload is empty: choose an image file.')
     if len(data) > max_bytes:
@@ -77,34 +79,9 @@ def decode_image(data: bytes,
             f'The upload has {len(data) / 2**20:.1f} MiB; at most '
             f'{max_bytes / 2**20:.1f} MiB are accepted.')
     try:
-        with warnings.catch_warnings():
-            # Pillow warns (and over twice its limit refuses) on huge sizes;
-            # the explicit limit below is stricter and says so.
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-    except Image.DecompressionBombError:
-        raise SearchInputError(
-            'The image declares so many pixels that it looks like a '
-            f'decompression bomb; at most {max_pixels:,} pixels are '
-            'accepted.') from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise SearchInputError(
-            'The upload is not an image (PNG, JPEG, WebP, BMP, GIF, TIFF): '
-            'choose a photo of a product.') from None
-    if width * height > max_pixels:
-        raise SearchInputError(
-            f'The image has {width} x {height} = {width * height:,} pixels; '
-            f'at most {max_pixels:,} are accepted (a possible decompression '
-            'bomb). Resize it and upload it again.')
-    try:
-        image = ImageOps.exif_transpose(image)
-        array = np.array(image.convert('RGB'))
-    except (OSError, SyntaxError, ValueError) as err:
-        raise SearchInputError(
-            f'The image cannot be decoded ({err}); it may be truncated or '
-            'corrupt.') from None
-    return array
+        return decode_upload(data, name='the upload', max_pixels=max_pixels)
+    except ImageDecodeError as err:
+        raise SearchInputError(str(err)) from None
 
 
 def _check_counts(topk: int, rerank_k: int) -> None:
@@ -208,13 +185,20 @@ class CatalogueSearch:
                 exact-ITM index scores every item by ITM whatever k'.
 
         Returns:
-            dict: ``query``, ``results`` and ``timing``.
+            dict: ``query``, ``results``, ``timing``, and ``warning`` when
+            every word piece of the query is [UNK]
+            (:func:`~.query_check.judge_word_pieces`).
 
         Raises:
-            SearchInputError: A refused query or setting.
+            SearchInputError: A refused query (empty, also of word pieces;
+                too long) or setting.
         """
         query = check_query(query, self.max_query_chars)
         _check_counts(topk, rerank_k)
+        error, warning = judge_word_pieces(
+            self.inferencer.tokenizer, query)
+        if error:
+            raise SearchInputError(error)
         with self._lock:
             start = time.perf_counter()
             timing = dict(itc=0.0, itm=0.0)
@@ -237,10 +221,13 @@ class CatalogueSearch:
                 ranked = self._rank(rows, similarity, topk, rerank_k, itm_of,
                                     timing)
             timing['total'] = 1000 * (time.perf_counter() - start)
-        return dict(
+        out = dict(
             query=query,
             results=[self._item(*hit) for hit in ranked],
             timing=timing)
+        if warning:
+            out['warning'] = warning
+        return out
 
     def search_image(self,
                      image: np.ndarray,

@@ -11,9 +11,9 @@ import os
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
 
+from mvlt.image import ImageDecodeError, decode_image
 from mvlt.utils.hdf5 import open_hdf5
 
 #: Kinds of gallery and the path endings that select them.
@@ -22,8 +22,9 @@ GALLERY_KINDS = {
     'jsonl': ('.jsonl', '.json'),
     'folder': (),
 }
-#: Files a folder gallery takes as images (what OpenCV decodes).
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+#: Files a folder gallery takes as images (what mvlt.image.decode_image reads).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff',
+                    '.gif')
 _CHUNK = 1 << 20
 
 
@@ -74,15 +75,6 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3), as the inferencer reads files.
-    """
-    array = mmcv.imread(path, channel_order='rgb')
-    if array is None:
-        raise ValueError(f'Cannot read image {path}.')
-    return array
-
-
 class Gallery:
     """The rows of a product gallery, read from its source on demand.
 
@@ -95,13 +87,21 @@ class Gallery:
             ``category`` (str, may be empty).
     """
 
-    def __init__(self, kind: str, path: str, rows: List[dict],
-                 image_root: Optional[str], files: Sequence[str]) -> None:
+    def __init__(self,
+                 kind: str,
+                 path: str,
+                 rows: List[dict],
+                 image_root: Optional[str],
+                 files: Sequence[str],
+                 skipped: Sequence[Tuple[str, str]] = ()) -> None:
         self.kind = kind
         self.path = path
         self.rows = rows
         self.image_root = image_root
         self._files = list(files)
+        #: (file, reason) of the unreadable images left out under
+        #: ``on_bad_sample='skip'``.
+        self.skipped = list(skipped)
         self._h5_rows: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
@@ -109,17 +109,29 @@ class Gallery:
 
     @property
     def spec(self) -> Dict[str, Optional[str]]:
-        """What :func:`open_gallery` needs to open this gallery again."""
-        return dict(kind=self.kind, path=self.path, image_root=self.image_root)
+        """What :func:`open_gallery` needs to open this gallery again
+        (``exclude``: the skipped files, relative to the gallery)."""
+        base = self.path if self.kind == 'folder' else self.image_root
+        return dict(
+            kind=self.kind,
+            path=self.path,
+            image_root=self.image_root,
+            exclude=[osp.relpath(file, base) for file, _ in self.skipped])
 
     def read(self, row: int) -> np.ndarray:
-        """The image of ``row`` as RGB uint8 (H, W, 3)."""
+        """The image of ``row`` as RGB uint8 (H, W, 3), decoded by
+        :func:`mvlt.image.decode_image` (the loaders' decoder).
+
+        Raises:
+            IndexError: No such row.
+            ImageDecodeError: An unreadable image (the message names it).
+        """
         if not 0 <= row < len(self.rows):
             raise IndexError(f'Row {row} is outside the gallery '
                              f'({len(self.rows)} rows).')
         if self.kind == 'fashiongen':
             return np.asarray(open_hdf5(self.path)['input_image'][row])
-        return read_rgb(self._files[row])
+        return decode_image(self._files[row])
 
     def read_many(self, rows: Sequence[int]) -> List[np.ndarray]:
         """Images of several rows (see :meth:`read`)."""
@@ -215,11 +227,35 @@ def _folder_rows(path: str) -> Tuple[List[dict], List[str]]:
     return rows, files
 
 
-def open_gallery(
-    spec: str,
-    image_root: Optional[str] = None,
-    caption_fields: Sequence[str] = ('input_description', )
-) -> Gallery:
+def _leave_out(rows: List[dict], files: List[str], base: str,
+               on_bad_sample: str, exclude: Sequence[str]):
+    """Rows and files without the excluded and (under ``'skip'``) the
+    unreadable images, and the (file, reason) of those left out."""
+    excluded = {osp.normpath(e) for e in exclude}
+    keep_rows, keep_files, skipped = [], [], []
+    for row, file in zip(rows, files):
+        reason = 'excluded' if osp.normpath(osp.relpath(
+            file, base)) in excluded else None
+        if reason is None and on_bad_sample == 'skip':
+            try:
+                # Decoding at 1/8 scale reads every byte of a JPEG, so a
+                # truncated file is found at a fraction of the full cost.
+                decode_image(file, min_size=1)
+            except (ImageDecodeError, OSError) as err:
+                reason = str(err)
+        if reason is None:
+            keep_rows.append(row)
+            keep_files.append(file)
+        else:
+            skipped.append((file, reason))
+    return keep_rows, keep_files, skipped
+
+
+def open_gallery(spec: str,
+                 image_root: Optional[str] = None,
+                 caption_fields: Sequence[str] = ('input_description', ),
+                 on_bad_sample: str = 'raise',
+                 exclude: Sequence[str] = ()) -> Gallery:
     """Open a gallery named by ``spec`` (see the module docstring).
 
     Args:
@@ -228,6 +264,13 @@ def open_gallery(
             (default: the file's folder).
         caption_fields: Fashion-Gen only: the text fields of a caption (as
             ``FashionGenDataset``).
+        on_bad_sample: Folder and JSON-lines galleries: ``'raise'``
+            (default) reads images when asked and raises on an unreadable
+            one, naming it; ``'skip'`` decodes every image now and leaves
+            the unreadable ones out (``Gallery.skipped`` lists them), as the
+            data sets' ``on_bad_sample`` does.
+        exclude: Image files (relative to the folder / image root) to leave
+            out, as a built index records its skipped files.
 
     Returns:
         Gallery: Its rows (captions read now, images on demand).
@@ -236,6 +279,9 @@ def open_gallery(
         FileNotFoundError, ValueError, KeyError: The source is missing or
             malformed (the message names the file and what to do).
     """
+    if on_bad_sample not in ('raise', 'skip'):
+        raise ValueError("on_bad_sample must be 'raise' or 'skip', got "
+                         f'{on_bad_sample!r}.')
     kind, path = parse_gallery_spec(spec)
     root = None
     if kind == 'fashiongen':
@@ -245,11 +291,14 @@ def open_gallery(
         rows, files = _jsonl_rows(path, root)
     else:
         rows, files = _folder_rows(path)
-    return Gallery(kind, path, rows, root, files)
+    skipped = []
+    if files:
+        rows, files, skipped = _leave_out(rows, files, root or path,
+                                          on_bad_sample, exclude)
+    return Gallery(kind, path, rows, root, files, skipped)
 
 
-def gallery_of_rows(spec: Dict[str, Optional[str]],
-                    rows: Sequence[dict]) -> Gallery:
+def gallery_of_rows(spec: Dict, rows: Sequence[dict]) -> Gallery:
     """A gallery opened again from its ``spec`` (:attr:`Gallery.spec`) and
     rows recorded earlier (a search index's items), without the data sets
     (torch): Fashion-Gen galleries take the rows given, folders are listed
@@ -267,7 +316,8 @@ def gallery_of_rows(spec: Dict[str, Optional[str]],
             'torch; serve it with the PyTorch backend, or index a folder / '
             'Fashion-Gen gallery.')
     if kind == 'folder':
-        return open_gallery(f'folder:{path}')
+        return open_gallery(
+            f'folder:{path}', exclude=spec.get('exclude', ()))
     if not osp.isfile(path):
         raise FileNotFoundError(f'Gallery {path} does not exist.')
     kept = [{

@@ -9,13 +9,13 @@ import copy
 import hashlib
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
 
+from mvlt.image import decode_image
 from mvlt.models.heads import class_embeddings, zero_shot_probs
 from mvlt.models.utils import (itc_similarity, rank_order, rerank,
                                topk_candidates)
@@ -147,15 +147,14 @@ class MVLTInferencer:
         crop and resize: ``MVLTDataPreprocessor.prepare_images``).
 
         Raises:
-            FileNotFoundError / ValueError: An unreadable file or an array
-                that is not RGB uint8 (H, W, 3).
+            FileNotFoundError / ValueError: An unreadable file (decoded by
+                :func:`mvlt.image.decode_image`, the loaders' decoder) or an
+                array that is not RGB uint8 (H, W, 3).
         """
         out = []
         for image in images:
             if isinstance(image, str):
-                array = mmcv.imread(image, channel_order='rgb')
-                if array is None:
-                    raise FileNotFoundError(f'Cannot read image {image}.')
+                array = decode_image(image)
             else:
                 array = np.asarray(image)
                 if array.ndim != 3 or array.shape[2] != 3 or \
@@ -171,6 +170,11 @@ class MVLTInferencer:
                 torch.from_numpy(np.ascontiguousarray(results['img'])).permute(
                     2, 0, 1))
         return self.model.data_preprocessor.prepare_images(out).cpu()
+
+    @property
+    def tokenizer(self):
+        """The model's tokenizer (``MVLTDataPreprocessor.tokenizer``)."""
+        return self.model.data_preprocessor.tokenizer
 
     def tokenize_captions(self, captions: Sequence[str]) -> tuple:
         """Captions -> ``input_ids``, ``attention_mask`` (N, L) int64, by
@@ -324,7 +328,7 @@ class MVLTInferencer:
     @torch.no_grad()
     def classify(self,
                  images: Sequence[ImageInput],
-                 labels: Sequence[str],
+                 labels: Union[Sequence[str], Dict[str, Sequence[str]]],
                  template: Union[str, Sequence[str]] = '{}',
                  topk: int = 1) -> List[dict]:
         """Zero-shot classification by ITC similarity to prompt captions
@@ -335,7 +339,8 @@ class MVLTInferencer:
 
         Args:
             images: Files or RGB uint8 arrays.
-            labels: Class words, e.g. ``['shirt', 'dress', 'trousers']``.
+            labels: Class words, e.g. ``['shirt', 'dress', 'trousers']``,
+                or class -> its own prompt captions (then no template).
             template: Caption template(s) with ``{}`` for the label, e.g.
                 ``'a {} in cotton.'``.
             topk: Labels listed per image in ``topk``.
@@ -354,6 +359,7 @@ class MVLTInferencer:
         probs = zero_shot_probs(image_embeds, class_embeds,
                                 self.model.heads['itc'].temperature)
         probs = probs.cpu().numpy()
+        labels = list(labels)
         out = []
         for row in probs:
             order = np.argsort(-row, kind='stable')[:topk]

@@ -74,6 +74,8 @@ def rebuild_command(meta: dict, out_dir: str) -> str:
     ]
     if gallery.get('image_root'):
         words += ['--image-root', gallery['image_root']]
+    if gallery.get('exclude'):
+        words += ['--on-bad-sample', 'skip']
     if meta['mode'] == 'exact-itm':
         words.append('--exact-itm')
     if meta.get('onnx_dir'):
@@ -423,8 +425,10 @@ class SearchIndex:
             except ValueError as err:
                 raise IndexMismatchError(f'{self.index_dir}: {err}') from None
         else:
-            gallery = open_gallery(f"{spec['kind']}:{spec['path']}",
-                                   spec.get('image_root'))
+            gallery = open_gallery(
+                f"{spec['kind']}:{spec['path']}",
+                spec.get('image_root'),
+                exclude=spec.get('exclude', ()))
         if len(gallery) != self.meta['num_items']:
             raise self._mismatch(
                 f'the gallery {spec["path"]} now has {len(gallery)} rows, '

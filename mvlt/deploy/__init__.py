@@ -7,11 +7,10 @@ Everything imported here is torch-free; the exporter,
 from .manifest import (GRAPH_FILES, MANIFEST_FILE, ManifestMismatchError,
                        check_manifest, read_manifest)
 from .onnx_inferencer import OnnxInferencer
-from .preprocessing import (crop_resize_image, crop_to_square, foreground_box,
-                            normalize_images, prepare_image)
+from .preprocessing import foreground_box, normalize_images, prepare_image
 
 __all__ = [
     'GRAPH_FILES', 'MANIFEST_FILE', 'ManifestMismatchError', 'check_manifest',
-    'read_manifest', 'OnnxInferencer', 'crop_resize_image', 'crop_to_square',
-    'foreground_box', 'normalize_images', 'prepare_image'
+    'read_manifest', 'OnnxInferencer', 'foreground_box', 'normalize_images',
+    'prepare_image'
 ]

@@ -156,7 +156,9 @@ def _preprocessing_facts(preprocessor) -> dict:
         mean=[float(v) for v in preprocessor.mean.flatten()],
         std=[float(v) for v in preprocessor.std.flatten()],
         foreground_crop=copy.deepcopy(preprocessor.foreground_crop),
-        resize='bilinear, half-pixel centres (cv2.INTER_LINEAR)',
+        resize_kernel=preprocessor.resize_kernel,
+        resize='bilinear, half-pixel centres (cv2.INTER_LINEAR; crops over '
+        '8 output sides first shrunk by area averaging: mvlt.image)',
         input='RGB, (B, 3, H, W) float32, (pixel - mean) / std')
 
 

@@ -7,17 +7,19 @@ search and the index builder make (:meth:`embed_images`,
 :func:`mvlt.deploy.preprocessing.prepare_image` and
 :func:`~mvlt.deploy.preprocessing.normalize_images`, captions through
 :class:`mvlt.utils.tokenizer.CaptionEncoder`: the functions the model's
-data preprocessor runs on the CPU. Only NumPy, OpenCV, mmcv's image reader,
-``transformers``' tokenizer and ``onnxruntime`` are imported.
+data preprocessor runs on the CPU; files are read by
+:func:`mvlt.image.decode_image`, as the inferencer reads them. Only NumPy,
+OpenCV, Pillow, ``transformers``' tokenizer and ``onnxruntime`` are
+imported.
 """
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from mvlt.apis.gallery import read_rgb
+from mvlt.image import decode_image
 from mvlt.utils.tokenizer import CaptionEncoder, build_tokenizer
-from .manifest import check_manifest, read_manifest
+from .manifest import ManifestMismatchError, check_manifest, read_manifest
 from .preprocessing import normalize_images, prepare_image
 
 ImageInput = Union[str, np.ndarray]
@@ -78,12 +80,20 @@ class OnnxInferencer:
         self.img_size: Tuple[int, int] = tuple(facts['img_size'])
         self.mean, self.std = facts['mean'], facts['std']
         self.foreground_crop: Optional[dict] = facts['foreground_crop']
+        if facts.get('resize_kernel', 'cv2') != 'cv2':
+            raise ManifestMismatchError(
+                f'{self.export_dir}: the model resizes with the '
+                f"{facts['resize_kernel']!r} kernel; the ONNX Runtime "
+                "backend runs the 'cv2' one (within 1 grey level). Export "
+                "with model.data_preprocessor.resize_kernel='cv2'.")
         tok = self.manifest['tokenizer']
         tokenizer = build_tokenizer(
             dict(
                 vocab_file=osp.join(self.export_dir, tok['vocab_file']),
                 do_lower_case=tok['do_lower_case'],
                 strip_accents=tok['strip_accents']))
+        #: The tokenizer (as ``MVLTInferencer.tokenizer``).
+        self.tokenizer = tokenizer
         self.caption_encoder = CaptionEncoder(tokenizer, tok['text_len'])
         options = ort.SessionOptions()
         if num_threads is not None:
@@ -116,12 +126,13 @@ class OnnxInferencer:
         (N, 3, H, W), as the model's data preprocessor makes them.
 
         Raises:
-            ValueError: An unreadable file or an array that is not RGB
-                uint8 (H, W, 3).
+            mvlt.image.ImageDecodeError: An unreadable file.
+            ValueError: An array that is not RGB uint8 (H, W, 3).
         """
         prepared = []
         for image in images:
-            array = read_rgb(image) if isinstance(image, str) else \
+            # Files: the one decoder, as MVLTInferencer.load_images reads.
+            array = decode_image(image) if isinstance(image, str) else \
                 np.asarray(image)
             if array.ndim != 3 or array.shape[2] != 3 or \
                     array.dtype != np.uint8:

@@ -2,17 +2,19 @@
 NumPy and OpenCV only (torch-free).
 
 :class:`mvlt.models.MVLTDataPreprocessor` runs :func:`prepare_image` on
-every image of a CPU batch, and the ONNX Runtime backend
-(:class:`mvlt.deploy.OnnxInferencer`) runs it on every image it serves: one
-implementation of the foreground crop, the square padding and the resize.
-On accelerators the preprocessor runs the batched torch versions
-(``mvlt.models.data_preprocessors.image_ops``), within 1 grey level.
+every image of a CPU batch (with its default ``'cv2'`` resize kernel), and
+the ONNX Runtime backend (:class:`mvlt.deploy.OnnxInferencer`) runs it on
+every image it serves: one implementation of the foreground box, and the
+crop / square padding / resize of :func:`mvlt.image.crop_pad_resize`. On
+accelerators the preprocessor finds the boxes with the batched torch
+``image_ops.foreground_boxes`` (the same boxes).
 """
 import math
 from typing import Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
+
+from mvlt.image import crop_pad_resize
 
 Box = Tuple[int, int, int, int]
 
@@ -58,45 +60,6 @@ def foreground_box(image: np.ndarray,
                                           width), min(y2 + pad, height))
 
 
-def crop_to_square(image: np.ndarray, box: Sequence[int],
-                   pad_val: int) -> np.ndarray:
-    """Crop an HxWxC (or HxW) image to ``box`` and pad it with ``pad_val``
-    to a square (the crop centred, as ``cv2.copyMakeBorder``)."""
-    x1, y1, x2, y2 = (int(v) for v in box)
-    crop = image[y1:y2, x1:x2]
-    height, width = crop.shape[:2]
-    side = max(height, width)
-    top, left = (side - height) // 2, (side - width) // 2
-    if side == height and side == width:
-        return crop
-    return cv2.copyMakeBorder(
-        crop,
-        top,
-        side - height - top,
-        left,
-        side - width - left,
-        cv2.BORDER_CONSTANT,
-        value=(pad_val, ) * (image.shape[2] if image.ndim == 3 else 1))
-
-
-def crop_resize_image(image: np.ndarray, box: Sequence[int], size: Tuple[int,
-                                                                         int],
-                      pad_val: int, square: bool) -> np.ndarray:
-    """Crop ``image`` (H, W, 3) to ``box`` (+ square padding) and resize it
-    bilinearly (OpenCV ``INTER_LINEAR``, half-pixel centres) to ``size``
-    (height, width); uint8 (height, width, 3)."""
-    height, width = size
-    if square:
-        image = crop_to_square(image, box, pad_val)
-    else:
-        image = image[box[1]:box[3], box[0]:box[2]]
-    if image.shape[:2] != (height, width):
-        image = cv2.resize(
-            np.ascontiguousarray(image), (width, height),
-            interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(image)
-
-
 def prepare_image(image: np.ndarray, size: Tuple[int, int],
                   foreground_crop: Optional[dict]) -> np.ndarray:
     """An RGB uint8 image (H, W, 3) as the model sees it: the background
@@ -111,12 +74,12 @@ def prepare_image(image: np.ndarray, size: Tuple[int, int],
         if image.shape[:2] == tuple(size):
             return image
         box = (0, 0, image.shape[1], image.shape[0])
-        return crop_resize_image(image, box, size, 255, False)
+        return crop_pad_resize(image, box, size, 255, False)
     box = foreground_box(image, foreground_crop['threshold'],
                          foreground_crop['margin'],
                          foreground_crop['min_fraction'])
-    return crop_resize_image(image, box, size, foreground_crop['pad_val'],
-                             bool(foreground_crop['square']))
+    return crop_pad_resize(image, box, size, foreground_crop['pad_val'],
+                           bool(foreground_crop['square']))
 
 
 def normalize_images(images: np.ndarray, mean: Sequence[float],

@@ -312,14 +312,15 @@ class MVLT(TrainingLossMixin, RetrievalScoringMixin, BaseModel):
         """
         options = self.compile_options
         if options is None or 'model' not in options['regions']:
-            with recompile_scope(options, self._compiled_regions):
+            with recompile_scope(options, self._compiled_regions, inputs):
                 return self._forward(inputs, data_samples, mode)
         if self._compiled_forward is None or \
                 self._compiled_forward[0] != id(self):
             self._compiled_forward = (id(self),
                                       torch.compile(self._forward,
                                                     **options['torch']))
-        return self._compiled_forward[1](inputs, data_samples, mode)
+        with recompile_scope(options, self._compiled_regions, inputs):
+            return self._compiled_forward[1](inputs, data_samples, mode)
 
     def _forward(self, inputs: Dict[str, torch.Tensor],
                  data_samples: Optional[List[BaseDataElement]], mode: str):
@@ -346,7 +347,18 @@ class MVLT(TrainingLossMixin, RetrievalScoringMixin, BaseModel):
         Returns:
             dict: Each head's outputs, first dimension = batch (see
             :meth:`predict`).
+
+        Raises:
+            RuntimeError: A compiled model met more shapes than its
+                recompile limit (:func:`~.compiling.recompile_scope`).
         """
+        with recompile_scope(self.compile_options, self._compiled_regions,
+                             inputs):
+            return self._predict_outputs(inputs, tasks)
+
+    def _predict_outputs(self, inputs: Dict[str, torch.Tensor],
+                         tasks: Optional[Sequence[str]]
+                         ) -> Dict[str, torch.Tensor]:
         tasks = self._check_names('tasks', tasks or self.predict_tasks)
         joint = self._joint_heads(tasks)
         # At most one host read per evaluation batch (never in training).

@@ -21,7 +21,7 @@ from search_test_utils import NANO_ITC, save_model
 from conftest import REPO, load_tool
 from mvlt.apis import CatalogueSearch, MVLTInferencer, SearchIndex
 from mvlt.deploy import ManifestMismatchError, OnnxInferencer, foreground_box
-from mvlt.models.data_preprocessors.image_ops import (crop_resize_cv2,
+from mvlt.models.data_preprocessors.image_ops import (crop_resize,
                                                       foreground_boxes)
 from mvlt.utils import register_all_modules
 
@@ -178,7 +178,7 @@ def test_cpu_preprocessing_is_the_torch_free_function(exported):
         [tuple(b) for b in boxes.tolist()]
     assert torch.equal(
         preprocessor.prepare_images(chw),
-        crop_resize_cv2(chw, boxes, (64, 64), crop['pad_val'], True))
+        crop_resize(chw, boxes, (64, 64), crop['pad_val'], True, 'cv2'))
 
 
 def test_serving_modules_import_without_torch(tmp_path):
@@ -271,7 +271,7 @@ def test_search_service_without_torch_answers_as_pytorch(exported, tmp_path):
             patch.setenv('GRADIO_TEMP_DIR', str(tmp_path / 'uploads'))
             app = load_tool('demo/search_app.py').build_app(
                 CatalogueSearch(SearchIndex(exported['index'])))
-            client = TestClient(app)
+            client = TestClient(app, base_url='http://127.0.0.1')
             for query in QUERIES:
                 for rerank in (0, 4):
                     path = f'/api/search?q={query}&k=6&rerank={rerank}'

@@ -78,7 +78,8 @@ def client(built, tmp_path_factory):
         patch.setenv('GRADIO_TEMP_DIR', uploads)
         app = load_tool('demo/search_app.py').build_app(
             built['search'], max_upload_mb=1.0, max_pixels=4_000_000)
-        with TestClient(app) as test_client:
+        # The page answers only its own Host names (loopback by default).
+        with TestClient(app, base_url='http://127.0.0.1') as test_client:
             yield test_client
 
 

@@ -74,6 +74,8 @@ def test_bad_prompts_are_named():
         prompt_captions(['shirt'], 'a shirt')
     with pytest.raises(ValueError, match='needs labels'):
         prompt_captions([], '{}')
+    with pytest.raises(ValueError, match='list of prompt captions'):
+        prompt_captions({'shirt': 'a shirt'})
 
 
 def test_zero_shot_demo_prints_type_and_colour_accuracy(

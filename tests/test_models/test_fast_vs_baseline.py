@@ -234,7 +234,10 @@ def test_compile_defaults_and_recompile_room():
     assert parse_compile(False) is None
     options = parse_compile(True)
     assert options == dict(
-        regions=('blocks', ), caption_bucket=32, torch=dict(dynamic=False))
+        regions=('blocks', ),
+        caption_bucket=32,
+        recompile_limit=None,
+        torch=dict(dynamic=False))
     limit = torch._dynamo.config.recompile_limit
     # 8 blocks x (1 + 128 / 32) caption buckets x train / eval.
     with recompile_scope(options, 8):

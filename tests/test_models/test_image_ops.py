@@ -11,8 +11,7 @@ from mmcv.transforms import Resize
 from mvlt.datasets.synthetic import all_garments, draw_garment
 from mvlt.datasets.synthetic.garments import sample_style, sample_view
 from mvlt.datasets.transforms import ForegroundCrop
-from mvlt.datasets.transforms.loading import decode_image_bytes
-from mvlt.models.data_preprocessors.image_ops import (crop_resize_cv2,
+from mvlt.models.data_preprocessors.image_ops import (crop_resize,
                                                       crop_resize_torch,
                                                       decode_images,
                                                       foreground_boxes)
@@ -66,7 +65,7 @@ def test_boxes_equal_the_per_sample_transform(photos):
 def test_cpu_path_gives_the_pipeline_pixels(photos, size):
     boxes = foreground_boxes(torch.stack(_chw(photos)))
     assert torch.equal(
-        crop_resize_cv2(_chw(photos), boxes, (size, size), 255, True),
+        crop_resize(_chw(photos), boxes, (size, size), 255, True, 'cv2'),
         _per_sample(photos, size))
 
 
@@ -119,7 +118,30 @@ def test_decoding_on_the_device_equals_the_loader(tmp_path, photos):
     ]
     decoded = decode_images(encoded, torch.device('cpu'))
     for image, data in zip(decoded, files):
-        for backend in ('torchvision', 'cv2'):
-            loader = decode_image_bytes(data, backend)
-            assert torch.equal(image,
-                               torch.from_numpy(loader).permute(2, 0, 1))
+        # The pixels of libjpeg-turbo / libpng as OpenCV reads them.
+        loader = cv2.imdecode(np.frombuffer(data, np.uint8),
+                              cv2.IMREAD_COLOR)[..., ::-1]
+        assert torch.equal(image, torch.from_numpy(loader.copy()).permute(
+            2, 0, 1))
+
+
+def test_default_kernel_is_the_same_on_cpu_and_gpu(nano_config, photos):
+    """The resize kernel is a preprocessor option, not the device's choice:
+    the default-GPU-kernel path (run here on the CPU) gives the pixels of
+    CPU preprocessing, where the former GPU path (``'torch'``) was up to 1
+    grey level off."""
+    cfg = copy.deepcopy(nano_config.model.data_preprocessor)
+    cfg.foreground_crop = dict(threshold=240, margin=0.03)
+    preprocessor = MODELS.build(cfg)
+    assert preprocessor.resize_kernel == 'cv2'
+    images = _chw(photos)
+    cpu = preprocessor.prepare_images(images)
+    boxes = foreground_boxes(torch.stack(images))
+    gpu_default = crop_resize(images, boxes, (64, 64), 255, True,
+                              preprocessor.resize_kernel)
+    assert torch.equal(cpu, gpu_default)
+    torch_kernel = MODELS.build(dict(cfg, resize_kernel='torch'))
+    difference = (torch_kernel.prepare_images(images).int() - cpu.int()).abs()
+    assert 0 < int(difference.max()) <= 1
+    with pytest.raises(ValueError, match='resize_kernel'):
+        MODELS.build(dict(cfg, resize_kernel='cuda'))

@@ -15,7 +15,9 @@ upload (the best-matching captions and the most similar products) and a
     GET  /api/info
 
 Private by default: it listens on 127.0.0.1 unless ``--host`` says
-otherwise, never opens a public share link, refuses uploads over
+otherwise, answers only the Host names it is served under (loopback names,
+``--host``, ``--allowed-host``) and only its own origin (DNS rebinding),
+never opens a public share link, refuses uploads over
 ``--max-upload-mb`` and images over ``--max-pixels`` (decompression bombs),
 and serves no file but the index's thumbnails and this session's uploads.
 gradio is an optional dependency (requirements/optional.txt).
@@ -31,12 +33,13 @@ import os
 import os.path as osp
 import re
 import tempfile
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image)
 from mvlt.apis.search_index import BACKENDS
+from mvlt.apis.web_guard import allowed_hosts, guard_hosts
 
 THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
 #: Any of gradio's routes that serve a file by path.
@@ -49,6 +52,7 @@ CSS = """
 .mvlt-caption {font-weight: 600; margin: 4px 0;}
 .mvlt-meta {color: #666;}
 .mvlt-error {color: #b00020; font-weight: 600;}
+.mvlt-warning {color: #8a5300; font-weight: 600;}
 .mvlt-timing {color: #666; font-size: 12px; margin: 6px 0;}
 """
 
@@ -97,6 +101,15 @@ def products_html(results: List[dict]) -> str:
     return '<div class="mvlt-results">' + ''.join(cards) + '</div>'
 
 
+def text_results_html(out: dict) -> str:
+    """A text search's answer: its warning (an all-[UNK] query), timing and
+    result cards."""
+    warning = out.get('warning')
+    return (f'<p class="mvlt-warning">{html.escape(warning)}</p>'
+            if warning else '') + _timing(out['timing']) + products_html(
+                out['results'])
+
+
 def captions_html(captions: List[dict]) -> str:
     """Ranked captions with the products that carry them."""
     items = ''.join(
@@ -126,7 +139,7 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
             out = search.search_text(query, int(k), int(k_rerank))
         except SearchInputError as err:
             return _error(str(err))
-        return _timing(out['timing']) + products_html(out['results'])
+        return text_results_html(out)
 
     def image_page(path: Optional[str], k: float, k_rerank: float) -> str:
         if not path:
@@ -199,11 +212,14 @@ def build_app(search: CatalogueSearch,
               topk: int = 10,
               rerank_k: int = 16,
               max_upload_mb: float = 10.0,
-              max_pixels: int = MAX_IMAGE_PIXELS):
+              max_pixels: int = MAX_IMAGE_PIXELS,
+              extra_hosts: Sequence[str] = ()):
     """The FastAPI app: JSON endpoints, thumbnails and the page at ``/``.
 
     Uploads go to ``$GRADIO_TEMP_DIR`` (:func:`main` makes a private one);
-    gradio's file routes serve nothing outside it.
+    gradio's file routes serve nothing outside it. Only requests to the
+    loopback names, ``host`` and ``extra_hosts``, from those origins, are
+    answered (:mod:`mvlt.apis.web_guard`).
     """
     gr = _quiet_gradio()
     from fastapi import FastAPI, Request
@@ -215,6 +231,7 @@ def build_app(search: CatalogueSearch,
     thumbs = search.index.thumbs_dir
     uploads = osp.realpath(get_upload_folder())
     app = FastAPI(title='MVLT catalogue search', docs_url=None, redoc_url=None)
+    guard_hosts(app, allowed_hosts(host, extra_hosts))
 
     def refused(status: int, message: str) -> JSONResponse:
         return JSONResponse({'error': message}, status_code=status)
@@ -314,6 +331,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='127.0.0.1',
         help='address to listen on (default: this machine only)')
     parser.add_argument(
+        '--allowed-host',
+        action='append',
+        default=[],
+        help='a further Host name the page answers (e.g. its DNS name '
+        'with --host 0.0.0.0); loopback names and --host always are')
+    parser.add_argument(
         '--checkpoint',
         help='the checkpoint, if it has moved since the '
         'index was built (same content)')
@@ -360,7 +383,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                           tempfile.mkdtemp(prefix='mvlt-search-'))
     search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
     app = build_app(search, args.host, args.port, args.topk, args.rerank_k,
-                    args.max_upload_mb, args.max_pixels)
+                    args.max_upload_mb, args.max_pixels, args.allowed_host)
     import uvicorn
     print(
         f'MVLT catalogue search of {len(search)} images: '

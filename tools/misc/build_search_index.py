@@ -33,6 +33,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from mvlt.apis import (MVLTInferencer, build_search_index,
                        estimate_exact_itm_seconds, open_gallery)
 from mvlt.apis.search_index import BACKENDS
+from mvlt.image import ImageDecodeError
 from mvlt.utils.cli import config_parser
 
 #: Exit status when the model has no ITC head (scripts tell it apart from
@@ -61,6 +62,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--exact-itm',
         action='store_true',
         help='no ITC head: index for exact (slow) ITM scoring of every item')
+    parser.add_argument(
+        '--on-bad-sample',
+        choices=('raise', 'skip'),
+        default='raise',
+        help='an unreadable image: stop and name it (raise), or leave it '
+        'out of the index and list it (skip)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--backend',
@@ -99,6 +106,20 @@ def onnx_inferencer(args: argparse.Namespace):
         sys.exit(str(err))
 
 
+def _build(args: argparse.Namespace, inferencer: MVLTInferencer, gallery,
+           bar: Progress, task) -> dict:
+    """Build the index with a progress bar; return its meta data."""
+    return build_search_index(
+        inferencer,
+        gallery,
+        args.out,
+        config_source=args.config,
+        config_options=args.cfg_options,
+        exact_itm=args.exact_itm,
+        chunk_size=args.batch_size,
+        progress=lambda done, total: bar.update(task, completed=done))
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
     """Build the index; return its meta data.
 
@@ -113,9 +134,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if not osp.isfile(args.checkpoint):
         sys.exit(f'Checkpoint {args.checkpoint} does not exist.')
     try:
-        gallery = open_gallery(args.gallery, args.image_root)
+        gallery = open_gallery(
+            args.gallery, args.image_root, on_bad_sample=args.on_bad_sample)
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f'Cannot open gallery {args.gallery}: {err}')
+    for file, reason in gallery.skipped:
+        print(f'Skipped {file}: {reason}', file=sys.stderr)
+    if gallery.skipped:
+        print(f'Skipped {len(gallery.skipped)} unreadable image(s).')
     if args.backend == 'onnxruntime':
         inferencer = onnx_inferencer(args)
     else:
@@ -145,15 +171,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
                BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns) as bar:
         task = bar.add_task('build', total=len(gallery))
-        meta = build_search_index(
-            inferencer,
-            gallery,
-            args.out,
-            config_source=args.config,
-            config_options=args.cfg_options,
-            exact_itm=args.exact_itm,
-            chunk_size=args.batch_size,
-            progress=lambda done, total: bar.update(task, completed=done))
+        try:
+            meta = _build(args, inferencer, gallery, bar, task)
+        except ImageDecodeError as err:
+            sys.exit(f'{err}\nRemove or replace the file, or build with '
+                     '--on-bad-sample skip to leave unreadable images out.')
     print(f"Index of {meta['num_items']} images ({meta['mode']}) in "
           f"{meta['build_seconds']:.1f} s ({meta['images_per_second']:.1f} "
           f'images/s) -> {args.out}')

@@ -22,6 +22,9 @@ optim_wrapper = dict(
             'pos_embed': dict(decay_mult=0.0),
             'position_embeddings': dict(decay_mult=0.0),
             'token_type_embeddings': dict(decay_mult=0.0),
+            # The ITC temperature: decay would pull it towards 1 (CLIP #46;
+            # open_clip exempts its logit scale as well).
+            'log_temperature': dict(decay_mult=0.0),
         }),
     clip_grad=dict(max_norm=5.0))
 

@@ -3,48 +3,64 @@ import zlib
 from typing import Callable, Dict, Optional, Sequence
 
 import h5py
-import mmcv
 import numpy as np
-import torch
 from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
-from torchvision.io import ImageReadMode, decode_image
+
+from mvlt.image import MAX_ASPECT, MAX_PIXELS, decode_image
 
 from mvlt.registry import TRANSFORMS
+# The per-process HDF5 handles live in the torch-free mvlt.utils.hdf5 (the
+# catalogue search reads gallery rows with them without torch).
+from mvlt.utils.hdf5 import close_hdf5, open_hdf5  # noqa: F401
 
 
 @TRANSFORMS.register_module()
 class LoadImage(BaseTransform):
     """Read ``results['img_path']`` into ``results['img']``: RGB uint8 HxWx3.
 
-    Unlike mmcv's ``LoadImageFromFile`` it always gives RGB (the order of the
-    HDF5 data sets and of the normalisation constants) and names the file in
-    its errors.
+    Unlike mmcv's ``LoadImageFromFile`` it always gives 8-bit RGB (the order
+    of the HDF5 data sets and of the normalisation constants), decoded by
+    the project's one decoder, :func:`mvlt.image.decode_image`: EXIF
+    orientation for every format, transparency onto white, palette / grey /
+    CMYK / 16-bit converted, the first frame of an animation, size limits
+    checked from the header; errors name the file (and follow the data
+    set's ``on_bad_sample``).
 
-    Decoders: ``'torchvision'`` (default; ``torchvision.io.decode_image``,
-    libjpeg-turbo: the same pixels as OpenCV's, measured ~10 % faster on a
-    640x480 JPEG here, and already RGB), ``'cv2'``, ``'pillow'``, or
-    ``'device'``: the file's bytes go to the model's data preprocessor,
-    which decodes the whole batch on its device (nvJPEG on a GPU), so the
-    loader workers only read files. EXIF orientation is applied, as OpenCV
-    does.
+    ``imdecode_backend='device'`` hands the file's bytes to the model's data
+    preprocessor instead, which decodes the whole batch on its device
+    (nvJPEG for plain JPEGs on a GPU, the same decoder on the host
+    otherwise), so the loader workers only read files. The names
+    ``'torchvision'``, ``'cv2'`` and ``'pillow'`` (the former host
+    decoders) are kept and mean the one decoder.
 
     Args:
         backend_args (dict, optional): MMEngine file backend arguments.
-        imdecode_backend (str): ``'torchvision'``, ``'cv2'``, ``'pillow'``
-            or ``'device'``.
+        imdecode_backend (str): ``'host'`` (default; same as
+            ``'torchvision'``, ``'cv2'``, ``'pillow'``) or ``'device'``.
+        min_size (int, optional): Large JPEGs may decode at 1/2, 1/4 or 1/8
+            scale (libjpeg's DCT scaling) while both sides stay at least
+            ``min_size`` px; set it to the model's input side (or more) to
+            load large photos faster. None: full size.
+        max_pixels (int): Most pixels an image may have (header check).
+        max_aspect (float): Largest aspect ratio (header check).
     """
 
-    DECODERS = ('torchvision', 'cv2', 'pillow', 'device')
+    DECODERS = ('host', 'torchvision', 'cv2', 'pillow', 'device')
 
     def __init__(self,
                  backend_args: Optional[dict] = None,
-                 imdecode_backend: str = 'torchvision') -> None:
+                 imdecode_backend: str = 'host',
+                 min_size: Optional[int] = None,
+                 max_pixels: int = MAX_PIXELS,
+                 max_aspect: float = MAX_ASPECT) -> None:
         if imdecode_backend not in self.DECODERS:
             raise ValueError(f'LoadImage: imdecode_backend must be one of '
                              f'{self.DECODERS}, got {imdecode_backend!r}.')
         self.backend_args = backend_args
         self.imdecode_backend = imdecode_backend
+        self.decode_options = dict(
+            min_size=min_size, max_pixels=max_pixels, max_aspect=max_aspect)
 
     def transform(self, results: dict) -> dict:
         path = results['img_path']
@@ -57,49 +73,11 @@ class LoadImage(BaseTransform):
         if self.imdecode_backend == 'device':
             results['img_bytes'] = np.frombuffer(data, np.uint8)
             return results
-        try:
-            img = decode_image_bytes(data, self.imdecode_backend)
-        except Exception as err:  # decoders raise many types
-            raise ValueError(
-                f'Cannot decode image {path}: {type(err).__name__}: '
-                f'{str(err).splitlines()[0][:200]}') from None
-        if img is None or img.size == 0:
-            raise ValueError(
-                f'Cannot decode image {path}: not a readable image '
-                f'({len(data)} bytes).')
+        img = decode_image(data, name=str(path), **self.decode_options)
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
-
-
-def decode_image_bytes(data: bytes,
-                       backend: str = 'torchvision') -> Optional[np.ndarray]:
-    """Encoded image bytes -> RGB uint8 (H, W, 3), EXIF orientation applied.
-
-    Args:
-        data (bytes): The file's content.
-        backend (str): ``'torchvision'``, ``'cv2'`` or ``'pillow'``.
-
-    Returns:
-        np.ndarray or None (an undecodable image with ``'cv2'``).
-    """
-    if backend == 'torchvision':
-        image = decode_image(
-            torch.frombuffer(bytearray(data), dtype=torch.uint8),
-            mode=ImageReadMode.RGB,
-            apply_exif_orientation=True)
-        return image.permute(1, 2, 0).contiguous().numpy()
-    # Decode in the backend's native order and convert afterwards: mmcv's
-    # own RGB conversion runs on a failed decode and hides the cause.
-    img = mmcv.imfrombytes(
-        data, flag='color', channel_order='bgr', backend=backend)
-    return None if img is None else np.ascontiguousarray(mmcv.bgr2rgb(img))
-
-
-# The per-process HDF5 handles live in the torch-free mvlt.utils.hdf5 (the
-# catalogue search reads gallery rows with them without torch).
-from mvlt.utils.hdf5 import close_hdf5, open_hdf5  # noqa: E402,F401
 
 
 def _inflate_function() -> Callable[[bytes], bytes]:

@@ -3,8 +3,8 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
-from mvlt.models.data_preprocessors.image_ops import (crop_to_square,
-                                                      foreground_boxes)
+from mvlt.image import crop_pad
+from mvlt.models.data_preprocessors.image_ops import foreground_boxes
 from mvlt.registry import TRANSFORMS
 
 
@@ -67,9 +67,8 @@ class ForegroundCrop(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         img = results['img']
-        x1, y1, x2, y2 = box = self.foreground_bbox(img)
-        crop = crop_to_square(img, box, self.pad_val) if self.square \
-            else img[y1:y2, x1:x2]
+        box = self.foreground_bbox(img)
+        crop = crop_pad(img, box, self.pad_val, self.square)
         results.update(
             img=np.ascontiguousarray(crop),
             img_shape=crop.shape[:2],

@@ -6,11 +6,11 @@ from mmengine.dist import get_rank
 from mmengine.model import BaseDataPreprocessor
 
 from mvlt.deploy.preprocessing import prepare_image
+from mvlt.image import RESIZE_KERNELS
 from mvlt.registry import MASK_GENERATORS, MODELS
 from mvlt.utils.tokenizer import CaptionEncoder, build_tokenizer
 from ..utils import bert_mask_tokens
-from .image_ops import (ImageBatch, crop_resize_torch, decode_images,
-                        foreground_boxes)
+from .image_ops import ImageBatch, crop_resize, decode_images, foreground_boxes
 
 #: Keys of ``foreground_crop`` and their defaults (the authors' reference
 #: code trims the white background; threshold / margin: docs/method.md 1).
@@ -71,6 +71,12 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
             resizing: keys ``threshold`` (240), ``margin`` (0.03),
             ``min_fraction`` (0.005), ``square`` (True), ``pad_val`` (255)
             (:func:`~.image_ops.foreground_boxes`). None keeps whole images.
+        resize_kernel (str): How the crop is padded and resized
+            (:mod:`mvlt.image.geometry`): ``'cv2'`` (default, on every
+            device: OpenCV's ``INTER_LINEAR`` on the host, so a checkpoint
+            sees the same pixels on a CPU and on a GPU) or ``'torch'``
+            (``F.interpolate`` on the model's device, within 1 grey level;
+            keeps a GPU's batch on the GPU).
         mask_generator (dict, optional): Image-mask strategy from
             ``MASK_GENERATORS``; None disables image masking.
         mlm_mask_ratio (float): r_l (0.15).
@@ -90,6 +96,7 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
                  text_len: int = 128,
                  img_size: Union[int, Sequence[int], None] = None,
                  foreground_crop: Optional[dict] = None,
+                 resize_kernel: str = 'cv2',
                  mask_generator: Optional[dict] = dict(type='RandomGridMask'),
                  mlm_mask_ratio: float = 0.15,
                  mlm_mask_prob: float = 0.8,
@@ -122,6 +129,11 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
                     f'{sorted(unknown)}; allowed: {sorted(CROP_DEFAULTS)}.')
             foreground_crop = dict(CROP_DEFAULTS, **foreground_crop)
         self.foreground_crop = foreground_crop
+        if resize_kernel not in RESIZE_KERNELS:
+            raise ValueError(
+                f'MVLTDataPreprocessor: resize_kernel must be one of '
+                f'{RESIZE_KERNELS}, got {resize_kernel!r}.')
+        self.resize_kernel = resize_kernel
         self.mask_token_id = tok.mask_token_id
         self.pad_token_id = tok.pad_token_id
         self.register_buffer(
@@ -196,16 +208,17 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         """Loader images -> uint8 (B, 3, img_size) on the model's device.
 
         Crops the background (``foreground_crop``) and resizes to
-        ``img_size`` (bilinear, half-pixel centres). On the CPU each image
-        goes through :func:`mvlt.deploy.preprocessing.prepare_image`
-        (NumPy + OpenCV, the ONNX Runtime backend's too), which gives
-        exactly the pixels of the former per-sample pipeline
-        (``ForegroundCrop`` + ``Resize``) and is the
-        faster of the two there (measured on 2 EPYC cores, 256 px inputs:
-        0.50 vs 0.59 ms an image for a batch of 64 -> 64 px, 0.67 vs
-        0.87 ms for 150 -> 256 px; ``docs/benchmark.md``); on accelerators
-        torch runs it on the device (within 1 grey level of OpenCV), so
-        the loader workers only read bytes.
+        ``img_size`` (bilinear, half-pixel centres) with the
+        ``resize_kernel``: by default OpenCV on the host on every device
+        (on a CPU each image through
+        :func:`mvlt.deploy.preprocessing.prepare_image`, which the ONNX
+        Runtime backend runs too),
+        which gives exactly the pixels of the former per-sample pipeline
+        (``ForegroundCrop`` + ``Resize``) and is the faster of the two on a
+        CPU (measured on 2 EPYC cores, 256 px inputs: 0.50 vs 0.59 ms an
+        image for a batch of 64 -> 64 px, 0.67 vs 0.87 ms for 150 -> 256
+        px; ``docs/benchmark.md``); ``'torch'`` keeps the work on an
+        accelerator (within 1 grey level of OpenCV).
 
         Args:
             images: uint8 (3, H, W) tensors (sizes may differ), encoded
@@ -235,17 +248,18 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         crop = self.foreground_crop
         if crop is None and sizes == {size}:
             return torch.stack(images)
-        if self.device.type == 'cpu':
-            # The one CPU implementation, shared with the torch-free ONNX
-            # Runtime backend (mvlt.deploy.OnnxInferencer).
+        if self.resize_kernel == 'cv2' and self.device.type == 'cpu':
+            # The one CPU implementation (box, crop, padding, resize), shared
+            # with the torch-free ONNX Runtime backend.
             return torch.stack([
                 torch.from_numpy(
                     prepare_image(image.permute(1, 2, 0).numpy(), size,
                                   crop)).permute(2, 0, 1) for image in images
             ])
-        return crop_resize_torch(images, self._boxes(images), size,
-                                 crop['pad_val'] if crop else 255,
-                                 bool(crop and crop['square']))
+        boxes = self._boxes(images)
+        return crop_resize(images, boxes, size,
+                           crop['pad_val'] if crop else 255,
+                           bool(crop and crop['square']), self.resize_kernel)
 
     def _boxes(self, images: List[torch.Tensor]) -> torch.Tensor:
         """(B, 4) crop boxes: the foreground, or the whole image."""

@@ -64,9 +64,29 @@ class ITCHead(BaseVLHead):
 
     @property
     def temperature(self) -> torch.Tensor:
-        """The clamped temperature (scalar tensor)."""
+        """The clamped temperature (scalar tensor).
+
+        The clamp passes the gradient through (straight-through: the value
+        is clamped, the gradient is that of the unclamped parameter), so a
+        temperature on a bound can still move back inside.
+        """
         low, high = self.temperature_range
-        return self.log_temperature.exp().clamp(low, high)
+        log_temperature = self.log_temperature
+        clamped = log_temperature.clamp(math.log(low), math.log(high))
+        return (log_temperature + (clamped - log_temperature).detach()).exp()
+
+    @torch.no_grad()
+    def clamp_temperature_(self) -> None:
+        """Clamp ``log_temperature`` itself into ``temperature_range``.
+
+        Done before every training pass, as CLIP / open_clip clamp the
+        logit scale in place after each step: the clamp in
+        :attr:`temperature` then never cuts the gradient, whereas a
+        parameter left outside the range would get none and stay there
+        (CLIP #46).
+        """
+        low, high = self.temperature_range
+        self.log_temperature.clamp_(math.log(low), math.log(high))
 
     def embed_images(self, visual: VLFeatures) -> torch.Tensor:
         """Image-only features -> L2-normalised (B, embed_dim)."""
@@ -95,6 +115,8 @@ class ITCHead(BaseVLHead):
             raise ValueError('ITCHead needs the image-only and the '
                              'text-only pass; the batch lacks images or '
                              'captions.')
+        if self.training:
+            self.clamp_temperature_()
         images = self.embed_images(feats.visual)
         texts = self.embed_texts(feats.text)
         all_images, offset = gather_with_local_grad(images, across_ranks)

@@ -8,7 +8,7 @@ an image's class probabilities are the softmax of its ITC similarities to
 them over the ITC head's learned temperature.
 """
 import weakref
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,46 +19,66 @@ from .base_head import BaseVLHead
 
 Templates = Union[str, Sequence[str]]
 
+Labels = Union[Sequence[str], Mapping[str, Sequence[str]]]
 
-def prompt_captions(labels: Sequence[str], templates: Templates) -> List[str]:
-    """The prompt of every (label, template), label-major: C x T captions.
+
+def prompt_captions(labels: Labels,
+                    templates: Templates = '{}') -> List[List[str]]:
+    """The prompts of each class: every template with the label in it, or,
+    when ``labels`` maps each class to its own prompts (captions that name
+    it in the data's own words, e.g. ``{'trousers': ['a pair of long
+    trousers.', ...]}``), those.
 
     Raises:
-        ValueError: No labels, or a template without ``{}``.
+        ValueError: No labels, a class without prompts, or a template
+            without ``{}``.
     """
+    if not labels:
+        raise ValueError('Zero-shot prediction needs labels.')
+    if isinstance(labels, Mapping):
+        prompts = [list(p) for p in labels.values()]
+        if not all(prompts) or any(
+                isinstance(p, str) for p in labels.values()):
+            raise ValueError('Each class needs a list of prompt captions, '
+                             f'got {dict(labels)!r}.')
+        return prompts
     templates = [templates] if isinstance(templates, str) else list(templates)
-    if not labels or not templates:
-        raise ValueError('Zero-shot prediction needs labels and at least one '
-                         'template.')
+    if not templates:
+        raise ValueError('Zero-shot prediction needs at least one template.')
     for template in templates:
         if '{}' not in template:
             raise ValueError(f'Template {template!r} has no {{}} for the '
                              'label, e.g. "a photo of a {}".')
-    return [t.format(label) for label in labels for t in templates]
+    return [[t.format(label) for t in templates] for label in labels]
 
 
 @torch.no_grad()
 def class_embeddings(model,
-                     labels: Sequence[str],
-                     templates: Templates,
+                     labels: Labels,
+                     templates: Templates = '{}',
                      batch_size: int = 64) -> torch.Tensor:
-    """L2-normalised class embeddings (C, D): each label's prompts embedded
-    by the model's ITC text tower (:meth:`MVLT.embed_texts`), averaged over
-    the templates and normalised again.
+    """L2-normalised class embeddings (C, D): each class's prompts
+    (:func:`prompt_captions`) embedded by the model's ITC text tower
+    (:meth:`MVLT.embed_texts`), averaged and normalised again (CLIP's
+    prompt ensembling).
 
     Args:
         model: An MVLT with an ITC head.
-        labels: Class names as words (``'shirt'``).
+        labels: Class words (``'shirt'``), or class -> its own prompts.
         templates: Caption template(s) with ``{}`` for the label.
         batch_size: Prompts per forward pass.
     """
-    captions = prompt_captions(labels, templates)
-    ids, mask = model.data_preprocessor.tokenize(captions)
+    prompts = prompt_captions(labels, templates)
+    ids, mask = model.data_preprocessor.tokenize(
+        [p for group in prompts for p in group])
     device = model.data_preprocessor.device
     embeds = model.embed_texts(
         ids.to(device), mask.to(device), batch_size=batch_size)
-    embeds = embeds.view(len(labels), -1, embeds.shape[-1]).mean(dim=1)
-    return F.normalize(embeds, dim=-1)
+    means = [
+        chunk.mean(dim=0)
+        for chunk in embeds.split([len(group) for group in prompts])
+    ]
+    return F.normalize(torch.stack(means), dim=-1)
 
 
 def zero_shot_probs(image_embeds: torch.Tensor, class_embeds: torch.Tensor,
@@ -82,7 +102,8 @@ class ZeroShotCategoryHead(BaseVLHead):
 
     Args:
         classes (dict): Prediction field prefix -> class words in label-id
-            order, e.g. ``dict(category=['shirt', 'dress'])``.
+            order, e.g. ``dict(category=['shirt', 'dress'])``, or -> a dict
+            of class -> its own prompt captions (label-id order).
         templates (str | list[str]): Caption template(s) with ``{}``.
         itc (str): Name of the ITC head in ``model.heads``.
     """
@@ -101,7 +122,10 @@ class ZeroShotCategoryHead(BaseVLHead):
         if not classes:
             raise ValueError('ZeroShotCategoryHead needs classes, e.g. '
                              "dict(category=['shirt', 'dress']).")
-        self.classes = {k: list(v) for k, v in classes.items()}
+        self.classes = {
+            k: dict(v) if isinstance(v, Mapping) else list(v)
+            for k, v in classes.items()
+        }
         self.templates = templates
         prompt_captions(next(iter(self.classes.values())), templates)
         self.itc = itc

@@ -45,10 +45,20 @@ class ITCHardNegatives(BaseNegativeSampler):
                 'ITCHardNegatives needs ITC similarities: add an ITC head '
                 "(model.heads.itc=dict(type='ITCHead', ...)) and train it.")
         logits = candidates.similarity[anchors].float()
-        logits = logits.masked_fill(~valid, float('-inf'))
-        # Rows without a wrong caption: any (the pair is labelled matched).
+        # A NaN / inf similarity (a NaN image, a half-precision overflow) is
+        # never drawn from: the ITC loss of the step is non-finite anyway,
+        # and the non-finite guard skips and counts the step, which an
+        # exception in torch.multinomial would never let it do (ALBEF #107).
+        usable = valid & torch.isfinite(logits)
+        logits = logits.masked_fill(~usable, float('-inf'))
+        # Rows without a usable wrong caption: uniform over the wrong ones,
+        # or over all (no wrong caption: the pair is labelled matched).
+        fallback = torch.where(
+            valid.any(dim=1, keepdim=True),
+            torch.zeros_like(logits).masked_fill(~valid, float('-inf')),
+            torch.zeros_like(logits))
         logits = torch.where(
-            valid.any(dim=1, keepdim=True), logits, torch.zeros_like(logits))
+            usable.any(dim=1, keepdim=True), logits, fallback)
         weights = torch.softmax(logits - logits.amax(1, keepdim=True), 1)
         hard = torch.multinomial(weights, 1, generator=generator)[:, 0]
         if self.uniform_prob == 0:
