@@ -7,7 +7,7 @@ gallery and the search index import without torch when they serve ONNX
 graphs (``backend='onnxruntime'``, docs/deployment.md); the inferencer and
 the model zoo need torch.
 """
-import importlib
+from mvlt.utils.lazy import lazy_exports
 
 #: Public name -> the module of this package that defines it.
 _EXPORTS = dict(
@@ -28,14 +28,4 @@ _EXPORTS = dict(
     ModelInfo='model_zoo')
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(
-        importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -5,7 +5,7 @@ modules of this package (``mvlt.utils.tokenizer``, ``mvlt.utils.ranking``)
 can be imported where torch is not installed (the ONNX Runtime serving
 path, docs/deployment.md).
 """
-import importlib
+from .lazy import lazy_exports
 
 #: Public name -> the module of this package that defines it.
 _EXPORTS = dict(
@@ -21,14 +21,4 @@ _EXPORTS = dict(
     build_vocab='tokenizer')
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    return getattr(
-        importlib.import_module(f'.{_EXPORTS[name]}', __name__), name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
