@@ -14,7 +14,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mvlt.image import ImageDecodeError, decode_image
-from mvlt.utils.hdf5 import open_hdf5
+from mvlt.utils.hdf5 import read_image_rows
 
 #: Kinds of gallery and the path endings that select them.
 GALLERY_KINDS = {
@@ -103,6 +103,8 @@ class Gallery:
         #: ``on_bad_sample='skip'``.
         self.skipped = list(skipped)
         self._h5_rows: Optional[np.ndarray] = None
+        #: The HDF5 data set of the images (Fashion-Gen's name).
+        self.image_key = 'input_image'
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -130,12 +132,22 @@ class Gallery:
             raise IndexError(f'Row {row} is outside the gallery '
                              f'({len(self.rows)} rows).')
         if self.kind == 'fashiongen':
-            return np.asarray(open_hdf5(self.path)['input_image'][row])
+            return read_image_rows(self.path, self.image_key, [row])[row]
         return decode_image(self._files[row])
 
     def read_many(self, rows: Sequence[int]) -> List[np.ndarray]:
-        """Images of several rows (see :meth:`read`)."""
-        return [self.read(int(r)) for r in rows]
+        """Images of several rows (see :meth:`read`); HDF5 rows are read
+        together (:func:`mvlt.utils.hdf5.read_image_rows`,
+        the data sets' reader)."""
+        rows = [int(r) for r in rows]
+        if self.kind == 'fashiongen' and rows:
+            for row in rows:
+                if not 0 <= row < len(self.rows):
+                    raise IndexError(f'Row {row} is outside the gallery '
+                                     f'({len(self.rows)} rows).')
+            images = read_image_rows(self.path, self.image_key, rows)
+            return [images[r] for r in rows]
+        return [self.read(r) for r in rows]
 
     def content_hash(self) -> str:
         """SHA-256 over everything the rows come from: the HDF5 file; the

@@ -1,9 +1,11 @@
 """Inference with a trained MVLT: score pairs, rank galleries, reconstruct.
 
-In the manner of mmpretrain's retrieval inferencers (a config + checkpoint,
-a cached gallery), but not built on MMEngine's ``BaseInferencer``: its
-one-input-at-a-time preprocess / forward / visualise cycle does not fit
-pairs of an image and a caption, nor a cached two-sided gallery.
+An MMEngine ``BaseInferencer``, in the manner of mmpretrain's retrieval
+inferencers (a config + checkpoint, a cached gallery): calling it scores
+``(image, caption)`` pairs through MMEngine's preprocess / forward /
+postprocess cycle; ranking a gallery, embedding and reconstruction are
+methods of their own (a cached two-sided gallery does not fit a
+one-input-at-a-time cycle).
 """
 import copy
 import hashlib
@@ -12,19 +14,19 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose
-from mmengine.runner import load_checkpoint
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.infer import BaseInferencer
 
 from mvlt.image import decode_image
-from mvlt.models.heads import class_embeddings, zero_shot_probs
-from mvlt.models.utils import (itc_similarity, rank_order, rerank,
-                               topk_candidates)
+from mvlt.models.utils import itc_similarity, rank_candidates
 from mvlt.registry import MODELS
-from mvlt.utils import (check_checkpoint_heads, checkpoint_state_dict,
-                        register_all_modules)
+from mvlt.utils import register_all_modules
+from mvlt.utils.checkpoint_loading import (CheckpointHeads,
+                                           load_model_checkpoint)
 from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
-from .model_zoo import is_model_name, model_info
+from .model_zoo import model_config
+from .zero_shot import ZeroShotMixin
 
 ImageInput = Union[str, np.ndarray]
 
@@ -42,6 +44,14 @@ def _pipeline_of(cfg: Config) -> list:
     return list(pipeline)
 
 
+def _metainfo_of(cfg: Config) -> Optional[dict]:
+    """Metainfo the config states for its test data set (class names), or
+    None when it states none."""
+    loader = cfg.get('test_dataloader') or {}
+    meta = (loader.get('dataset') or {}).get('metainfo')
+    return dict(meta) if meta else None
+
+
 def _key_of(items: Sequence) -> str:
     """Cache key of a gallery: its paths / captions, or its pixels."""
     digest = hashlib.sha1()
@@ -53,7 +63,7 @@ def _key_of(items: Sequence) -> str:
     return digest.hexdigest()
 
 
-class MVLTInferencer:
+class MVLTInferencer(ZeroShotMixin, BaseInferencer):
     """Load an MVLT config and checkpoint and run it on images and captions.
 
     Images are file paths or RGB uint8 arrays (H, W, 3); they go through the
@@ -61,13 +71,16 @@ class MVLTInferencer:
     preprocessor (background crop, resize, normalisation), as in
     evaluation. Captions are strings, tokenised by the data preprocessor.
 
-    * :meth:`score`: ITM matching probability of image-caption pairs.
+    * :meth:`score` (or calling the inferencer on ``(image, caption)``
+      pairs, MMEngine's form: ``inferencer([(img, 'a red dress')])``
+      returns ``{'predictions': [{'itm_score': ...}], ...}``): ITM matching
+      probability of image-caption pairs.
     * :meth:`rank_images` / :meth:`rank_captions`: rank a gallery for a
       caption / an image by ITM. With an ITC head and ``rerank_k``, the ITC
       similarity (gallery embeddings cached per gallery) picks the top k
       that ITM re-ranks.
-    * :meth:`embed_images` / :meth:`embed_captions`: ITC embeddings.
-    * :meth:`classify`: zero-shot labels by ITC similarity to prompts.
+    * :meth:`embed_images` / :meth:`embed_captions`: ITC embeddings;
+      :meth:`classify`: zero-shot labels by ITC similarity to prompts.
     * :meth:`reconstruct`: masked image generation with the MIR head.
 
     Scores come from the model's scoring API (:meth:`MVLT.score_pairs`,
@@ -77,8 +90,7 @@ class MVLTInferencer:
 
     Args:
         config (str | Config): Model config (its ``model`` and test
-            pipeline are used), or a model name of the metafile
-            (:func:`mvlt.apis.list_models`).
+            pipeline are used), or a metafile model name (list_models).
         checkpoint (str, optional): Weights; heads a method needs must be in
             it (a clear error otherwise).
         device (str): Torch device.
@@ -93,8 +105,7 @@ class MVLTInferencer:
                  cfg_options: Optional[dict] = None,
                  batch_size: int = 64) -> None:
         register_all_modules()
-        if isinstance(config, str) and is_model_name(config):
-            config = model_info(config).config
+        config = model_config(config)  # a model name of the metafile
         # load_config: clear file errors and the plug-in import path of the
         # tools (custom_imports next to the config).
         if isinstance(config, str):
@@ -103,24 +114,91 @@ class MVLTInferencer:
             cfg = copy.deepcopy(config)
             if cfg_options:
                 cfg.merge_from_dict(cfg_options)
-        self.cfg = cfg
+        self.checkpoint = checkpoint
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self._galleries: Dict[str, dict] = {}
+        # MMEngine's set-up: _init_model, _init_pipeline, _init_collate,
+        # _init_visualizer (overridden below).
+        super().__init__(
+            model=cfg,
+            weights=checkpoint,
+            device=device,
+            scope='mvlt',
+            show_progress=False)
+
+    def _init_model(self, cfg: Config, weights: Optional[str],
+                    device: str) -> torch.nn.Module:
+        """Build the model (no pre-training init) and load ``weights``
+        with every check (:func:`mvlt.utils.checkpoint_loading.
+        load_model_checkpoint`: shapes, vocabulary, label map; heads are
+        checked per method)."""
         model_cfg = copy.deepcopy(cfg.model)
         if 'backbone' in model_cfg:
             model_cfg.backbone.pop('init_cfg', None)
-        self.model = MODELS.build(model_cfg)
-        self.checkpoint = checkpoint
-        if checkpoint:
-            loaded = load_checkpoint(
-                self.model, checkpoint, map_location='cpu', strict=False)
-            self._state = checkpoint_state_dict(loaded)
-        self.model.to(device).eval()
-        self.device = torch.device(device)
-        self.batch_size = batch_size
-        self.image_pipeline = Compose([
+        model = MODELS.build(model_cfg)
+        #: ``meta.dataset_meta`` of the checkpoint (class names...).
+        self.dataset_meta: dict = {}
+        if weights:
+            loaded = load_model_checkpoint(
+                model, weights, dataset_meta=_metainfo_of(cfg))
+            self._heads = CheckpointHeads(loaded, weights)
+            self.dataset_meta = dict(
+                (loaded.get('meta') or {}).get('dataset_meta') or {})
+        return model.to(device).eval()
+
+    def _init_pipeline(self, cfg: Config) -> Compose:
+        """The image steps of the config's test pipeline (loading, tokenising
+        and packing are the inferencer's)."""
+        return Compose([
             copy.deepcopy(step) for step in _pipeline_of(cfg)
             if step.get('type') not in _SKIPPED
         ])
-        self._galleries: Dict[str, dict] = {}
+
+    def _init_collate(self, cfg: Config) -> Callable:
+        return pseudo_collate
+
+    def _init_visualizer(self, cfg: Config) -> None:
+        # Figures are drawn by mvlt.visualization; no MMEngine Visualizer
+        # (a global instance) is made.
+        return None
+
+    @property
+    def image_pipeline(self) -> Compose:
+        """The image steps of the test pipeline (MMEngine's ``pipeline``)."""
+        return self.pipeline
+
+    # ------------------------------------------- BaseInferencer.__call__
+    def _inputs_to_list(self, inputs) -> list:
+        """One ``(image, caption)`` pair or a list of them -> a list."""
+        if isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(
+                inputs[1], str):
+            return [inputs]
+        return list(inputs)
+
+    def preprocess(self, inputs: list, batch_size: int = 1, **kwargs):
+        """Chunks of ``batch_size`` ``(image, caption)`` pairs."""
+        for start in range(0, len(inputs), batch_size):
+            yield inputs[start:start + batch_size]
+
+    def forward(self, inputs: list, **kwargs) -> list:
+        """ITM probabilities of a chunk of pairs (:meth:`score`)."""
+        return self.score([i for i, _ in inputs],
+                          [c for _, c in inputs]).tolist()
+
+    def visualize(self, inputs: list, preds: list, **kwargs) -> None:
+        """No figures: :mod:`mvlt.visualization` draws retrieval ones."""
+        return None
+
+    def postprocess(self,
+                    preds: list,
+                    visualization: None = None,
+                    return_datasamples: bool = False,
+                    **kwargs) -> dict:
+        """``predictions``: one ``dict(itm_score=...)`` per pair."""
+        return dict(
+            predictions=[dict(itm_score=float(p)) for p in preds],
+            visualization=visualization)
 
     # -------------------------------------------------------------- checks
     def _require(self, *heads: str) -> None:
@@ -129,7 +207,7 @@ class MVLTInferencer:
             raise KeyError(f'This needs the model head(s) {missing}; the '
                            f'config builds only {sorted(self.model.heads)}.')
         if self.checkpoint:
-            check_checkpoint_heads(self._state, heads, self.checkpoint)
+            self._heads.check(heads)
 
     @property
     def has_itc(self) -> bool:
@@ -171,10 +249,7 @@ class MVLTInferencer:
                     2, 0, 1))
         return self.model.data_preprocessor.prepare_images(out).cpu()
 
-    @property
-    def tokenizer(self):
-        """The model's tokenizer (``MVLTDataPreprocessor.tokenizer``)."""
-        return self.model.data_preprocessor.tokenizer
+    tokenizer = property(lambda self: self.model.data_preprocessor.tokenizer)
 
     def tokenize_captions(self, captions: Sequence[str]) -> tuple:
         """Captions -> ``input_ids``, ``attention_mask`` (N, L) int64, by
@@ -248,24 +323,25 @@ class MVLTInferencer:
               itm_of: Callable[[np.ndarray], np.ndarray], topk: Optional[int],
               rerank_k: Optional[int]) -> List[dict]:
         """Rank ``size`` gallery items: ITM on all of them, or ITM on the ITC
-        top ``rerank_k`` ranked above the rest in ITC order."""
+        top ``rerank_k`` ranked above the rest in ITC order
+        (:func:`mvlt.models.utils.rank_candidates`)."""
         if rerank_k is None or rerank_k >= size:
-            scores, tiers = itm_of(np.arange(size))[None], None
+            ranking = rank_candidates(
+                lambda columns: itm_of(columns[0])[None],
+                topk=topk,
+                shape=(1, size))
         else:
             if gallery_embeds is None:
                 raise KeyError('rerank_k needs the ITC head (model.heads.itc)'
                                ' in the config and the checkpoint.')
-            similarity = itc_similarity(query_embed(), gallery_embeds)
-            shortlist = topk_candidates(similarity, rerank_k)
-            scores, tiers = rerank(similarity, shortlist,
-                                   itm_of(shortlist[0])[None])
-        order = rank_order(scores, tiers, topk)[0]
+            ranking = rank_candidates(
+                lambda shortlist: itm_of(shortlist[0])[None],
+                itc_similarity(query_embed(), gallery_embeds),
+                rerank_k,
+                topk=topk)
         return [
-            dict(
-                index=int(i),
-                score=float(scores[0, i]),
-                by='itm' if tiers is None or tiers[0, i] else 'itc')
-            for i in order
+            dict(index=index, score=score, by=by)
+            for index, score, by in ranking.hits()
         ]
 
     def rank_images(self,
@@ -281,7 +357,7 @@ class MVLTInferencer:
                 ITC head, once per distinct gallery).
             topk: Results returned (None = the whole gallery).
             rerank_k: Re-rank only the ITC top k with ITM
-                (:func:`mvlt.models.utils.topk_candidates` / ``rerank``);
+                (:func:`mvlt.models.utils.rank_candidates`);
                 None = ITM on the whole gallery.
 
         Returns:
@@ -323,54 +399,6 @@ class MVLTInferencer:
         return self._rank(
             len(gallery['ids']), lambda: self._embed_pixels(pixels),
             gallery['embeds'], itm_of, topk, rerank_k)
-
-    # ----------------------------------------------------------- zero-shot
-    @torch.no_grad()
-    def classify(self,
-                 images: Sequence[ImageInput],
-                 labels: Union[Sequence[str], Dict[str, Sequence[str]]],
-                 template: Union[str, Sequence[str]] = '{}',
-                 topk: int = 1) -> List[dict]:
-        """Zero-shot classification by ITC similarity to prompt captions
-        (as CLIP / FashionCLIP): each label in ``template`` (several
-        templates: their embeddings are averaged, CLIP's prompt
-        ensembling), the image's class probabilities from
-        :func:`mvlt.models.heads.zero_shot_probs` (the zero-shot head's).
-
-        Args:
-            images: Files or RGB uint8 arrays.
-            labels: Class words, e.g. ``['shirt', 'dress', 'trousers']``,
-                or class -> its own prompt captions (then no template).
-            template: Caption template(s) with ``{}`` for the label, e.g.
-                ``'a {} in cotton.'``.
-            topk: Labels listed per image in ``topk``.
-
-        Returns:
-            list[dict]: Per image (as mmpretrain's ``pred_*`` fields):
-            ``pred_label`` (index), ``pred_class`` (word), ``pred_score``
-            and ``pred_scores`` (C,) probabilities, ``topk`` [(word,
-            probability)] best first.
-        """
-        self._require('itc')
-        class_embeds = class_embeddings(
-            self.model, labels, template, batch_size=self.batch_size)
-        image_embeds = torch.from_numpy(
-            self._embed_pixels(self.load_images(images))).to(self.device)
-        probs = zero_shot_probs(image_embeds, class_embeds,
-                                self.model.heads['itc'].temperature)
-        probs = probs.cpu().numpy()
-        labels = list(labels)
-        out = []
-        for row in probs:
-            order = np.argsort(-row, kind='stable')[:topk]
-            out.append(
-                dict(
-                    pred_label=int(order[0]),
-                    pred_class=labels[order[0]],
-                    pred_score=float(row[order[0]]),
-                    pred_scores=row,
-                    topk=[(labels[i], float(row[i])) for i in order]))
-        return out
 
     # ----------------------------------------------------------------- MIG
     @torch.no_grad()

@@ -125,9 +125,13 @@ def model_info(name: str) -> ModelInfo:
     return models[name]
 
 
-def is_model_name(name: str) -> bool:
-    """Whether ``name`` names a listed model (not a file)."""
-    return not osp.exists(name) and name in load_model_index()
+def model_config(config):
+    """The config file of a model name of the metafile; anything else (a
+    path, a ``Config``) unchanged."""
+    if isinstance(config, str) and not osp.exists(config) and \
+            config in load_model_index():
+        return load_model_index()[config].config
+    return config
 
 
 def get_model(model: Union[str, Config],

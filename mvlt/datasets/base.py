@@ -166,10 +166,14 @@ def _with_location(err: Exception, where: str) -> Exception:
     if where in message:
         return err
     text = f'{where}: {message}'
-    if type(err) in (OSError, FileNotFoundError, ValueError, KeyError,
-                     TypeError, RuntimeError, IndexError, EOFError):
-        new = type(err)(text)
-    else:
+    new = None
+    if isinstance(err, (OSError, ValueError, KeyError, TypeError, RuntimeError,
+                        IndexError, EOFError)):
+        try:  # the same type (e.g. mvlt.image.ImageDecodeError)
+            new = type(err)(text)
+        except TypeError:  # a subclass with other arguments
+            new = None
+    if new is None or _message(new) != text:
         new = RuntimeError(f'{where}: {type(err).__name__}: {message}')
     if isinstance(err, _DATA_ERRORS):
         new.__cause__ = None

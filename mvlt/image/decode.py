@@ -63,7 +63,7 @@ def _read(source: Source, name: Optional[str]) -> Tuple[bytes, str]:
         path = os.fspath(source)
         try:
             with open(path, 'rb') as f:
-                return f.read(), name or path
+                return f.read(), name or f'image {path}'
         except FileNotFoundError:
             raise FileNotFoundError(
                 f'Image file {path} does not exist.') from None
@@ -104,9 +104,12 @@ def open_image(data: bytes,
             f'Cannot decode {name}: {err} At most {max_pixels:,} pixels are '
             'accepted.') from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        # Pillow's "cannot identify image file <BytesIO ...>" says no more.
+        detail = '' if isinstance(err, UnidentifiedImageError) else f': {err}'
         raise ImageDecodeError(
             f'Cannot decode {name}: not an image file Pillow reads (JPEG, '
-            f'PNG, WebP, BMP, GIF, TIFF), or a truncated one: {err}') from None
+            f'PNG, WebP, BMP, GIF, TIFF), or a truncated one{detail}.'
+        ) from None
     width, height = image.size
     if width < 1 or height < 1:
         raise ImageDecodeError(
@@ -133,14 +136,14 @@ def to_rgb8(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode.startswith('I;16') or mode == 'I':
         values = np.asarray(image).astype(np.int64)
-        grey = ((np.clip(values, 0, 65535) * 255 + 32767) // 65535).astype(
-            np.uint8)
+        grey = ((np.clip(values, 0, 65535) * 255 + 32767) //
+                65535).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
     if mode == 'F':
         grey = np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
-    has_alpha = mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or (
-        mode == 'P' and 'transparency' in image.info)
+    palette_alpha = mode == 'P' and 'transparency' in image.info
+    has_alpha = palette_alpha or mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La')
     if has_alpha:
         rgba = image.convert('RGBA')
         background = Image.new('RGBA', rgba.size, BACKGROUND + (255, ))
@@ -159,7 +162,8 @@ def decode_image(source: Source,
 
     Args:
         source: The file's bytes (or a uint8 array of them), or its path.
-        name: How errors name the file (default: the path, or "the image").
+        name: How errors name the file (default: "image PATH", or "the
+            image").
         max_pixels: Most pixels accepted, checked from the header.
         max_aspect: Largest aspect ratio accepted, checked from the header.
         min_size: When given, a JPEG may decode at 1/2, 1/4 or 1/8 scale

@@ -99,7 +99,8 @@ def crop_pad(image: np.ndarray,
     crop = image[y1:y2, x1:x2]
     if reduced is not None:
         crop = cv2.resize(
-            np.ascontiguousarray(crop), reduced[::-1],
+            np.ascontiguousarray(crop),
+            reduced[::-1],
             interpolation=cv2.INTER_AREA)
     if not square:
         return crop
@@ -134,6 +135,7 @@ def crop_pad_resize(image: np.ndarray,
     crop = crop_pad(image, plan.box, pad_val, square, plan.reduced)
     if crop.shape[:2] != plan.size:
         crop = cv2.resize(
-            np.ascontiguousarray(crop), plan.size[::-1],
+            np.ascontiguousarray(crop),
+            plan.size[::-1],
             interpolation=cv2.INTER_LINEAR)
     return crop

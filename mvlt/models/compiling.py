@@ -132,7 +132,8 @@ def recompile_scope(options: Optional[dict],
         return
     buckets = 1 + 128 // options['caption_bucket']
     limit = options.get('recompile_limit') or max(
-        8, max(num_regions, 1) * buckets * 2)
+        8,
+        max(num_regions, 1) * buckets * 2)
     try:
         with torch._dynamo.config.patch(
                 recompile_limit=limit,

@@ -75,14 +75,23 @@ def safe_globals() -> List[Union[Callable, tuple]]:
     ] + _numpy_globals()
 
 
-def load_checkpoint_file(filename: str,
-                         map_location: Union[str, torch.device, Callable,
-                                             None] = 'cpu') -> Any:
+def load_checkpoint_file(
+        filename: str,
+        map_location: Union[str, torch.device, Callable, None] = 'cpu',
+        extra_safe_globals: Optional[List[Callable]] = None) -> Any:
     """``torch.load`` a local checkpoint with weights-only unpickling.
+
+    The one reader of checkpoint files: MMEngine's loader of local paths
+    (:func:`register_safe_checkpoint_loader`),
+    :func:`mvlt.utils.checkpoint_loading.load_model_checkpoint` and the
+    converters all call it.
 
     Args:
         filename (str): Path of the ``.pth`` file.
         map_location: As for ``torch.load``.
+        extra_safe_globals (list, optional): Further allow-listed globals
+            (the reference code's checkpoints hold an
+            ``argparse.Namespace``).
 
     Returns:
         The unpickled object (usually a dict with ``state_dict``).
@@ -96,7 +105,8 @@ def load_checkpoint_file(filename: str,
     if not osp.isfile(filename):
         raise FileNotFoundError(f'Checkpoint {filename} does not exist.')
     try:
-        with torch.serialization.safe_globals(safe_globals()):
+        allowed = safe_globals() + list(extra_safe_globals or [])
+        with torch.serialization.safe_globals(allowed):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
     except Exception as err:

@@ -34,13 +34,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope='module')
-def page(nano_config, nano_data, tmp_path_factory):
+def model_files(nano_config, tmp_path_factory) -> tuple:
+    """(config, checkpoint) of the nano model with a random ITC head."""
+    root = str(tmp_path_factory.mktemp('nano_itc'))
+    cfg = copy.deepcopy(nano_config)
+    cfg.model.heads.itc = NANO_ITC
+    return save_model(cfg, root, 'nano_itc')
+
+
+@pytest.fixture(scope='module')
+def page(model_files, nano_data, tmp_path_factory):
     """The search app (tools/demo/search_app.py) serving the nano gallery on
     a loopback port, as a user starts it."""
     root = str(tmp_path_factory.mktemp('guarded_page'))
-    cfg = copy.deepcopy(nano_config)
-    cfg.model.heads.itc = NANO_ITC
-    config, checkpoint = save_model(cfg, root, 'nano_itc')
+    config, checkpoint = model_files
     out = osp.join(root, 'index')
     load_tool('misc/build_search_index.py').main([
         config, checkpoint, '--gallery',
@@ -73,12 +80,15 @@ def page(nano_config, nano_data, tmp_path_factory):
     log.close()
 
 
-def _request(port: int, method: str, path: str, headers: dict,
+def _request(port: int,
+             method: str,
+             path: str,
+             headers: dict,
              body: bytes = None) -> tuple:
     """(status, headers, body) of one request with exactly these headers."""
     connection = http.client.HTTPConnection('127.0.0.1', port, timeout=120)
-    connection.putrequest(method, path, skip_host=True,
-                          skip_accept_encoding=True)
+    connection.putrequest(
+        method, path, skip_host=True, skip_accept_encoding=True)
     for key, value in headers.items():
         connection.putheader(key, value)
     if body is not None:
@@ -104,7 +114,9 @@ def test_spoofed_host_is_refused(page):
         status, headers, _ = _request(page, method, path, evil, body)
         assert status == 400, (method, path, status)
         assert 'access-control-allow-origin' not in {
-            k.lower() for k in headers}
+            k.lower()
+            for k in headers
+        }
     for host in (f'127.0.0.1:{page}', f'localhost:{page}'):
         status, _, body = _request(page, 'GET', _search_path(QUERY),
                                    {'Host': host})
@@ -116,15 +128,17 @@ def test_foreign_origin_gets_no_cors(page):
     for origin in ('http://rebind.evil.example', 'null',
                    f'http://evil.example:{page}'):
         for method, path in (('GET', _search_path(QUERY)),
-                             ('OPTIONS', '/gradio_api/info'),
-                             ('GET', '/config')):
+                             ('OPTIONS', '/gradio_api/info'), ('GET',
+                                                               '/config')):
             headers = {'Host': own, 'Origin': origin}
             if method == 'OPTIONS':
                 headers['Access-Control-Request-Method'] = 'GET'
             status, got, _ = _request(page, method, path, headers)
             assert status == 403, (origin, path, status)
             assert 'access-control-allow-origin' not in {
-                k.lower() for k in got}, (origin, path, got)
+                k.lower()
+                for k in got
+            }, (origin, path, got)
     # The page's own origin (its fetches carry it) is served.
     status, _, body = _request(page, 'GET', _search_path(QUERY), {
         'Host': own,
@@ -163,3 +177,32 @@ def test_page_shows_the_unknown_words_warning(page):
         in shown
     assert 'mvlt-warning' not in app.text_results_html(
         dict(results=[], timing={}))
+
+
+def test_truncated_jpeg_in_a_folder_gallery_index(model_files, tmp_path):
+    """The index build names the truncated file and says what to do; with
+    --on-bad-sample skip it indexes the rest, and the index reopens."""
+    from mvlt.apis import SearchIndex
+    folder = tmp_path / 'shop'
+    folder.mkdir()
+    for index, colour in enumerate(('red', 'blue', 'green')):
+        data = cv2.imencode('.jpg', draw_product(colour, 'circle',
+                                                 0))[1].tobytes()
+        if index == 1:
+            data = data[:len(data) // 2]
+        (folder / f'{colour}_circle.jpg').write_bytes(data)
+    tool = load_tool('misc/build_search_index.py')
+    config, checkpoint = model_files
+    out = str(tmp_path / 'index')
+    args = [config, checkpoint, '--gallery', str(folder), '--out', out]
+    with pytest.raises(SystemExit) as stop:
+        tool.main(args)
+    message = str(stop.value.code)
+    assert 'blue_circle.jpg' in message and 'truncated' in message
+    assert '--on-bad-sample skip' in message
+    meta = tool.main(args + ['--on-bad-sample', 'skip'])
+    assert meta['num_items'] == 2
+    assert meta['gallery']['exclude'] == ['blue_circle.jpg']
+    index = SearchIndex(out)
+    assert [item['product_id']
+            for item in index.items] == ['green_circle', 'red_circle']

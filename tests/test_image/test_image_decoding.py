@@ -77,33 +77,34 @@ def _files() -> dict:
                                  _on_white(rgb, (alpha > 0) * 255))
     grey = (rgb[..., 0] // 2).astype(np.uint8)
     out['cutout_la.png'] = (_save(
-        Image.fromarray(np.dstack([grey, alpha]), 'LA'), 'PNG'),
-                            _on_white(np.repeat(grey[..., None], 3, 2), alpha))
-    out['grey.png'] = (_save(Image.fromarray(plain[..., 0], 'L'), 'PNG'),
-                       np.repeat(plain[..., :1], 3, 2))
+        Image.fromarray(np.dstack([grey, alpha]), 'LA'),
+        'PNG'), _on_white(np.repeat(grey[..., None], 3, 2), alpha))
+    out['grey.png'] = (_save(Image.fromarray(plain[..., 0], 'L'),
+                             'PNG'), np.repeat(plain[..., :1], 3, 2))
     wide = plain.astype(np.uint16) * 257 + 100  # 16 bits, not x257 exactly
     ok, rgb16 = cv2.imencode('.png', wide[..., ::-1])
     out['rgb16.png'] = (rgb16.tobytes(), np.rint(wide / 257).astype(np.uint8))
     ok, grey16 = cv2.imencode('.png', wide[..., 1])
     out['grey16.png'] = (grey16.tobytes(),
                          np.repeat(
-                             np.rint(wide[..., 1:2] / 257).astype(np.uint8),
-                             3, 2))
+                             np.rint(wide[..., 1:2] / 257).astype(np.uint8), 3,
+                             2))
     out['cmyk.jpg'] = (_save(Image.fromarray(plain).convert('CMYK'),
                              'JPEG'), None)
     # Orientation 6: the stored image is shown rotated 90 degrees clockwise.
     rotated = np.ascontiguousarray(np.rot90(plain, -1))
     out['exif_webp.webp'] = (_save(
-        Image.fromarray(plain), 'WEBP', lossless=True,
-        exif=_exif(6)), rotated)
-    out['exif_png.png'] = (_save(Image.fromarray(plain), 'PNG', exif=_exif(6)),
-                       rotated)
+        Image.fromarray(plain), 'WEBP', lossless=True, exif=_exif(6)), rotated)
+    out['exif_png.png'] = (_save(Image.fromarray(plain), 'PNG',
+                                 exif=_exif(6)), rotated)
     out['exif_jpg.jpg'] = (_save(
         Image.fromarray(plain), 'JPEG', quality=95, exif=_exif(6)), None)
-    frames = [Image.fromarray(np.full((HEIGHT, WIDTH, 3), c, np.uint8))
-              for c in ((200, 0, 0), (0, 0, 200))]
-    out['animated.gif'] = (_save(frames[0], 'GIF', save_all=True,
-                                 append_images=frames[1:]),
+    frames = [
+        Image.fromarray(np.full((HEIGHT, WIDTH, 3), c, np.uint8))
+        for c in ((200, 0, 0), (0, 0, 200))
+    ]
+    out['animated.gif'] = (_save(
+        frames[0], 'GIF', save_all=True, append_images=frames[1:]),
                            np.full((HEIGHT, WIDTH, 3), (200, 0, 0), np.uint8))
     return out
 
@@ -120,6 +121,7 @@ def folder(tmp_path_factory) -> str:
 
 
 def _load_image(backend):
+
     def read(folder, name):
         results = LoadImage(imdecode_backend=backend)(
             dict(img_path=osp.join(folder, name)))
@@ -128,6 +130,7 @@ def _load_image(backend):
             image = decode_images([encoded], torch.device('cpu'))[0]
             return image.permute(1, 2, 0).numpy()
         return results['img']
+
     return read
 
 
@@ -179,6 +182,23 @@ def test_lossy_files_keep_their_meaning(folder):
     assert np.abs(rotated - np.rot90(plain, -1)).mean() < 3
 
 
+@pytest.mark.parametrize('name', sorted(FILES))
+def test_inferencer_reads_files_as_every_path(api_setup, folder, name):
+    """The inferencer's file path: the model sees the pixels of the one
+    decoder (exactly) and of the intended image (lossless files)."""
+    from mvlt.apis import MVLTInferencer
+    if 'inferencer' not in api_setup:
+        api_setup['inferencer'] = MVLTInferencer(api_setup['config'],
+                                                 api_setup['checkpoint'])
+    inferencer = api_setup['inferencer']
+    from_file = inferencer.load_images([osp.join(folder, name)]).int()
+    decoded = inferencer.load_images([decode_image(FILES[name][0])]).int()
+    assert torch.equal(from_file, decoded)
+    if FILES[name][1] is not None:
+        meant = inferencer.load_images([FILES[name][1]]).int()
+        assert int((from_file - meant).abs().max()) <= 2
+
+
 def test_inferencer_sees_the_cutout_on_white(api_setup, folder):
     """The inferencer's file path gives the model the decoded pixels (the
     cut-out on white), exactly as an in-memory array of them."""
@@ -206,11 +226,10 @@ def test_large_jpeg_decodes_at_reduced_scale():
     shrunk = cv2.resize(full, (400, 300), interpolation=cv2.INTER_AREA)
     assert np.abs(small.astype(int) - shrunk).mean() < 2
     # Only JPEGs scale; the size limits hold before pixels are allocated.
-    assert decode_image(FILES['rgb_png.png'][0], min_size=8).shape[:2] == (
-        HEIGHT, WIDTH)
+    assert decode_image(
+        FILES['rgb_png.png'][0], min_size=8).shape[:2] == (HEIGHT, WIDTH)
     with pytest.raises(ImageDecodeError, match='aspect ratio'):
-        decode_image(_save(Image.new('RGB', (2000, 10)), 'PNG'),
-                     max_aspect=50)
+        decode_image(_save(Image.new('RGB', (2000, 10)), 'PNG'), max_aspect=50)
 
 
 def test_truncated_jpeg_in_a_folder_gallery(tmp_path):

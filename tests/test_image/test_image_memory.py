@@ -57,8 +57,8 @@ def test_banner_upload_is_prepared_within_a_memory_cap(tmp_path, nano_data):
                           text=True,
                           env=None)
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = dict(line.split(' ', 1) for line in done.stdout.split('\n')
-                 if line)
+    lines = dict(
+        line.split(' ', 1) for line in done.stdout.split('\n') if line)
     for kernel in ('cv2', 'torch'):
         top, darkest = (int(v) for v in lines[kernel].split())
         assert top == 255 and darkest < 200, lines

@@ -11,16 +11,13 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
-from conftest import REPO, train_batch
+from conftest import NANO_ITC, REPO, train_batch
 from mvlt.engine import NonFiniteSkipOptimWrapper
 from mvlt.models.negative_samplers import NegativeCandidates
 from mvlt.registry import MODELS, NEGATIVE_SAMPLERS
 from mvlt.utils import register_all_modules
 
 register_all_modules()
-
-NANO_ITC = dict(
-    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
 
 
 @pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
@@ -110,10 +107,10 @@ def test_temperature_clamp_keeps_a_gradient():
         f: [torch.randn(4, 128, 2, 2)] if f == 'visual' else None
         for f in fields
     })
-    text = VLFeatures(**{
-        f: [torch.randn(4, 5, 128)] if f == 'text' else None
-        for f in fields
-    })
+    text = VLFeatures(
+        **
+        {f: [torch.randn(4, 5, 128)] if f == 'text' else None
+         for f in fields})
     feats = UnimodalFeatures(visual=visual, text=text)
     with torch.no_grad():
         head.log_temperature.fill_(math.log(2.0))  # above 0.5
@@ -121,8 +118,8 @@ def test_temperature_clamp_keeps_a_gradient():
     loss.backward()
     assert head.log_temperature.grad is not None
     assert float(head.log_temperature.grad.abs()) > 0
-    assert math.isclose(head.log_temperature.item(), math.log(0.5),
-                        rel_tol=1e-6)
+    assert math.isclose(
+        head.log_temperature.item(), math.log(0.5), rel_tol=1e-6)
 
 
 def test_recompile_limit_raises_with_the_shape():

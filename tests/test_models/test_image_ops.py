@@ -1,8 +1,9 @@
 """Batch image preparation of the data preprocessor: the same pixels as the
-former per-sample pipeline (ForegroundCrop + Resize), decoding on the
-model's device, and the stated tolerance of the accelerator path."""
+former per-sample pipeline (crop + square padding, then Resize), decoding on
+the model's device, and the stated tolerance of the accelerator path."""
 import copy
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,7 @@ from mmcv.transforms import Resize
 
 from mvlt.datasets.synthetic import all_garments, draw_garment
 from mvlt.datasets.synthetic.garments import sample_style, sample_view
-from mvlt.datasets.transforms import ForegroundCrop
+from mvlt.image import crop_pad
 from mvlt.models.data_preprocessors.image_ops import (crop_resize,
                                                       crop_resize_torch,
                                                       decode_images,
@@ -41,21 +42,24 @@ def _chw(images: list) -> list:
 
 
 def _per_sample(images: list, size: int) -> torch.Tensor:
-    """What the per-sample pipeline (ForegroundCrop + Resize) gave."""
-    crop = ForegroundCrop(threshold=240, margin=0.03)
+    """What the per-sample pipeline (the foreground box of each image alone,
+    crop + white square padding, mmcv's Resize) gave."""
     resize = Resize(scale=(size, size), keep_ratio=False)
     out = []
     for img in images:
-        results = crop.transform(dict(img=img))
-        results = resize.transform(
-            dict(img=results['img'], img_shape=results['img'].shape[:2]))
+        box = foreground_boxes(_chw([img])[0][None], 240, 0.03)[0]
+        crop = crop_pad(img, box.tolist(), 255, True)
+        results = resize.transform(dict(img=crop, img_shape=crop.shape[:2]))
         out.append(torch.from_numpy(results['img']).permute(2, 0, 1))
     return torch.stack(out)
 
 
-def test_boxes_equal_the_per_sample_transform(photos):
+def test_boxes_of_a_batch_equal_those_of_each_image(photos):
     boxes = foreground_boxes(torch.stack(_chw(photos)))
-    expected = [ForegroundCrop().foreground_bbox(img) for img in photos]
+    expected = [
+        tuple(foreground_boxes(image[None])[0].tolist())
+        for image in _chw(photos)
+    ]
     assert [tuple(b) for b in boxes.tolist()] == expected
     # A blank photo keeps its whole extent.
     assert boxes[-2].tolist() == [0, 0, 256, 256]
@@ -121,8 +125,8 @@ def test_decoding_on_the_device_equals_the_loader(tmp_path, photos):
         # The pixels of libjpeg-turbo / libpng as OpenCV reads them.
         loader = cv2.imdecode(np.frombuffer(data, np.uint8),
                               cv2.IMREAD_COLOR)[..., ::-1]
-        assert torch.equal(image, torch.from_numpy(loader.copy()).permute(
-            2, 0, 1))
+        assert torch.equal(image,
+                           torch.from_numpy(loader.copy()).permute(2, 0, 1))
 
 
 def test_default_kernel_is_the_same_on_cpu_and_gpu(nano_config, photos):
@@ -145,3 +149,47 @@ def test_default_kernel_is_the_same_on_cpu_and_gpu(nano_config, photos):
     assert 0 < int(difference.max()) <= 1
     with pytest.raises(ValueError, match='resize_kernel'):
         MODELS.build(dict(cfg, resize_kernel='cuda'))
+
+
+@pytest.mark.parametrize('fmt', ['.jpg', '.png'])
+def test_plain_rgb_files_give_the_former_pixels(nano_config, photos, fmt,
+                                                tmp_path):
+    """Plain 8-bit RGB files (the demo's kind): the data set's decoder and
+    the preprocessor give bit for bit what the former path gave, restated
+    with its libraries: torchvision's ``decode_image`` (the former
+    default decoder), square padding with ``cv2.copyMakeBorder`` and
+    ``cv2.resize`` (INTER_LINEAR)."""
+    from torchvision.io import ImageReadMode, decode_image
+
+    from mvlt.datasets.transforms import LoadImage
+    cfg = copy.deepcopy(nano_config.model.data_preprocessor)
+    cfg.foreground_crop = dict(threshold=240, margin=0.03)
+    images = photos[:6] + [cv2.resize(photos[0], (300, 180))]
+    for size in (64, 256):
+        preprocessor = MODELS.build(dict(cfg, img_size=size))
+        for index, photo in enumerate(images):
+            path = str(tmp_path / f'{index}{fmt}')
+            cv2.imwrite(path, photo[..., ::-1])
+            loaded = LoadImage()(dict(img_path=path))['img']
+            new = preprocessor.prepare_images(
+                [torch.from_numpy(loaded).permute(2, 0, 1)])[0]
+            data = torch.from_numpy(np.fromfile(path, np.uint8))
+            former = decode_image(
+                data, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+            x1, y1, x2, y2 = foreground_boxes(former[None])[0].tolist()
+            crop = former.permute(1, 2, 0).numpy()[y1:y2, x1:x2]
+            side = max(crop.shape[:2])
+            top = (side - crop.shape[0]) // 2
+            left = (side - crop.shape[1]) // 2
+            crop = cv2.copyMakeBorder(
+                crop,
+                top,
+                side - crop.shape[0] - top,
+                left,
+                side - crop.shape[1] - left,
+                cv2.BORDER_CONSTANT,
+                value=(255, ) * 3)
+            if crop.shape[:2] != (size, size):
+                crop = cv2.resize(
+                    crop, (size, size), interpolation=cv2.INTER_LINEAR)
+            assert torch.equal(new, torch.from_numpy(crop).permute(2, 0, 1))

@@ -42,11 +42,11 @@ import tempfile
 from typing import Any, Dict, List, Optional
 
 import torch
-from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
 from mvlt.utils import register_all_modules
 from mvlt.utils.allocator import tune_cpu_allocator
+from mvlt.utils.cli import add_cfg_options
 from mvlt.utils.config import enable_amp
 
 # The per-mode modules lie next to this file (run as a script or loaded by
@@ -161,11 +161,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='data mode: skip timing the model at the same settings')
     parser.add_argument('--out', help='write the figures to this JSON file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of both configs, key=value')
+    add_cfg_options(
+        parser, help='override settings of both configs, '
+        'key=value')
     return parser.parse_args(argv)
 
 

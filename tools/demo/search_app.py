@@ -105,9 +105,8 @@ def text_results_html(out: dict) -> str:
     """A text search's answer: its warning (an all-[UNK] query), timing and
     result cards."""
     warning = out.get('warning')
-    return (f'<p class="mvlt-warning">{html.escape(warning)}</p>'
-            if warning else '') + _timing(out['timing']) + products_html(
-                out['results'])
+    return (f'<p class="mvlt-warning">{html.escape(warning)}</p>' if warning
+            else '') + _timing(out['timing']) + products_html(out['results'])
 
 
 def captions_html(captions: List[dict]) -> str:

@@ -1,18 +1,16 @@
 """Image loading: from files, and from HDF5 files opened once per process."""
-import zlib
-from typing import Callable, Dict, Optional, Sequence
+from typing import Optional
 
-import h5py
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
 
 from mvlt.image import MAX_ASPECT, MAX_PIXELS, decode_image
-
 from mvlt.registry import TRANSFORMS
-# The per-process HDF5 handles live in the torch-free mvlt.utils.hdf5 (the
-# catalogue search reads gallery rows with them without torch).
-from mvlt.utils.hdf5 import close_hdf5, open_hdf5  # noqa: F401
+# The HDF5 handles and row reader live in the torch-free mvlt.utils.hdf5
+# (the catalogue search reads gallery rows with them without torch).
+from mvlt.utils.hdf5 import (close_hdf5, open_hdf5,  # noqa: F401
+                             open_hdf5_file, read_image_rows)
 
 
 @TRANSFORMS.register_module()
@@ -73,96 +71,11 @@ class LoadImage(BaseTransform):
         if self.imdecode_backend == 'device':
             results['img_bytes'] = np.frombuffer(data, np.uint8)
             return results
-        img = decode_image(data, name=str(path), **self.decode_options)
+        img = decode_image(data, name=f'image {path}', **self.decode_options)
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
-
-
-def _inflate_function() -> Callable[[bytes], bytes]:
-    """``isal_zlib.decompress`` (ISA-L: about 2x zlib's speed on image rows,
-    measured here; optional requirement), else ``zlib.decompress``: the
-    same bytes either way."""
-    try:
-        from isal import isal_zlib
-        return isal_zlib.decompress
-    except ImportError:
-        return zlib.decompress
-
-
-_INFLATE = _inflate_function()
-
-
-def _row_chunks_deflated(data: h5py.Dataset) -> bool:
-    """Whether each row is one chunk compressed by deflate alone (the layout
-    the synthetic Fashion-Gen writes), so a row can be read as raw chunk
-    bytes and inflated without HDF5's selection machinery."""
-    if data.chunks != (1, ) + tuple(data.shape[1:]) or \
-            data.dtype != np.uint8:
-        return False
-    plist = data.id.get_create_plist()
-    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    return filters == [h5py.h5z.FILTER_DEFLATE]
-
-
-def read_image_rows(path: str, key: str,
-                    rows: Sequence[int]) -> Dict[int, np.ndarray]:
-    """Read rows of an (N, H, W, C) uint8 HDF5 data set, as fast as its
-    layout allows.
-
-    One deflated chunk per row: the raw chunks are read and inflated here
-    (``isal`` when installed), which skips HDF5's per-call selection cost
-    (~60 % less time per row measured on the synthetic Fashion-Gen). Other
-    layouts: each run of consecutive rows is one slice read (a sequential
-    sampler, as in evaluation, reads whole blocks at once).
-
-    Args:
-        path (str): The HDF5 file (opened once per process, see
-            :func:`open_hdf5`).
-        key (str): The image data set.
-        rows (Sequence[int]): Rows to read (any order, repeats allowed).
-
-    Returns:
-        dict: row -> (H, W, C) uint8 array.
-
-    Raises:
-        KeyError / IndexError: No such data set or row (the message names
-            the file).
-    """
-    handle = open_hdf5(path)
-    wanted = sorted({int(r) for r in rows})
-    if key not in handle:
-        raise KeyError(f'{path} has no data set {key!r} (row '
-                       f'{wanted[0] if wanted else "-"}); it holds '
-                       f'{sorted(handle.keys())}.')
-    data = handle[key]
-    outside = [r for r in wanted if not 0 <= r < data.shape[0]]
-    if outside:
-        raise IndexError(f'{path}: row {outside[0]} is outside {key} with '
-                         f'{data.shape[0]} rows.')
-    out: Dict[int, np.ndarray] = {}
-    if _row_chunks_deflated(data):
-        shape, size = data.shape[1:], int(np.prod(data.shape[1:]))
-        for row in wanted:
-            mask, raw = data.id.read_direct_chunk((row, ) + (0, ) * len(shape))
-            pixels = _INFLATE(raw) if mask == 0 else b''
-            if len(pixels) != size:  # a skipped filter: let HDF5 read it
-                out[row] = data[row]
-                continue
-            # A writable array (torch refuses to wrap read-only memory).
-            out[row] = np.frombuffer(bytearray(pixels),
-                                     np.uint8).reshape(shape)
-        return out
-    start = 0
-    while start < len(wanted):
-        stop = start + 1
-        while stop < len(wanted) and wanted[stop] == wanted[stop - 1] + 1:
-            stop += 1
-        block = data[wanted[start]:wanted[stop - 1] + 1]
-        out.update(zip(wanted[start:stop], block))
-        start = stop
-    return out
 
 
 @TRANSFORMS.register_module()

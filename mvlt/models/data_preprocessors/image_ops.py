@@ -49,8 +49,8 @@ def decode_images(encoded: Sequence[torch.Tensor],
             out[i] = image
     for i, data in enumerate(encoded):
         if out[i] is None:
-            array = decode_image(data.cpu().numpy(), name=f'image {i} of '
-                                 'the batch')
+            name = f'image {i} of the batch'
+            array = decode_image(data.cpu().numpy(), name=name)
             out[i] = torch.from_numpy(array).permute(2, 0, 1).to(device)
     return out
 
@@ -121,8 +121,11 @@ def _first_last(flags: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return first, last
 
 
-def crop_resize(images: ImageBatch, boxes: torch.Tensor,
-                size: Tuple[int, int], pad_val: int, square: bool,
+def crop_resize(images: ImageBatch,
+                boxes: torch.Tensor,
+                size: Tuple[int, int],
+                pad_val: int,
+                square: bool,
                 kernel: str = 'cv2') -> torch.Tensor:
     """Crop (+ square padding) and bilinear resize of a batch, the geometry
     of :func:`mvlt.image.plan_crop`, with the named kernel.
@@ -157,8 +160,8 @@ def crop_resize(images: ImageBatch, boxes: torch.Tensor,
     for index, (image, box) in enumerate(zip(images, boxes.tolist())):
         array = image.cpu().permute(1, 2, 0).numpy()
         out[index] = torch.from_numpy(
-            crop_pad_resize(array, box, size, pad_val, square)).permute(
-                2, 0, 1)
+            crop_pad_resize(array, box, size, pad_val,
+                            square)).permute(2, 0, 1)
     return out.to(images[0].device) if len(images) else out
 
 

@@ -57,8 +57,7 @@ class ITCHardNegatives(BaseNegativeSampler):
             valid.any(dim=1, keepdim=True),
             torch.zeros_like(logits).masked_fill(~valid, float('-inf')),
             torch.zeros_like(logits))
-        logits = torch.where(
-            usable.any(dim=1, keepdim=True), logits, fallback)
+        logits = torch.where(usable.any(dim=1, keepdim=True), logits, fallback)
         weights = torch.softmax(logits - logits.amax(1, keepdim=True), 1)
         hard = torch.multinomial(weights, 1, generator=generator)[:, 0]
         if self.uniform_prob == 0:

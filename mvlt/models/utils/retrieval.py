@@ -9,16 +9,17 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-# The numpy steps (ITC similarity, top-k, re-ranking, order) live in the
-# torch-free mvlt.utils.ranking, which the ONNX Runtime serving path imports
-# too; they are re-exported here, on the model side, where callers expect
-# them.
-from mvlt.utils.ranking import (itc_similarity, rank_order, rerank,
-                                topk_candidates)
+# The NumPy steps (ITC similarity, top-k, re-ranking, the one order and
+# rank_candidates) live in the torch-free mvlt.utils.ranking, which the ONNX
+# Runtime serving path imports too; re-exported here, on the model side.
+from mvlt.utils.ranking import (ItmScores, Ranking, itc_similarity,
+                                paired_itc_similarity, rank_candidates,
+                                rank_order, rerank, topk_candidates)
 
 __all__ = [
     'run_in_batches', 'itc_similarity', 'topk_candidates', 'rerank',
-    'rank_order'
+    'paired_itc_similarity', 'rank_order', 'Ranking', 'ItmScores',
+    'rank_candidates'
 ]
 
 
