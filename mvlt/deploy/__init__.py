@@ -1,16 +1,23 @@
 """Deployment: ONNX export of the ITC towers and the ITM matcher, and their
 torch-free serving with ONNX Runtime (docs/deployment.md).
 
-Everything imported here is torch-free; the exporter,
-:mod:`mvlt.deploy.onnx_export`, needs torch and is imported on its own.
+Names are imported on first use (PEP 562): the model's data preprocessor
+imports :mod:`mvlt.deploy.preprocessing` alone. Everything exported here is
+torch-free; the exporter, :mod:`mvlt.deploy.onnx_export`, needs torch.
 """
-from .manifest import (GRAPH_FILES, MANIFEST_FILE, ManifestMismatchError,
-                       check_manifest, read_manifest)
-from .onnx_inferencer import OnnxInferencer
-from .preprocessing import foreground_box, normalize_images, prepare_image
+from mvlt.utils.lazy import lazy_exports
 
-__all__ = [
-    'GRAPH_FILES', 'MANIFEST_FILE', 'ManifestMismatchError', 'check_manifest',
-    'read_manifest', 'OnnxInferencer', 'foreground_box', 'normalize_images',
-    'prepare_image'
-]
+#: Public name -> the module of this package that defines it.
+_EXPORTS = dict(
+    GRAPH_FILES='manifest',
+    MANIFEST_FILE='manifest',
+    ManifestMismatchError='manifest',
+    check_manifest='manifest',
+    read_manifest='manifest',
+    OnnxInferencer='onnx_inferencer',
+    foreground_box='preprocessing',
+    normalize_images='preprocessing',
+    prepare_image='preprocessing')
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
