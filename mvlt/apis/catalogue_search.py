@@ -19,6 +19,7 @@ import numpy as np
 from mvlt.image import ImageDecodeError
 from mvlt.image import decode_image as decode_upload
 from mvlt.utils.ranking import itc_similarity, rank_candidates
+from .composed_search import ComposedSearchMixin
 from .query_check import judge_word_pieces
 from .search_index import SearchIndex
 
@@ -91,9 +92,9 @@ def _check_counts(topk: int, rerank_k: int) -> None:
             f"k' (ITM re-ranking) must be between 0 and 256, got {rerank_k}.")
 
 
-class CatalogueSearch:
-    """Search a :class:`SearchIndex` by text, by image, or for products like
-    a given one.
+class CatalogueSearch(ComposedSearchMixin):
+    """Search a :class:`SearchIndex` by text, by image, by image and words
+    (:meth:`search_composed`), or for products like a given one.
 
     Results are dicts with the item's ``row``, ``product_id``, ``caption``,
     ``category``, ``thumbnail`` (relative to the index folder), ``score``

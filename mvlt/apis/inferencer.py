@@ -298,6 +298,21 @@ class MVLTInferencer(ZeroShotMixin, BaseInferencer):
             mask.to(self.device),
             batch_size=self.batch_size).cpu().numpy()
 
+    def embed_composed(self, images: Sequence[ImageInput],
+                       texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised TGIR query embeddings (N, D) of ``images[i]``
+        changed as ``texts[i]`` says; they rank :meth:`embed_images`."""
+        if len(images) != len(texts):
+            raise ValueError(f'embed_composed: {len(images)} images but '
+                             f'{len(texts)} texts; pass pairs.')
+        self._require('tgir', 'itc')
+        ids, mask = self.tokenize_captions(texts)
+        return self.model.embed_composed(
+            self._normalise(self.load_images(images)),
+            ids.to(self.device),
+            mask.to(self.device),
+            batch_size=self.batch_size).cpu().numpy()
+
     def _embed_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         return self.model.embed_images(
             self._normalise(pixels), batch_size=self.batch_size).cpu().numpy()
