@@ -87,6 +87,7 @@ class FashionGenDataset(MVLTBaseDataset):
     """
 
     METAINFO = dict(categories=(), subcategories=())
+    IMAGE_LOADER = 'LoadFashionGenImage'
 
     def __init__(self,
                  ann_file: str,

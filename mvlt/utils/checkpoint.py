@@ -250,8 +250,8 @@ def latest_complete_checkpoint(folder: str,
 
 
 #: Parameter names whose first dimension is the word-piece vocabulary.
-_VOCAB_KEYS = ('word_embeddings.weight', 'mlm.bias', 'mlm.decoder.weight',
-               'mlm.decoder.bias')
+VOCAB_KEYS = ('word_embeddings.weight', 'mlm.bias', 'mlm.decoder.weight',
+              'mlm.decoder.bias')
 
 
 def check_state_dict_shapes(model: torch.nn.Module,
@@ -282,7 +282,7 @@ def check_state_dict_shapes(model: torch.nn.Module,
     name = f'Checkpoint {filename}' if filename else \
         'The checkpoint being loaded'
     vocab = [(ckpt[0], mine[0]) for key, ckpt, mine in mismatched
-             if key.endswith(_VOCAB_KEYS) and ckpt and mine]
+             if key.endswith(VOCAB_KEYS) and ckpt and mine]
     listing = '; '.join(f'{key}: checkpoint {list(ckpt)} vs model {list(mine)}'
                         for key, ckpt, mine in mismatched[:5])
     more = f' and {len(mismatched) - 5} more' if len(mismatched) > 5 else ''
@@ -292,7 +292,9 @@ def check_state_dict_shapes(model: torch.nn.Module,
             f'{name} was trained with a vocabulary of '
             f'{ckpt_size} word pieces but the model has {model_size} (from '
             'its tokenizer vocab_file): use the vocabulary the checkpoint was '
-            f'trained with. Mismatching tensors: {listing}{more}.')
+            'trained with, or extend it and the checkpoint with '
+            'tools/misc/extend_vocab.py (old ids kept; docs/custom_data.md). '
+            f'Mismatching tensors: {listing}{more}.')
     raise ValueError(
         f'{name} does not fit the model: {listing}{more}. '
         'Build the model with the settings the checkpoint was trained with '

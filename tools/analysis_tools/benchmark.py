@@ -171,10 +171,6 @@ def run_mode(args: argparse.Namespace, device: torch.device,
     if args.baseline and not args.no_baseline and args.mode in ('train',
                                                                 'retrieval'):
         baseline = common.prepare_config(args.baseline, args, work_dir)
-    if args.amp and device.type == 'cpu' and args.mode in ('train', 'e2e'):
-        raise ValueError(
-            '--amp trains through MMEngine\'s AmpOptimWrapper, which needs '
-            'a GPU; on CPU use --amp with --mode retrieval only.')
     if args.amp:
         enable_amp(cfg)
         if baseline is not None:

@@ -25,6 +25,10 @@ class LoadImage(BaseTransform):
     checked from the header; errors name the file (and follow the data
     set's ``on_bad_sample``).
 
+    When the data set has read the encoded file already (``img_bytes``, e.g.
+    :class:`~mvlt.datasets.ShardDataset`), those bytes are decoded and
+    ``img_path`` only names the image in messages.
+
     ``imdecode_backend='device'`` hands the file's bytes to the model's data
     preprocessor instead, which decodes the whole batch on its device
     (nvJPEG for plain JPEGs on a GPU, the same decoder on the host
@@ -62,12 +66,17 @@ class LoadImage(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         path = results['img_path']
-        try:
-            data = get(path, backend_args=self.backend_args)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f'Image file {path} does not exist; check data_root / '
-                'data_prefix in the dataset config.') from None
+        if 'img_bytes' in results:
+            # Already read by the data set (a member of a tar shard).
+            data = results.pop('img_bytes')
+            data = data.tobytes() if isinstance(data, np.ndarray) else data
+        else:
+            try:
+                data = get(path, backend_args=self.backend_args)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f'Image file {path} does not exist; check data_root / '
+                    'data_prefix in the dataset config.') from None
         if self.imdecode_backend == 'device':
             results['img_bytes'] = np.frombuffer(data, np.uint8)
             return results
