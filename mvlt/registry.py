@@ -1,21 +1,20 @@
 """Registries of mvlt.
 
-Every registry except ``MASK_GENERATORS`` is a child of the MMEngine root
-registry of the same role, under the scope ``mvlt``; ``locations`` name the
-packages to import so that ``build`` from a config finds a ``type=`` without
-the caller importing anything by hand. Their build functions are MMEngine's,
-wrapped so that a misspelt ``type`` or keyword gets a "did you mean" hint.
+Every registry is a child of the MMEngine root registry of the same role,
+under the scope ``mvlt``; ``locations`` name the packages to import so that
+``build`` from a config finds a ``type=`` without the caller importing
+anything by hand. Their build functions are MMEngine's, wrapped so that a
+misspelt ``type`` or keyword gets a "did you mean" hint.
 
-``MASK_GENERATORS`` is a new root registry: image-mask strategies for masked
-image reconstruction (random-grid, grid, stroke, center and plug-ins).
-``NEGATIVE_SAMPLERS`` is another: how image-text matching (ITM) picks the
-wrong captions of its negative pairs (random, same-group, itc-hard and
-plug-ins).
+``MASK_GENERATORS`` (image-mask strategies for masked image reconstruction:
+random-grid, grid, stroke, center and plug-ins) and ``NEGATIVE_SAMPLERS``
+(how image-text matching (ITM) picks the wrong captions of its negative
+pairs: random, same-group, itc-hard and plug-ins) are names of
+``TASK_UTILS``, where OpenMMLab keeps such parts.
 """
 import difflib
 import functools
 import inspect
-import re
 from typing import Any, Callable, Iterable
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
@@ -41,7 +40,7 @@ from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import \
     WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
-from mmengine.registry import Registry, build_from_cfg
+from mmengine.registry import Registry
 
 __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS',
@@ -51,10 +50,6 @@ __all__ = [
     'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS', 'MASK_GENERATORS',
     'NEGATIVE_SAMPLERS'
 ]
-
-_UNEXPECTED_KEYWORD = re.compile(
-    r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
-_NOT_REGISTERED = re.compile(r'^(\S+) is not in the .*registry')
 
 
 def _registered_names(registry: Registry) -> set:
@@ -75,9 +70,15 @@ def _close(word: str, candidates: Iterable[str]) -> list:
     return [lowered[m] for m in matches]
 
 
-def _init_keywords(cls: type) -> list:
+def _init_keywords(cls: type) -> tuple:
     """The keyword arguments ``cls(...)`` takes: those of its ``__init__``
-    and, while an ``__init__`` passes ``**kwargs`` on, of its bases'."""
+    and, while an ``__init__`` passes ``**kwargs`` on, of its bases'.
+
+    Returns:
+        tuple: (names, complete): ``complete`` is False when every
+        ``__init__`` up the chain takes ``**kwargs`` (any keyword may be
+        valid).
+    """
     names: list = []
     for klass in cls.__mro__:
         if '__init__' not in vars(klass):
@@ -90,39 +91,40 @@ def _init_keywords(cls: type) -> list:
             if p.kind not in variadic and p.name not in names + ['self']
         ]
         if all(p.kind != inspect.Parameter.VAR_KEYWORD for p in params):
-            break
-    return names
+            return names, True
+    return names, False
 
 
 def near_miss_hint(err: Exception, cfg: Any, registry: Registry) -> str:
     """A "did you mean ...?" for a misspelt type or keyword, or ''.
+
+    Worked out from the config and the registry (the registered names, the
+    class's signature), not from MMEngine's wording of the error.
 
     Args:
         err (Exception): The KeyError / TypeError of a build.
         cfg (dict): The config that failed.
         registry (Registry): The registry it was built from.
     """
-    text = str(err.args[0]) if err.args else ''
-    if 'did you mean' in text.lower():
+    if not isinstance(cfg, dict):
         return ''
-    missing = _NOT_REGISTERED.match(text)
-    if isinstance(err, KeyError) and missing:
-        matches = _close(missing.group(1), _registered_names(registry))
+    obj_type = cfg.get('type')
+    obj_cls = registry.get(obj_type) if isinstance(obj_type, str) else obj_type
+    if isinstance(err, KeyError) and isinstance(obj_type, str) and \
+            obj_cls is None:
+        matches = _close(obj_type, _registered_names(registry))
         return f" Did you mean {' / '.join(matches)}?" if matches else ''
-    keyword = _UNEXPECTED_KEYWORD.search(text)
-    if isinstance(err, TypeError) and keyword and isinstance(cfg, dict):
-        obj_type = cfg.get('type')
-        obj_cls = registry.get(obj_type) if isinstance(obj_type,
-                                                       str) else obj_type
-        # The error names the class whose __init__ refused the keyword: the
-        # built one or a base that it passes **kwargs to.
-        if not inspect.isclass(obj_cls) or keyword.group(1) not in {
-                klass.__name__
-                for klass in obj_cls.__mro__
-        }:
+    if isinstance(err, TypeError) and inspect.isclass(obj_cls):
+        params, complete = _init_keywords(obj_cls)
+        unknown = [
+            key for key in cfg
+            if key not in ('type', '_scope_') and key not in params
+        ]
+        if not complete or not unknown:
+            # Not this part's keywords: a part it builds itself refused one
+            # (its own build adds the hint).
             return ''
-        params = _init_keywords(obj_cls)
-        matches = _close(keyword.group(2), params)
+        matches = _close(unknown[0], params)
         return (f" Did you mean {' / '.join(matches)}?"
                 if matches else f' Valid arguments: {", ".join(params)}.')
     return ''
@@ -139,12 +141,14 @@ def _with_suggestions(build_func: Callable) -> Callable:
             hint = near_miss_hint(err, cfg, registry)
             if not hint:
                 raise
-            text = str(err.args[0])
-            # After the first sentence, before MMEngine's long advice.
-            head, sep, tail = text.partition(' registry. ')
-            error = type(err)(
-                head + sep.rstrip() + hint + ' ' +
-                tail if sep else text.rstrip('.') + '.' + hint)
+            if isinstance(err, KeyError):
+                error = KeyError(
+                    f"{cfg['type']} is not in the {registry.scope}::"
+                    f'{registry.name} registry.{hint} Check the spelling of '
+                    'type=, or import the module that registers it '
+                    '(custom_imports in the config).')
+            else:
+                error = TypeError(str(err).rstrip('.') + '.' + hint)
         # Raised outside the except block: the hint is the whole story.
         raise error
 
@@ -158,16 +162,6 @@ def _child(name: str, parent: Registry, locations: list) -> Registry:
         parent=parent,
         locations=locations,
         build_func=_with_suggestions(parent.build_func))
-
-
-def _root(name: str, location: str) -> Registry:
-    """A new root registry of scope mvlt, for a concept of this project only
-    (no MMEngine counterpart), with hinting builds."""
-    return Registry(
-        name,
-        scope='mvlt',
-        locations=[location],
-        build_func=_with_suggestions(build_from_cfg))
 
 
 _ENGINE = ['mvlt.engine']
@@ -206,6 +200,8 @@ EVALUATORS = _child('evaluator', MMENGINE_EVALUATOR, _EVALUATION)
 VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, _VISUALIZATION)
 VISBACKENDS = _child('vis backend', MMENGINE_VISBACKENDS, _VISUALIZATION)
 
-# Image-mask strategies, and how ITM picks its negative pairs.
-MASK_GENERATORS = _root('mask generator', 'mvlt.models.mask_generators')
-NEGATIVE_SAMPLERS = _root('negative sampler', 'mvlt.models.negative_samplers')
+# Image-mask strategies and how ITM picks its negative pairs are task
+# utilities, as mmdet / mmpretrain hang their samplers and assigners under
+# TASK_UTILS; the two names stay for code and plug-ins that use them.
+MASK_GENERATORS = TASK_UTILS
+NEGATIVE_SAMPLERS = TASK_UTILS

@@ -41,6 +41,28 @@ def baseline_of(cfg):
     return cfg
 
 
+#: An ITC head sized for the nano model (T^4 / V^4 width 128).
+NANO_ITC = dict(
+    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
+
+
+def save_model_checkpoint(model_cfg: dict, path: str, seed: int = 0) -> str:
+    """Build a model with a fixed seed and save its random weights as an
+    MMEngine checkpoint (``state_dict`` and an empty ``meta``) at ``path``.
+    """
+    import copy
+
+    import torch
+
+    from mvlt.registry import MODELS
+    from mvlt.utils import register_all_modules
+    register_all_modules()
+    torch.manual_seed(seed)
+    model = MODELS.build(copy.deepcopy(model_cfg))
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path
+
+
 COLOURS = {
     'red': (220, 30, 30),
     'green': (30, 180, 40),

@@ -108,6 +108,7 @@ def test_garbage_images_are_skipped_and_counted_across_workers(own_data):
     assert copy.deepcopy(dataset).num_bad_samples == 2
 
 
+@pytest.mark.slow
 def test_training_over_corrupt_items_finishes_and_reports(
         own_data, nano_config, tmp_path):
     for index in (2, 9):

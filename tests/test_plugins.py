@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -60,6 +61,7 @@ def test_plugin_mask_from_a_config_outside_the_repo(tmp_path, nano_data,
             if k.startswith('loss')))
 
 
+@pytest.mark.slow
 def test_plugin_trains_with_tools_train(tmp_path, nano_data):
     config = _write_plugin(tmp_path)
     options = cfg_options_args(

@@ -14,6 +14,7 @@ from mvlt.utils import load_checkpoint_file, register_all_modules
 register_all_modules()
 
 
+@pytest.mark.slow
 def test_runner_train_then_test(nano_config, tmp_path):
     cfg = copy.deepcopy(nano_config)
     cfg.work_dir = str(tmp_path)
@@ -45,6 +46,7 @@ def _run(args, env_extra=None, timeout=600):
         timeout=timeout)
 
 
+@pytest.mark.slow
 def test_train_and_test_tools(nano_data, tmp_path):
     options = cfg_options_args(nano_cfg_options(nano_data, str(tmp_path)))
     result = _run([sys.executable, 'tools/train.py', NANO_CONFIG] + options)

@@ -23,7 +23,10 @@ def parse_args() -> argparse.Namespace:
         help='resume from this checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
     parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision')
+        '--amp',
+        action='store_true',
+        help='mixed precision: bf16 on a CPU and on GPUs that have it, '
+        'else fp16 with loss scaling; refused where the device has neither')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -40,7 +43,7 @@ def main() -> None:
     args = parse_args()
     cfg = load_args_config(args)
     if args.amp:
-        enable_amp(cfg)
+        print(f'--amp: training in {enable_amp(cfg)}')
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

@@ -30,6 +30,10 @@ default_hooks = dict(
     # id list would give wrong classes silently); 'warn' for fine-tuning on
     # other classes with re-initialised heads.
     label_map_check=dict(type='LabelMapCheckHook', on_mismatch='error'),
+    # Keeps the heads a loaded checkpoint holds; the test loops refuse a
+    # checkpoint without the heads their task needs (MMEngine would score
+    # with randomly initialised ones) without reading the file again.
+    checkpoint_heads=dict(type='CheckpointHeadsHook'),
 )
 
 env_cfg = dict(

@@ -5,6 +5,9 @@
 # re-rank only the top-k candidates. Karpathy train + restval, 384 px images,
 # captions of 40 tokens; AdamW lr 1e-4, weight decay 0.01, 10 epochs with a
 # linear warm-up then cosine decay (ViLT's recipe).
+# Precision: float32; `tools/train.py ... --amp` trains in bf16 on GPUs that
+# have it (A100, H100, H200: AutocastOptimWrapper, no loss scaling) and in
+# fp16 with dynamic loss scaling on older ones (V100, T4: AmpOptimWrapper).
 #   python tools/train.py configs/mvlt/coco_retrieval_finetune.py \
 #       --cfg-options load_from=work_dirs/pretrain_fashiongen/epoch_150.pth
 _base_ = [

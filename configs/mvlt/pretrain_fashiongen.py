@@ -6,6 +6,9 @@
 # configs/_base_/models/mvlt_pvt-tiny.py), AdamW (lr 2.5e-3, weight decay
 # 1e-4, cosine decay after a 5-epoch linear warm-up), 150 epochs,
 # 8 GPUs x 150 images = a total batch of 1,200.
+# Precision: float32; `tools/train.py ... --amp` trains in bf16 on GPUs that
+# have it (A100, H100, H200: AutocastOptimWrapper, no loss scaling) and in
+# fp16 with dynamic loss scaling on older ones (V100, T4: AmpOptimWrapper).
 _base_ = [
     '../_base_/models/mvlt_pvt-tiny.py',
     '../_base_/datasets/fashiongen.py',

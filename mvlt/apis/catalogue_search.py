@@ -3,9 +3,9 @@ captions and products, product -> more like this.
 
 A text query is ranked as :meth:`MVLTInferencer.rank_images` ranks a gallery
 (ITM over the ITC top k', the rest below in ITC order): faiss shortlists the
-nearest embeddings, and the shared functions of
-:mod:`mvlt.models.utils.retrieval` (``itc_similarity``, ``topk_candidates``,
-``rerank``, ``rank_order``) score and order them, with ITM scores from
+nearest embeddings, and the one ranking function
+:func:`mvlt.models.utils.rank_candidates` (with ``itc_similarity``) scores
+and orders them, with ITM scores from
 :meth:`MVLTInferencer.score` (:meth:`MVLT.score_pairs`). User input is
 checked first (:func:`check_query`, :func:`decode_image`) and refused with a
 :class:`SearchInputError` that says what to change.
@@ -18,8 +18,8 @@ import numpy as np
 
 from mvlt.image import ImageDecodeError
 from mvlt.image import decode_image as decode_upload
-from mvlt.models.utils import (itc_similarity, rank_order, rerank,
-                               topk_candidates)
+from mvlt.models.utils import itc_similarity, rank_candidates
+from .composed_search import ComposedSearchMixin
 from .query_check import judge_word_pieces
 from .search_index import SearchIndex
 
@@ -92,9 +92,9 @@ def _check_counts(topk: int, rerank_k: int) -> None:
             f"k' (ITM re-ranking) must be between 0 and 256, got {rerank_k}.")
 
 
-class CatalogueSearch:
-    """Search a :class:`SearchIndex` by text, by image, or for products like
-    a given one.
+class CatalogueSearch(ComposedSearchMixin):
+    """Search a :class:`SearchIndex` by text, by image, by image and words
+    (:meth:`search_composed`), or for products like a given one.
 
     Results are dicts with the item's ``row``, ``product_id``, ``caption``,
     ``category``, ``thumbnail`` (relative to the index folder), ``score``
@@ -158,19 +158,18 @@ class CatalogueSearch:
               rerank_k: int, itm_of: Callable[[np.ndarray], np.ndarray],
               timing: dict) -> List[tuple]:
         """(row, score, by) of the best ``topk``: ITM over the ITC top
-        ``rerank_k``, ranked above the rest (as ``MVLTInferencer._rank``)."""
-        tiers = None
-        scores = similarity
+        ``rerank_k``, ranked above the rest
+        (:func:`mvlt.models.utils.rank_candidates`)."""
+        start = time.perf_counter()
+        ranking = rank_candidates(
+            None if rerank_k == 0 else
+            (lambda shortlist: itm_of(rows[shortlist[0]])[None]),
+            similarity,
+            rerank_k,
+            topk=topk)
         if rerank_k > 0:
-            start = time.perf_counter()
-            shortlist = topk_candidates(similarity, rerank_k)
-            itm = itm_of(rows[shortlist[0]])
-            scores, tiers = rerank(similarity, shortlist, itm[None])
             timing['itm'] = 1000 * (time.perf_counter() - start)
-        order = rank_order(scores, tiers, topk)[0]
-        return [(int(rows[j]), float(scores[0, j]),
-                 'itm' if tiers is not None and tiers[0, j] else 'itc')
-                for j in order]
+        return [(int(rows[j]), score, by) for j, score, by in ranking.hits()]
 
     def search_text(self,
                     query: str,

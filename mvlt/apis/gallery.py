@@ -1,10 +1,12 @@
 """Product galleries for the catalogue search: rows of an image, a product
 id, a caption and a category, read from a Fashion-Gen HDF5 split, a JSON-lines
-image-caption file or a folder of images.
+image-caption file, image-caption tar shards (their ``manifest.json``) or a
+folder of images.
 
 A gallery is named by a *spec*: a path, optionally prefixed with its kind
-(``fashiongen:``, ``jsonl:``, ``folder:``); without a prefix the kind follows
-from the path (``.h5`` / ``.hdf5``, ``.jsonl`` / ``.json``, a directory).
+(``fashiongen:``, ``jsonl:``, ``shards:``, ``folder:``); without a prefix
+the kind follows from the path (``.h5`` / ``.hdf5``, a file named
+``manifest.json``, ``.jsonl`` / ``.json``, a directory).
 """
 import hashlib
 import os
@@ -13,13 +15,14 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mvlt.datasets import FashionGenDataset, ImageTextDataset
-from mvlt.datasets.transforms.loading import open_hdf5
+from mvlt.datasets import FashionGenDataset, ImageTextDataset, ShardDataset
+from mvlt.datasets.transforms.loading import read_image_rows
 from mvlt.image import ImageDecodeError, decode_image
 
 #: Kinds of gallery and the path endings that select them.
 GALLERY_KINDS = {
     'fashiongen': ('.h5', '.hdf5'),
+    'shards': ('manifest.json', ),
     'jsonl': ('.jsonl', '.json'),
     'folder': (),
 }
@@ -50,13 +53,15 @@ def parse_gallery_spec(spec: str) -> Tuple[str, str]:
             kind = 'folder'
         else:
             ending = osp.splitext(path)[1].lower()
+            if osp.basename(path) == 'manifest.json':
+                ending = 'manifest.json'
             kind = next(
                 (k for k, ends in GALLERY_KINDS.items() if ending in ends),
                 None)
         if kind is None:
             raise ValueError(
                 f'Gallery {spec!r}: cannot tell its kind from the name; '
-                'prefix it with fashiongen:, jsonl: or folder:.')
+                'prefix it with fashiongen:, jsonl:, shards: or folder:.')
     if (kind == 'folder') != osp.isdir(path):
         raise ValueError(f'Gallery {spec!r}: a {kind} gallery must be a '
                          f'{"folder" if kind == "folder" else "file"}.')
@@ -80,7 +85,8 @@ class Gallery:
     """The rows of a product gallery, read from its source on demand.
 
     Attributes:
-        kind (str): ``'fashiongen'``, ``'jsonl'`` or ``'folder'``.
+        kind (str): ``'fashiongen'``, ``'jsonl'``, ``'shards'`` or
+            ``'folder'``.
         path (str): The source (absolute).
         image_root (str, optional): Folder the JSON-lines ``img_path`` values
             are relative to.
@@ -104,6 +110,9 @@ class Gallery:
         #: ``on_bad_sample='skip'``.
         self.skipped = list(skipped)
         self._h5_rows: Optional[np.ndarray] = None
+        #: The HDF5 data set of the images (Fashion-Gen's name).
+        self.image_key = 'input_image'
+        self._shards: Optional[ShardDataset] = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -131,19 +140,35 @@ class Gallery:
             raise IndexError(f'Row {row} is outside the gallery '
                              f'({len(self.rows)} rows).')
         if self.kind == 'fashiongen':
-            return np.asarray(open_hdf5(self.path)['input_image'][row])
+            return read_image_rows(self.path, self.image_key, [row])[row]
+        if self.kind == 'shards':
+            if self._shards is None:
+                self._shards = ShardDataset(manifest=self.path, test_mode=True)
+            info = self._shards.get_data_info(row)
+            return decode_image(info['img_bytes'], name=info['img_path'])
         return decode_image(self._files[row])
 
     def read_many(self, rows: Sequence[int]) -> List[np.ndarray]:
-        """Images of several rows (see :meth:`read`)."""
-        return [self.read(int(r)) for r in rows]
+        """Images of several rows (see :meth:`read`); HDF5 rows are read
+        together (:func:`mvlt.datasets.transforms.loading.read_image_rows`,
+        the data sets' reader)."""
+        rows = [int(r) for r in rows]
+        if self.kind == 'fashiongen' and rows:
+            for row in rows:
+                if not 0 <= row < len(self.rows):
+                    raise IndexError(f'Row {row} is outside the gallery '
+                                     f'({len(self.rows)} rows).')
+            images = read_image_rows(self.path, self.image_key, rows)
+            return [images[r] for r in rows]
+        return [self.read(r) for r in rows]
 
     def content_hash(self) -> str:
         """SHA-256 over everything the rows come from: the HDF5 file; the
         JSON-lines file and its images; a folder's image and caption files
-        with their relative paths."""
+        with their relative paths; a shard manifest (it holds every shard's
+        SHA-256)."""
         digest = hashlib.sha256()
-        if self.kind in ('fashiongen', 'jsonl'):
+        if self.kind in ('fashiongen', 'jsonl', 'shards'):
             _update_with_file(digest, self.path)
         base = self.path if self.kind == 'folder' else self.image_root
         for path in self._files:
@@ -285,6 +310,9 @@ def open_gallery(spec: str,
     elif kind == 'jsonl':
         root = osp.abspath(image_root or osp.dirname(path))
         rows, files = _jsonl_rows(path, root)
+    elif kind == 'shards':
+        dataset = ShardDataset(manifest=path, test_mode=True)
+        rows, files = [row for _, row in _dataset_rows(dataset)], []
     else:
         rows, files = _folder_rows(path)
     skipped = []

@@ -1,9 +1,11 @@
 """Inference with a trained MVLT: score pairs, rank galleries, reconstruct.
 
-In the manner of mmpretrain's retrieval inferencers (a config + checkpoint,
-a cached gallery), but not built on MMEngine's ``BaseInferencer``: its
-one-input-at-a-time preprocess / forward / visualise cycle does not fit
-pairs of an image and a caption, nor a cached two-sided gallery.
+An MMEngine ``BaseInferencer``, in the manner of mmpretrain's retrieval
+inferencers (a config + checkpoint, a cached gallery): calling it scores
+``(image, caption)`` pairs through MMEngine's preprocess / forward /
+postprocess cycle; ranking a gallery, embedding and reconstruction are
+methods of their own (a cached two-sided gallery does not fit a
+one-input-at-a-time cycle).
 """
 import copy
 import hashlib
@@ -12,15 +14,15 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose
-from mmengine.runner import load_checkpoint
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.infer import BaseInferencer
 
 from mvlt.image import decode_image
-from mvlt.models.utils import (itc_similarity, rank_order, rerank,
-                               topk_candidates)
+from mvlt.models.utils import itc_similarity, rank_candidates
 from mvlt.registry import MODELS
-from mvlt.utils import (check_checkpoint_heads, checkpoint_state_dict,
-                        register_all_modules)
+from mvlt.utils import register_all_modules
+from mvlt.utils.checkpoint_loading import (CheckpointHeads,
+                                           load_model_checkpoint)
 from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
 
@@ -40,6 +42,14 @@ def _pipeline_of(cfg: Config) -> list:
     return list(pipeline)
 
 
+def _metainfo_of(cfg: Config) -> Optional[dict]:
+    """Metainfo the config states for its test data set (class names), or
+    None when it states none."""
+    loader = cfg.get('test_dataloader') or {}
+    meta = (loader.get('dataset') or {}).get('metainfo')
+    return dict(meta) if meta else None
+
+
 def _key_of(items: Sequence) -> str:
     """Cache key of a gallery: its paths / captions, or its pixels."""
     digest = hashlib.sha1()
@@ -51,7 +61,7 @@ def _key_of(items: Sequence) -> str:
     return digest.hexdigest()
 
 
-class MVLTInferencer:
+class MVLTInferencer(BaseInferencer):
     """Load an MVLT config and checkpoint and run it on images and captions.
 
     Images are file paths or RGB uint8 arrays (H, W, 3); they go through the
@@ -59,7 +69,10 @@ class MVLTInferencer:
     preprocessor (background crop, resize, normalisation), as in
     evaluation. Captions are strings, tokenised by the data preprocessor.
 
-    * :meth:`score`: ITM matching probability of image-caption pairs.
+    * :meth:`score` (or calling the inferencer on ``(image, caption)``
+      pairs, MMEngine's form: ``inferencer([(img, 'a red dress')])``
+      returns ``{'predictions': [{'itm_score': ...}], ...}``): ITM matching
+      probability of image-caption pairs.
     * :meth:`rank_images` / :meth:`rank_captions`: rank a gallery for a
       caption / an image by ITM. With an ITC head and ``rerank_k``, the ITC
       similarity (gallery embeddings cached per gallery) picks the top k
@@ -97,24 +110,91 @@ class MVLTInferencer:
             cfg = copy.deepcopy(config)
             if cfg_options:
                 cfg.merge_from_dict(cfg_options)
-        self.cfg = cfg
+        self.checkpoint = checkpoint
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self._galleries: Dict[str, dict] = {}
+        # MMEngine's set-up: _init_model, _init_pipeline, _init_collate,
+        # _init_visualizer (overridden below).
+        super().__init__(
+            model=cfg,
+            weights=checkpoint,
+            device=device,
+            scope='mvlt',
+            show_progress=False)
+
+    def _init_model(self, cfg: Config, weights: Optional[str],
+                    device: str) -> torch.nn.Module:
+        """Build the model (no pre-training init) and load ``weights``
+        with every check (:func:`mvlt.utils.checkpoint_loading.
+        load_model_checkpoint`: shapes, vocabulary, label map; heads are
+        checked per method)."""
         model_cfg = copy.deepcopy(cfg.model)
         if 'backbone' in model_cfg:
             model_cfg.backbone.pop('init_cfg', None)
-        self.model = MODELS.build(model_cfg)
-        self.checkpoint = checkpoint
-        if checkpoint:
-            loaded = load_checkpoint(
-                self.model, checkpoint, map_location='cpu', strict=False)
-            self._state = checkpoint_state_dict(loaded)
-        self.model.to(device).eval()
-        self.device = torch.device(device)
-        self.batch_size = batch_size
-        self.image_pipeline = Compose([
+        model = MODELS.build(model_cfg)
+        #: ``meta.dataset_meta`` of the checkpoint (class names...).
+        self.dataset_meta: dict = {}
+        if weights:
+            loaded = load_model_checkpoint(
+                model, weights, dataset_meta=_metainfo_of(cfg))
+            self._heads = CheckpointHeads(loaded, weights)
+            self.dataset_meta = dict(
+                (loaded.get('meta') or {}).get('dataset_meta') or {})
+        return model.to(device).eval()
+
+    def _init_pipeline(self, cfg: Config) -> Compose:
+        """The image steps of the config's test pipeline (loading, tokenising
+        and packing are the inferencer's)."""
+        return Compose([
             copy.deepcopy(step) for step in _pipeline_of(cfg)
             if step.get('type') not in _SKIPPED
         ])
-        self._galleries: Dict[str, dict] = {}
+
+    def _init_collate(self, cfg: Config) -> Callable:
+        return pseudo_collate
+
+    def _init_visualizer(self, cfg: Config) -> None:
+        # Figures are drawn by mvlt.visualization; no MMEngine Visualizer
+        # (a global instance) is made.
+        return None
+
+    @property
+    def image_pipeline(self) -> Compose:
+        """The image steps of the test pipeline (MMEngine's ``pipeline``)."""
+        return self.pipeline
+
+    # ------------------------------------------- BaseInferencer.__call__
+    def _inputs_to_list(self, inputs) -> list:
+        """One ``(image, caption)`` pair or a list of them -> a list."""
+        if isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(
+                inputs[1], str):
+            return [inputs]
+        return list(inputs)
+
+    def preprocess(self, inputs: list, batch_size: int = 1, **kwargs):
+        """Chunks of ``batch_size`` ``(image, caption)`` pairs."""
+        for start in range(0, len(inputs), batch_size):
+            yield inputs[start:start + batch_size]
+
+    def forward(self, inputs: list, **kwargs) -> list:
+        """ITM probabilities of a chunk of pairs (:meth:`score`)."""
+        return self.score([i for i, _ in inputs],
+                          [c for _, c in inputs]).tolist()
+
+    def visualize(self, inputs: list, preds: list, **kwargs) -> None:
+        """No figures: :mod:`mvlt.visualization` draws retrieval ones."""
+        return None
+
+    def postprocess(self,
+                    preds: list,
+                    visualization: None = None,
+                    return_datasamples: bool = False,
+                    **kwargs) -> dict:
+        """``predictions``: one ``dict(itm_score=...)`` per pair."""
+        return dict(
+            predictions=[dict(itm_score=float(p)) for p in preds],
+            visualization=visualization)
 
     # -------------------------------------------------------------- checks
     def _require(self, *heads: str) -> None:
@@ -123,7 +203,7 @@ class MVLTInferencer:
             raise KeyError(f'This needs the model head(s) {missing}; the '
                            f'config builds only {sorted(self.model.heads)}.')
         if self.checkpoint:
-            check_checkpoint_heads(self._state, heads, self.checkpoint)
+            self._heads.check(heads)
 
     @property
     def has_itc(self) -> bool:
@@ -212,6 +292,21 @@ class MVLTInferencer:
             mask.to(self.device),
             batch_size=self.batch_size).cpu().numpy()
 
+    def embed_composed(self, images: Sequence[ImageInput],
+                       texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised TGIR query embeddings (N, D) of ``images[i]``
+        changed as ``texts[i]`` says; they rank :meth:`embed_images`."""
+        if len(images) != len(texts):
+            raise ValueError(f'embed_composed: {len(images)} images but '
+                             f'{len(texts)} texts; pass pairs.')
+        self._require('tgir', 'itc')
+        ids, mask = self.tokenize_captions(texts)
+        return self.model.embed_composed(
+            self._normalise(self.load_images(images)),
+            ids.to(self.device),
+            mask.to(self.device),
+            batch_size=self.batch_size).cpu().numpy()
+
     def _embed_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         return self.model.embed_images(
             self._normalise(pixels), batch_size=self.batch_size).cpu().numpy()
@@ -237,24 +332,25 @@ class MVLTInferencer:
               itm_of: Callable[[np.ndarray], np.ndarray], topk: Optional[int],
               rerank_k: Optional[int]) -> List[dict]:
         """Rank ``size`` gallery items: ITM on all of them, or ITM on the ITC
-        top ``rerank_k`` ranked above the rest in ITC order."""
+        top ``rerank_k`` ranked above the rest in ITC order
+        (:func:`mvlt.models.utils.rank_candidates`)."""
         if rerank_k is None or rerank_k >= size:
-            scores, tiers = itm_of(np.arange(size))[None], None
+            ranking = rank_candidates(
+                lambda columns: itm_of(columns[0])[None],
+                topk=topk,
+                shape=(1, size))
         else:
             if gallery_embeds is None:
                 raise KeyError('rerank_k needs the ITC head (model.heads.itc)'
                                ' in the config and the checkpoint.')
-            similarity = itc_similarity(query_embed(), gallery_embeds)
-            shortlist = topk_candidates(similarity, rerank_k)
-            scores, tiers = rerank(similarity, shortlist,
-                                   itm_of(shortlist[0])[None])
-        order = rank_order(scores, tiers, topk)[0]
+            ranking = rank_candidates(
+                lambda shortlist: itm_of(shortlist[0])[None],
+                itc_similarity(query_embed(), gallery_embeds),
+                rerank_k,
+                topk=topk)
         return [
-            dict(
-                index=int(i),
-                score=float(scores[0, i]),
-                by='itm' if tiers is None or tiers[0, i] else 'itc')
-            for i in order
+            dict(index=index, score=score, by=by)
+            for index, score, by in ranking.hits()
         ]
 
     def rank_images(self,
@@ -270,7 +366,7 @@ class MVLTInferencer:
                 ITC head, once per distinct gallery).
             topk: Results returned (None = the whole gallery).
             rerank_k: Re-rank only the ITC top k with ITM
-                (:func:`mvlt.models.utils.topk_candidates` / ``rerank``);
+                (:func:`mvlt.models.utils.rank_candidates`);
                 None = ITM on the whole gallery.
 
         Returns:

@@ -23,10 +23,10 @@ import shutil
 import time
 from typing import Callable, Dict, List, Optional
 
-import cv2
 import numpy as np
 
 from mvlt.version import __version__
+from mvlt.visualization import write_rgb_image
 from .gallery import Gallery, file_sha256, open_gallery
 from .inferencer import MVLTInferencer
 
@@ -77,18 +77,6 @@ def rebuild_command(meta: dict, out_dir: str) -> str:
     if options:
         words += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
     return ' '.join(shlex.quote(w) for w in words)
-
-
-def _write_thumbnail(image: np.ndarray, path: str, size: int) -> None:
-    height, width = image.shape[:2]
-    scale = size / max(height, width)
-    if scale < 1:
-        image = cv2.resize(
-            image,
-            (max(1, round(width * scale)), max(1, round(height * scale))),
-            interpolation=cv2.INTER_AREA)
-    if not cv2.imwrite(path, image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90]):
-        raise OSError(f'Cannot write thumbnail {path}.')
 
 
 def _flat_index(embeds: np.ndarray):
@@ -151,7 +139,8 @@ def build_search_index(inferencer: MVLTInferencer,
         images = gallery.read_many(rows)
         for row, image in zip(rows, images):
             thumb = f'{THUMB_DIR}/{row:06d}.jpg'
-            _write_thumbnail(image, osp.join(out_dir, thumb), thumb_size)
+            write_rgb_image(
+                osp.join(out_dir, thumb), image, thumb_size, jpeg_quality=90)
             items.append(dict(row=row, **gallery.rows[row], thumbnail=thumb))
         if not exact_itm:
             embeds.append(inferencer.embed_images(images))

@@ -18,6 +18,10 @@ MAX_BAD_IN_A_ROW = 50
 _DATA_ERRORS = (OSError, ValueError, KeyError, TypeError, UnicodeError,
                 EOFError)
 
+#: Image-loading transforms, each tied to the storage of one kind of data set
+#: (``MVLTBaseDataset.IMAGE_LOADER``).
+IMAGE_LOADERS = ('LoadImage', 'LoadFashionGenImage')
+
 #: The context whose shared objects any worker start method accepts, see
 #: :class:`SharedCounter`.
 _SHARING_CONTEXT = multiprocessing.get_context('spawn')
@@ -80,6 +84,11 @@ class MVLTBaseDataset(BaseDataset):
         **kwargs: ``BaseDataset`` arguments.
     """
 
+    #: The image-loading transform this data set's samples need: a pipeline
+    #: with another one (e.g. inherited from another data set's config) is
+    #: refused at construction instead of failing on the first sample.
+    IMAGE_LOADER = 'LoadImage'
+
     def __init__(self, *args, on_bad_sample: str = 'raise', **kwargs) -> None:
         if on_bad_sample not in BAD_SAMPLE_POLICIES:
             raise ValueError(f'on_bad_sample must be one of '
@@ -87,6 +96,21 @@ class MVLTBaseDataset(BaseDataset):
         self.on_bad_sample = on_bad_sample
         self._bad_samples = SharedCounter()
         super().__init__(*args, **kwargs)
+        self._check_image_loader()
+
+    def _check_image_loader(self) -> None:
+        """Refuse a pipeline whose image loader belongs to another kind of
+        data set (naming both and what to do)."""
+        for transform in self.pipeline.transforms:
+            name = type(transform).__name__
+            if name in IMAGE_LOADERS and name != self.IMAGE_LOADER:
+                raise ValueError(
+                    f'{type(self).__name__} needs {self.IMAGE_LOADER} in its '
+                    f'pipeline but it has {name}: the pipeline was probably '
+                    'inherited from a config of another data set. Give the '
+                    "dataset's pipeline explicitly (or replace the dataset "
+                    'dict with _delete_=True); see configs/_base_/datasets/ '
+                    'and docs/custom_data.md.')
 
     @property
     def num_bad_samples(self) -> int:

@@ -11,7 +11,7 @@ from .base import MVLTBaseDataset
 from .image_text import assign_product_index
 from .label_map import LabelMap
 from .products import product_table
-from .transforms.loading import read_image_rows
+from .transforms.loading import open_hdf5_file, read_image_rows
 
 #: Keys every Fashion-Gen file needs besides the image and caption fields.
 ID_KEY = 'input_productID'
@@ -87,6 +87,7 @@ class FashionGenDataset(MVLTBaseDataset):
     """
 
     METAINFO = dict(categories=(), subcategories=())
+    IMAGE_LOADER = 'LoadFashionGenImage'
 
     def __init__(self,
                  ann_file: str,
@@ -123,16 +124,13 @@ class FashionGenDataset(MVLTBaseDataset):
 
     @staticmethod
     def _open(path: str) -> h5py.File:
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'Fashion-Gen file {path} does not exist; set data_root / '
-                'ann_file (e.g. fashiongen_256_256_train.h5) or make a '
-                'synthetic set with tools/misc/make_synthetic_fashiongen.py.')
-        try:
-            return h5py.File(path, 'r')
-        except OSError as err:
-            raise OSError(f'Cannot open {path} as an HDF5 file: {err}') \
-                from None
+        """A handle closed after reading the annotations (the one that
+        serves samples is opened in each worker, :func:`open_hdf5`)."""
+        return open_hdf5_file(
+            path, 'Fashion-Gen file',
+            'set data_root / ann_file (e.g. fashiongen_256_256_train.h5) or '
+            'make a synthetic set with '
+            'tools/misc/make_synthetic_fashiongen.py.')
 
     def _check_layout(self, f: h5py.File, path: str, text_keys: Sequence[str],
                       with_image: bool) -> int:

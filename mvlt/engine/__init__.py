@@ -3,5 +3,6 @@
 from .hooks import *  # noqa: F401,F403
 from .log_processor import ResumeAwareLogProcessor  # noqa: F401
 from .loops import *  # noqa: F401,F403
-from .optim_wrappers import NonFiniteSkipOptimWrapper  # noqa: F401
+from .optim_wrappers import (AutocastOptimWrapper,  # noqa: F401
+                             NonFiniteSkipOptimWrapper)
 from .runner import MVLTRunner, build_runner  # noqa: F401

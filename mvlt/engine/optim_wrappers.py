@@ -1,9 +1,11 @@
 """Optimizer wrappers (registry: OPTIM_WRAPPERS)."""
 import math
-from typing import List, Optional
+from contextlib import contextmanager
+from typing import List, Optional, Union
 
 import torch
 from mmengine.optim import OptimWrapper
+from mmengine.runner.amp import autocast
 
 from mvlt.registry import OPTIM_WRAPPERS
 
@@ -67,3 +69,54 @@ class NonFiniteSkipOptimWrapper(OptimWrapper):
             self.skipped_steps += 1
             return
         self.optimizer.step(**kwargs)
+
+
+@OPTIM_WRAPPERS.register_module()
+class AutocastOptimWrapper(NonFiniteSkipOptimWrapper):
+    """Mixed precision without loss scaling: bf16 autocast on CPU or GPU.
+
+    bfloat16 has float32's exponent range (8 bits), so gradients do not
+    underflow and need no loss scaler (PyTorch AMP documentation,
+    "Gradient Scaling": needed for float16 only). MMEngine 0.10's
+    ``AmpOptimWrapper`` asserts a GPU / NPU / MLU in its constructor and
+    always builds a ``torch.cuda.amp.GradScaler``, so it cannot train on a
+    CPU; this wrapper adds only MMEngine's ``autocast`` context to the
+    forward (:meth:`optim_context`) and keeps the non-finite update skip of
+    :class:`NonFiniteSkipOptimWrapper`. Parameters, gradients and optimizer
+    states stay float32. ``mvlt.utils.config.enable_amp`` (``--amp``)
+    chooses it for bf16; float16 uses ``AmpOptimWrapper`` (loss scaling).
+
+    Args:
+        dtype (str | torch.dtype): Autocast dtype; ``'bfloat16'`` (default).
+            ``'float16'`` is refused: it needs loss scaling, use
+            ``AmpOptimWrapper``.
+        device_type (str, optional): ``'cpu'`` or ``'cuda'``; default:
+            MMEngine's ``get_device()``.
+        **kwargs: ``OptimWrapper`` arguments.
+
+    Raises:
+        ValueError: ``dtype`` is not bfloat16.
+    """
+
+    def __init__(self,
+                 *args,
+                 dtype: Union[str, torch.dtype] = 'bfloat16',
+                 device_type: Optional[str] = None,
+                 **kwargs) -> None:
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype, None)
+        if dtype is not torch.bfloat16:
+            raise ValueError(
+                f'AutocastOptimWrapper trains in bfloat16 only, got dtype='
+                f'{dtype}; float16 needs loss scaling: use '
+                "optim_wrapper.type='AmpOptimWrapper' (GPU).")
+        super().__init__(*args, **kwargs)
+        self.cast_dtype = dtype
+        self.device_type = device_type
+
+    @contextmanager
+    def optim_context(self, model: torch.nn.Module):
+        """``OptimWrapper``'s context plus bf16 autocast of the forward."""
+        with super().optim_context(model), autocast(
+                device_type=self.device_type, dtype=self.cast_dtype):
+            yield

@@ -9,6 +9,7 @@ from mmengine.structures import BaseDataElement
 from mvlt.registry import MODELS, NEGATIVE_SAMPLERS
 from .backbones import UnimodalFeatures, VLFeatures
 from .compiling import compile_regions, parse_compile, recompile_scope
+from .heads import bind_gallery_heads
 from .scoring import RetrievalScoringMixin
 from .training import TrainingLossMixin
 from .utils import (backbone_config, check_vocabulary, head_config,
@@ -113,6 +114,7 @@ class MVLT(TrainingLossMixin, RetrievalScoringMixin, BaseModel):
         for head in self.heads.values():
             if hasattr(head, 'tie_weights'):
                 head.tie_weights(self.backbone.word_embeddings)
+        bind_gallery_heads(self.heads)
         self.train_objectives = self._check_names(
             'train_objectives', train_objectives or tuple(self.heads))
         self.itm_sampler = NEGATIVE_SAMPLERS.build(

@@ -1,4 +1,5 @@
-"""The scoring API of MVLT: ITM pair scores and ITC embeddings."""
+"""The scoring API of MVLT: ITM pair scores, ITC embeddings and TGIR
+(composed) query embeddings."""
 from typing import Optional
 
 import torch
@@ -75,6 +76,35 @@ class RetrievalScoringMixin:
             return outputs['itc_image_embeds']
 
         return run_in_batches(embed, (images, ), batch_size).float()
+
+    @torch.no_grad()
+    def embed_composed(self,
+                       images: torch.Tensor,
+                       input_ids: torch.Tensor,
+                       attention_mask: torch.Tensor,
+                       batch_size: Optional[int] = None) -> torch.Tensor:
+        """L2-normalised TGIR query embeddings (N, D) of joint passes of
+        ``images[i]`` (reference) with modification text ``i``.
+
+        They live in the space of :meth:`embed_images` (the gallery):
+        similarity is their dot product.
+
+        Args:
+            images (Tensor): (N, 3, H, W) normalised reference images.
+            input_ids, attention_mask (Tensor): (N, L) modification texts.
+            batch_size (int, optional): As in :meth:`score_pairs`.
+
+        Raises:
+            KeyError: The model has no TGIR head.
+        """
+        self._require_head('tgir', 'embed_composed')
+
+        def embed(imgs, ids, mask):
+            batch = dict(images=imgs, input_ids=ids, attention_mask=mask)
+            return self.predict_outputs(batch, ('tgir', ))['tgir_query_embeds']
+
+        return run_in_batches(embed, (images, input_ids, attention_mask),
+                              batch_size).float()
 
     @torch.no_grad()
     def embed_texts(self,

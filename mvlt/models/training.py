@@ -28,6 +28,7 @@ class TrainingLossMixin:
         sampler draws from), then the negative sampler pairs images with
         captions (:meth:`_itm_pairs`) and the joint heads read the pairs.
         """
+        inputs = self._gallery_embeds(inputs)
         pool, offset = self._candidates(inputs)
         if pool is not None:
             rows = inputs['input_ids'].shape[0]
@@ -47,6 +48,27 @@ class TrainingLossMixin:
             else:
                 losses.update(self.heads[name].loss(unimodal, inputs))
         return losses
+
+    def _gallery_embeds(self,
+                        inputs: Dict[str,
+                                     torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """Add ``gallery_embeds`` (B, D), the gallery head's image
+        embeddings of ``gallery_images`` (with gradient), when a trained
+        head ranks them (TGIR: the target images of the pairs)."""
+        names = [
+            n for n in self.train_objectives
+            if 'gallery_embeds' in self.heads[n].batch_needs
+        ]
+        if not names:
+            return inputs
+        if inputs.get('gallery_images') is None:
+            raise KeyError(
+                f'MVLT: head {names[0]!r} trains on target images, but the '
+                'batch has no gallery_images; pack samples with '
+                'PackTGIRInputs after LoadTargetImage.')
+        gallery = self.heads[self.heads[names[0]].gallery_head]
+        visual = self.backbone(inputs['gallery_images'], None, None)
+        return dict(inputs, gallery_embeds=gallery.embed_images(visual))
 
     def _candidates(self, inputs: Dict[str, torch.Tensor]) -> tuple:
         """The captions the sampler may pair images with (every rank's when

@@ -8,8 +8,6 @@ one config changes relative to another.
 """
 import functools
 import math
-import os
-import os.path as osp
 import statistics
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -20,7 +18,7 @@ from torch.utils.flop_counter import (FlopCounterMode,
                                       sdpa_backward_flop_count,
                                       sdpa_flop_count)
 
-from .tokenizer import SPECIAL_TOKENS
+from .tokenizer import SPECIAL_TOKENS, write_vocab_file
 
 #: Clocks of the timings: wall time, or CPU time of this process.
 CLOCKS = dict(wall=time.perf_counter, process=time.process_time)
@@ -217,12 +215,8 @@ def write_throwaway_vocab(out_dir: str,
         if len(entries) > vocab_size:
             raise ValueError(f'{base_file} has {len(entries)} entries, more '
                              f'than vocab_size={vocab_size}.')
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, 'vocab.txt')
     words = [f'w{i}' for i in range(vocab_size - len(entries))]
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(entries + words) + '\n')
-    return path
+    return write_vocab_file(entries + words, out_dir)
 
 
 def synthetic_samples(num: int,

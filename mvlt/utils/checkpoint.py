@@ -75,14 +75,23 @@ def safe_globals() -> List[Union[Callable, tuple]]:
     ] + _numpy_globals()
 
 
-def load_checkpoint_file(filename: str,
-                         map_location: Union[str, torch.device, Callable,
-                                             None] = 'cpu') -> Any:
+def load_checkpoint_file(
+        filename: str,
+        map_location: Union[str, torch.device, Callable, None] = 'cpu',
+        extra_safe_globals: Optional[List[Callable]] = None) -> Any:
     """``torch.load`` a local checkpoint with weights-only unpickling.
+
+    The one reader of checkpoint files: MMEngine's loader of local paths
+    (:func:`register_safe_checkpoint_loader`),
+    :func:`mvlt.utils.checkpoint_loading.load_model_checkpoint` and the
+    converters all call it.
 
     Args:
         filename (str): Path of the ``.pth`` file.
         map_location: As for ``torch.load``.
+        extra_safe_globals (list, optional): Further allow-listed globals
+            (the reference code's checkpoints hold an
+            ``argparse.Namespace``).
 
     Returns:
         The unpickled object (usually a dict with ``state_dict``).
@@ -96,7 +105,8 @@ def load_checkpoint_file(filename: str,
     if not osp.isfile(filename):
         raise FileNotFoundError(f'Checkpoint {filename} does not exist.')
     try:
-        with torch.serialization.safe_globals(safe_globals()):
+        allowed = safe_globals() + list(extra_safe_globals or [])
+        with torch.serialization.safe_globals(allowed):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
     except Exception as err:
@@ -240,8 +250,8 @@ def latest_complete_checkpoint(folder: str,
 
 
 #: Parameter names whose first dimension is the word-piece vocabulary.
-_VOCAB_KEYS = ('word_embeddings.weight', 'mlm.bias', 'mlm.decoder.weight',
-               'mlm.decoder.bias')
+VOCAB_KEYS = ('word_embeddings.weight', 'mlm.bias', 'mlm.decoder.weight',
+              'mlm.decoder.bias')
 
 
 def check_state_dict_shapes(model: torch.nn.Module,
@@ -272,7 +282,7 @@ def check_state_dict_shapes(model: torch.nn.Module,
     name = f'Checkpoint {filename}' if filename else \
         'The checkpoint being loaded'
     vocab = [(ckpt[0], mine[0]) for key, ckpt, mine in mismatched
-             if key.endswith(_VOCAB_KEYS) and ckpt and mine]
+             if key.endswith(VOCAB_KEYS) and ckpt and mine]
     listing = '; '.join(f'{key}: checkpoint {list(ckpt)} vs model {list(mine)}'
                         for key, ckpt, mine in mismatched[:5])
     more = f' and {len(mismatched) - 5} more' if len(mismatched) > 5 else ''
@@ -282,7 +292,9 @@ def check_state_dict_shapes(model: torch.nn.Module,
             f'{name} was trained with a vocabulary of '
             f'{ckpt_size} word pieces but the model has {model_size} (from '
             'its tokenizer vocab_file): use the vocabulary the checkpoint was '
-            f'trained with. Mismatching tensors: {listing}{more}.')
+            'trained with, or extend it and the checkpoint with '
+            'tools/misc/extend_vocab.py (old ids kept; docs/custom_data.md). '
+            f'Mismatching tensors: {listing}{more}.')
     raise ValueError(
         f'{name} does not fit the model: {listing}{more}. '
         'Build the model with the settings the checkpoint was trained with '

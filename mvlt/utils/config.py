@@ -128,23 +128,83 @@ def set_work_dir(cfg: Config, config_path: str,
                                 osp.splitext(osp.basename(config_path))[0])
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch the optimiser wrapper to MMEngine's ``AmpOptimWrapper``.
+def amp_precision(device_type: str) -> str:
+    """The mixed precision ``--amp`` uses on ``device_type``.
 
-    bf16 where the GPU supports it, else fp16 with dynamic loss scaling.
+    ``'bfloat16'`` on a CPU (torch's CPU autocast supports bf16 only) and on
+    GPUs that have it (CUDA compute capability >= 8.0); ``'float16'`` with
+    dynamic loss scaling on older GPUs.
+
+    Raises:
+        RuntimeError: The device cannot train in mixed precision here (for
+            example Apple ``mps``, or a CPU build whose autocast lacks bf16),
+            with what to do instead.
     """
     import torch
+    if device_type == 'cuda':
+        return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+    if device_type == 'cpu':
+        try:
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                probe = torch.ones(2, 2) @ torch.ones(2, 2)
+        except (RuntimeError, AssertionError) as err:
+            raise RuntimeError(
+                f'--amp: this CPU build of torch cannot autocast to bfloat16 '
+                f'({err}); train without --amp.') from None
+        if probe.dtype != torch.bfloat16:
+            raise RuntimeError(
+                '--amp: torch autocast on this CPU does not compute in '
+                'bfloat16; train without --amp.')
+        return 'bfloat16'
+    if device_type in ('npu', 'mlu', 'musa'):
+        return 'float16'
+    raise RuntimeError(
+        f'--amp: mixed-precision training is not supported on the '
+        f'{device_type!r} device by this project; train without --amp.')
+
+
+def enable_amp(cfg: Config, device_type: Optional[str] = None) -> str:
+    """Switch ``cfg.optim_wrapper`` to mixed precision (``--amp``).
+
+    bf16 (CPU, or a GPU that has it) trains through
+    :class:`~mvlt.engine.optim_wrappers.AutocastOptimWrapper` (autocast, no
+    loss scaling, non-finite updates skipped); fp16 (GPUs without bf16)
+    through MMEngine's ``AmpOptimWrapper`` with dynamic loss scaling. The
+    choice is made here, before the runner is built, so that a device that
+    cannot do it is refused at once.
+
+    Args:
+        cfg (Config): The training config (changed in place).
+        device_type (str, optional): Default: MMEngine's ``get_device()``.
+
+    Returns:
+        str: The precision chosen, ``'bfloat16'`` or ``'float16'``.
+
+    Raises:
+        RuntimeError: See :func:`amp_precision`.
+        ValueError: The config already names another wrapper type that
+            cannot be switched.
+    """
+    from mmengine.device import get_device
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-        return
-    wrapper.type = 'AmpOptimWrapper'
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        wrapper.dtype = 'bfloat16'
-    elif torch.cuda.is_available():
-        wrapper.dtype = 'float16'
-        wrapper.setdefault('loss_scale', 'dynamic')
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
+        return str(wrapper.get('dtype') or 'float16')
+    if kind not in ('OptimWrapper', 'NonFiniteSkipOptimWrapper'):
+        raise ValueError(
+            f'--amp: optim_wrapper.type is {kind!r}; --amp switches only '
+            "'OptimWrapper' / 'NonFiniteSkipOptimWrapper'. Set its mixed "
+            'precision in the config instead.')
+    device_type = device_type or get_device()
+    precision = amp_precision(device_type)
+    if precision == 'bfloat16':
+        wrapper.type = 'AutocastOptimWrapper'
+        wrapper.device_type = device_type
     else:
-        wrapper.dtype = 'bfloat16'
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    wrapper.dtype = precision
+    return precision
 
 
 def prepare_test_config(cfg: Config,

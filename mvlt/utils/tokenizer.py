@@ -175,6 +175,25 @@ class CaptionEncoder:
         return state
 
 
+def write_vocab_file(entries: Sequence[str], out_dir: str) -> str:
+    """Write a BERT-layout ``vocab.txt`` (one entry a line, id = line
+    number) into ``out_dir``; the one writer of vocabularies
+    (:func:`build_vocab`, the synthetic data sets, the benchmark).
+
+    Args:
+        entries (Sequence[str]): The entries in id order.
+        out_dir (str): Folder that receives ``vocab.txt`` (made if needed).
+
+    Returns:
+        str: Path of the written file.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    path = osp.join(out_dir, 'vocab.txt')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(entries) + '\n')
+    return path
+
+
 def build_vocab(captions: Iterable[str],
                 out_dir: str,
                 vocab_size: int = 8000,
@@ -209,8 +228,4 @@ def build_vocab(captions: Iterable[str],
     # would shuffle ids between identical runs: write the special tokens
     # first and the learned pieces sorted, so ids depend only on the set.
     learned = sorted(set(tokenizer.get_vocab()) - set(SPECIAL_TOKENS))
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, 'vocab.txt')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(list(SPECIAL_TOKENS) + learned) + '\n')
-    return path
+    return write_vocab_file(list(SPECIAL_TOKENS) + learned, out_dir)

@@ -1,5 +1,4 @@
 """Helpers of the catalogue-search tests (not a test module)."""
-import copy
 import os.path as osp
 from typing import Sequence
 
@@ -7,13 +6,9 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from conftest import REPO
+from conftest import NANO_ITC, REPO, save_model_checkpoint  # noqa: F401
 from mvlt.apis import MVLTInferencer
-from mvlt.registry import MODELS
 
-#: An ITC head sized for the nano model (T^4 / V^4 width 128).
-NANO_ITC = dict(
-    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
 #: The demo model (configs/_base_/models/mvlt_synthetic-demo.py) with an ITC
 #: head as wide as its T^4 / V^4 (256), so that identity projections exist.
 DEMO_ITC = dict(
@@ -25,10 +20,8 @@ DEMO_RETRIEVAL = osp.join(REPO, 'configs', 'mvlt', 'synthetic',
 def save_model(cfg: Config, out_dir: str, name: str, seed: int = 0) -> tuple:
     """Dump ``cfg`` and a seeded random-weight checkpoint of its model;
     return (config path, checkpoint path)."""
-    torch.manual_seed(seed)
-    model = MODELS.build(copy.deepcopy(cfg.model))
-    checkpoint = osp.join(out_dir, f'{name}.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    checkpoint = save_model_checkpoint(cfg.model,
+                                       osp.join(out_dir, f'{name}.pth'), seed)
     config = osp.join(out_dir, f'{name}.py')
     cfg.dump(config)
     return config, checkpoint

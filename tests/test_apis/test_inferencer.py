@@ -9,15 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, draw_product
+from conftest import NANO_ITC, REPO, draw_product, save_model_checkpoint
 from mvlt.apis import MVLTInferencer
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
 
 register_all_modules()
-
-NANO_ITC = dict(
-    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
 
 
 @pytest.fixture(scope='module')
@@ -25,10 +22,9 @@ def api_setup(nano_config, nano_data, tmp_path_factory):
     root = tmp_path_factory.mktemp('api')
     cfg = copy.deepcopy(nano_config)
     cfg.model.heads.itc = NANO_ITC
-    torch.manual_seed(0)
+    checkpoint = save_model_checkpoint(cfg.model, str(root / 'nano.pth'))
     model = MODELS.build(copy.deepcopy(cfg.model))
-    checkpoint = str(root / 'nano.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    model.load_state_dict(torch.load(checkpoint)['state_dict'])
     config = str(root / 'nano_itc.py')
     cfg.dump(config)
     images = [
@@ -148,3 +144,19 @@ def test_demo_scripts(api_setup, tmp_path):
         text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert cv2.imread(out).shape[1] > 3 * 64
+
+
+def test_mmengine_inferencer_form(api_setup):
+    """An MMEngine BaseInferencer: calling it on (image, caption) pairs
+    gives the ITM scores of :meth:`score`."""
+    from mmengine.infer import BaseInferencer
+    inferencer = MVLTInferencer(api_setup['config'], api_setup['checkpoint'])
+    assert isinstance(inferencer, BaseInferencer)
+    images, captions = api_setup['images'][:3], api_setup['captions']
+    expected = inferencer.score(images, captions)
+    out = inferencer(list(zip(images, captions)), batch_size=2)
+    assert [p['itm_score'] for p in out['predictions']] == pytest.approx(
+        expected.tolist(), abs=1e-6)
+    one = inferencer((images[0], captions[0]))
+    assert one['predictions'][0]['itm_score'] == pytest.approx(
+        float(expected[0]), abs=1e-6)

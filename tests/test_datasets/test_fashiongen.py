@@ -23,7 +23,6 @@ SYNTHETIC_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets',
 def _pipeline(vocab: str, size: int = 32) -> list:
     return [
         dict(type='LoadFashionGenImage'),
-        dict(type='ForegroundCrop'),
         dict(type='Resize', scale=(size, size), keep_ratio=False),
         dict(type='Tokenize', tokenizer=vocab, max_length=16),
         dict(type='PackMVLTInputs'),

@@ -2,24 +2,10 @@
 import copy
 import os.path as osp
 
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mvlt.registry import MODELS
-
-#: An ITC head sized for the nano model (T^4 / V^4 width 128).
-NANO_ITC = dict(
-    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
-
-
-def save_model_checkpoint(model_cfg: dict, path: str, seed: int = 0) -> str:
-    """Build a model with a fixed seed and save it as an MMEngine checkpoint.
-    """
-    torch.manual_seed(seed)
-    model = MODELS.build(copy.deepcopy(model_cfg))
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
-    return path
+from conftest import NANO_ITC, save_model_checkpoint  # noqa: F401
 
 
 def nano_retrieval_config(nano_config: Config, checkpoint: str, work_dir: str,

@@ -112,17 +112,26 @@ class _FailingRunner:
     """Just what AtomicCheckpointHook touches; saving raises (disk full)."""
 
     def __init__(self, work_dir: str) -> None:
-        from mmengine.logging import MessageHub
+        from mmengine.logging import MessageHub, MMLogger
         self.work_dir = work_dir
         self.message_hub = MessageHub.get_instance('atomic-hook-test')
         self.saved = []
         self.fail = False
+        # What CheckpointHook.after_train_iter reads.
+        self.iter, self.epoch, self.max_iters = 0, 0, 1000
+        self.logger = MMLogger.get_instance('atomic-hook-test')
 
     def save_checkpoint(self, out_dir, filename, *args, **kwargs):
         if self.fail:
             raise OSError(28, 'No space left on device')
         open(osp.join(out_dir, filename), 'w').close()
         self.saved.append(filename)
+
+
+def _save_at(hook, runner, step: int) -> None:
+    """The end of iteration ``step`` (1-based), through the public hook."""
+    runner.iter = step - 1
+    hook.after_train_iter(runner, 0)
 
 
 def test_failed_save_keeps_last_checkpoint_and_old_files(tmp_path):
@@ -132,14 +141,14 @@ def test_failed_save_keeps_last_checkpoint_and_old_files(tmp_path):
     from mmengine.fileio import get_file_backend
     hook.file_backend = get_file_backend(str(tmp_path))
     hook.keep_ckpt_ids = deque(maxlen=1)
-    hook._save_checkpoint_with_step(runner, 1, dict(iter=1))
-    hook._save_checkpoint_with_step(runner, 2, dict(iter=2))
+    _save_at(hook, runner, 1)
+    _save_at(hook, runner, 2)
     assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
     # MMEngine's bookkeeping, which a resume reads, is kept.
     assert runner.message_hub.get_info('keep_ckpt_ids') == [2]
     runner.fail = True
     with pytest.raises(OSError, match='No space left'):
-        hook._save_checkpoint_with_step(runner, 3, dict(iter=3))
+        _save_at(hook, runner, 3)
     # MMEngine's hook would already have deleted iter_2.pth here.
     assert sorted(os.listdir(tmp_path)) == ['iter_2.pth', 'last_checkpoint']
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path /
@@ -148,9 +157,36 @@ def test_failed_save_keeps_last_checkpoint_and_old_files(tmp_path):
     assert runner.message_hub.get_info('keep_ckpt_ids') == [2]
     # A later successful save prunes iter_2.pth only after writing iter_4.
     runner.fail = False
-    hook._save_checkpoint_with_step(runner, 4, dict(iter=4))
+    _save_at(hook, runner, 4)
     assert sorted(os.listdir(tmp_path)) == ['iter_4.pth', 'last_checkpoint']
     assert runner.message_hub.get_info('keep_ckpt_ids') == [4]
+
+
+def test_iterations_without_a_save_change_nothing(tmp_path):
+    """Every iteration runs the hook; only those that save prune, and only
+    after the new file and last_checkpoint are written."""
+    runner = _FailingRunner(str(tmp_path))
+    runner.message_hub = type(runner.message_hub).get_instance(
+        'atomic-hook-interval-test')
+    hook = AtomicCheckpointHook(interval=2, max_keep_ckpts=2, by_epoch=False)
+    hook.out_dir = str(tmp_path)
+    from mmengine.fileio import get_file_backend
+    hook.file_backend = get_file_backend(str(tmp_path))
+    hook.keep_ckpt_ids = deque(maxlen=2)
+    for step in range(1, 6):
+        _save_at(hook, runner, step)
+    assert runner.saved == ['iter_2.pth', 'iter_4.pth']
+    assert list(hook.keep_ckpt_ids) == [2, 4]
+    assert sorted(os.listdir(tmp_path)) == [
+        'iter_2.pth', 'iter_4.pth', 'last_checkpoint'
+    ]
+    _save_at(hook, runner, 6)
+    assert sorted(os.listdir(tmp_path)) == [
+        'iter_4.pth', 'iter_6.pth', 'last_checkpoint'
+    ]
+    assert runner.message_hub.get_info('keep_ckpt_ids') == [4, 6]
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path /
+                                                             'iter_6.pth')
 
 
 @pytest.mark.parametrize('content', ['', 'missing'])

@@ -47,6 +47,7 @@ def _all_finite(path):
         if v.is_floating_point())
 
 
+@pytest.mark.slow
 def test_nan_stops_before_anything_is_saved(nano_config, tmp_path):
     runner = _runner(nano_config, tmp_path, 1, 'OptimWrapper')
     _poison_mir_loss(runner, {3})
@@ -63,6 +64,7 @@ def test_nan_stops_before_anything_is_saved(nano_config, tmp_path):
     assert _all_finite(str(tmp_path / 'iter_2.pth'))
 
 
+@pytest.mark.slow
 def test_isolated_nan_is_skipped_and_counted(nano_config, tmp_path):
     runner = _runner(nano_config, tmp_path, 3, 'NonFiniteSkipOptimWrapper')
     _poison_mir_loss(runner, {3, 6, 7})
@@ -88,6 +90,7 @@ def test_isolated_nan_is_skipped_and_counted(nano_config, tmp_path):
     assert 'nonfinite_steps: 3' in log
 
 
+@pytest.mark.slow
 def test_consecutive_nans_stop_the_run(nano_config, tmp_path):
     runner = _runner(nano_config, tmp_path, 2, 'NonFiniteSkipOptimWrapper')
     _poison_mir_loss(runner, {5, 6})

@@ -4,6 +4,8 @@ import copy
 import os.path as osp
 import re
 
+import pytest
+
 from mvlt.engine import MVLTRunner, ResumeAwareLogProcessor
 from mvlt.utils import register_all_modules
 
@@ -35,6 +37,7 @@ def _run(nano_config, work_dir: str, name: str, resume_from=None) -> list:
     return [tuple(map(int, m.groups())) for m in _LINE.finditer(log)]
 
 
+@pytest.mark.slow
 def test_resumed_epoch_is_logged_at_its_true_position(nano_config, tmp_path):
     register_all_modules()
     uninterrupted = _run(nano_config, str(tmp_path / 'a'), 'uninterrupted')

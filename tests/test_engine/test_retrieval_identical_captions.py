@@ -109,6 +109,7 @@ def test_drawn_lists_never_hold_an_identical_caption(twins, monkeypatch):
     assert protocol['shared_caption_products'] == 3
 
 
+@pytest.mark.slow
 def test_naive_protocol_draws_identical_captions(twins, monkeypatch):
     _, protocol = _make_protocol(twins, monkeypatch, 'naive',
                                  '--num-negatives', '7',

@@ -69,6 +69,7 @@ def _ranking(records):
     return [tuple(np.asarray(r[k]).tolist() for k in keys) for r in records]
 
 
+@pytest.mark.slow
 def test_candidates_exact_equals_rerank_of_all(nano_setup, nano_test):
     common = dict(
         protocol='candidates', protocol_file=nano_setup['protocol_file'])
@@ -95,6 +96,7 @@ def test_candidates_exact_equals_rerank_of_all(nano_setup, nano_test):
             assert not any(record['topk_positive'][:2])
 
 
+@pytest.mark.slow
 def test_full_gallery_matches_brute_force(nano_setup, nano_test):
     metrics, records = run_test(
         nano_test('exact', protocol='full_gallery', mode='exact'))
@@ -133,6 +135,7 @@ def test_full_gallery_matches_brute_force(nano_setup, nano_test):
     assert _ranking(rerank_records) == _ranking(records)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('protocol', ['candidates', 'full_gallery'])
 def test_itc_mode_ranks_by_itc_similarity(nano_setup, nano_test, protocol):
     """mode='itc' ranks by ITC alone: the same ranks as re-ranking only
@@ -153,6 +156,7 @@ def test_itc_mode_ranks_by_itc_similarity(nano_setup, nano_test, protocol):
         assert np.all(np.diff(scores) <= 0)
 
 
+@pytest.mark.slow
 def test_loop_and_inferencer_rank_alike(nano_setup, nano_test):
     """The loop and MVLTInferencer share pair scoring and ITC -> ITM
     re-ranking (the model's scoring API and mvlt.models.utils.rerank): on
@@ -241,6 +245,7 @@ def test_pad_batch_repeats_copies_of_the_first_sample(nano_config):
                        batch['inputs']['images'][0])
 
 
+@pytest.mark.slow
 def test_coco_protocol_exact_and_rerank(synthetic_coco, nano_config, tmp_path):
     """COCO 5K-style full gallery on a generated COCO layout (several
     captions per image)."""

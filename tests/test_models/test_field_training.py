@@ -11,16 +11,13 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
-from conftest import REPO, train_batch
+from conftest import NANO_ITC, REPO, train_batch
 from mvlt.engine import NonFiniteSkipOptimWrapper
 from mvlt.models.negative_samplers import NegativeCandidates
 from mvlt.registry import MODELS, NEGATIVE_SAMPLERS
 from mvlt.utils import register_all_modules
 
 register_all_modules()
-
-NANO_ITC = dict(
-    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
 
 
 @pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])

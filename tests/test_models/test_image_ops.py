@@ -1,6 +1,6 @@
 """Batch image preparation of the data preprocessor: the same pixels as the
-former per-sample pipeline (ForegroundCrop + Resize), decoding on the
-model's device, and the stated tolerance of the accelerator path."""
+former per-sample pipeline (crop + square padding, then Resize), decoding on
+the model's device, and the stated tolerance of the accelerator path."""
 import copy
 
 import cv2
@@ -11,7 +11,7 @@ from mmcv.transforms import Resize
 
 from mvlt.datasets.synthetic import all_garments, draw_garment
 from mvlt.datasets.synthetic.garments import sample_style, sample_view
-from mvlt.datasets.transforms import ForegroundCrop
+from mvlt.image import crop_pad
 from mvlt.models.data_preprocessors.image_ops import (crop_resize,
                                                       crop_resize_torch,
                                                       decode_images,
@@ -42,21 +42,24 @@ def _chw(images: list) -> list:
 
 
 def _per_sample(images: list, size: int) -> torch.Tensor:
-    """What the per-sample pipeline (ForegroundCrop + Resize) gave."""
-    crop = ForegroundCrop(threshold=240, margin=0.03)
+    """What the per-sample pipeline (the foreground box of each image alone,
+    crop + white square padding, mmcv's Resize) gave."""
     resize = Resize(scale=(size, size), keep_ratio=False)
     out = []
     for img in images:
-        results = crop.transform(dict(img=img))
-        results = resize.transform(
-            dict(img=results['img'], img_shape=results['img'].shape[:2]))
+        box = foreground_boxes(_chw([img])[0][None], 240, 0.03)[0]
+        crop = crop_pad(img, box.tolist(), 255, True)
+        results = resize.transform(dict(img=crop, img_shape=crop.shape[:2]))
         out.append(torch.from_numpy(results['img']).permute(2, 0, 1))
     return torch.stack(out)
 
 
-def test_boxes_equal_the_per_sample_transform(photos):
+def test_boxes_of_a_batch_equal_those_of_each_image(photos):
     boxes = foreground_boxes(torch.stack(_chw(photos)))
-    expected = [ForegroundCrop().foreground_bbox(img) for img in photos]
+    expected = [
+        tuple(foreground_boxes(image[None])[0].tolist())
+        for image in _chw(photos)
+    ]
     assert [tuple(b) for b in boxes.tolist()] == expected
     # A blank photo keeps its whole extent.
     assert boxes[-2].tolist() == [0, 0, 256, 256]

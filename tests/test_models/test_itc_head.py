@@ -5,6 +5,7 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 
+from conftest import NANO_ITC
 from mvlt.models.backbones import UnimodalFeatures, VLFeatures
 from mvlt.models.heads import ITCHead
 from mvlt.models.utils import unmask_input_ids
@@ -12,9 +13,6 @@ from mvlt.registry import DATASETS, MODELS
 from mvlt.utils import register_all_modules
 
 register_all_modules()
-
-NANO_ITC = dict(
-    type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
 
 
 def _feats(batch=4, width=8):

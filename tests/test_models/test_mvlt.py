@@ -12,6 +12,7 @@ from mvlt.utils import register_all_modules
 register_all_modules()
 
 
+@pytest.mark.slow
 def test_each_loss_is_finite_and_decreases_when_overfitting(nano_config):
     torch.manual_seed(0)
     model = MODELS.build(copy.deepcopy(nano_config.model))

@@ -159,6 +159,7 @@ def test_plugin_sampler_from_outside_the_package(tmp_path, nano_data,
 @pytest.mark.parametrize('sampler',
                          [dict(type='itc-hard'),
                           dict(type='random')])
+@pytest.mark.slow
 def test_training_with_itc_and_a_sampler(nano_config, nano_data, sampler):
     """MIR + ITM + MLM + ITC train together; ITC-hard pairs by the ITC
     similarities of the batch; all losses finite and falling."""

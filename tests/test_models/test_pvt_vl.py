@@ -151,3 +151,42 @@ def test_drop_path_is_linear_over_blocks():
     ]
     assert rates[0] == 0.0 and abs(rates[-1] - 0.1) < 1e-6
     assert all(a <= b for a, b in zip(rates, rates[1:]))
+
+
+@pytest.mark.parametrize('with_cp', [True, (True, False, True, False)])
+def test_activation_checkpointing_gives_the_same_losses_and_gradients(
+        with_cp):
+    """with_cp recomputes the blocks in backward (dropout and stochastic
+    depth replay their random draws): same outputs and gradients."""
+    arch = dict(
+        embed_dims=(16, 32, 64, 128),
+        depths=(1, 2, 1, 1),
+        num_heads=(1, 2, 2, 4))
+    outputs = []
+    for flag in (False, with_cp):
+        torch.manual_seed(0)
+        model = PVTVL(
+            arch=arch,
+            img_size=64,
+            text_len=16,
+            vocab_size=50,
+            text_hidden=32,
+            drop_rate=0.1,
+            drop_path_rate=0.2,
+            with_cp=flag).train()
+        torch.manual_seed(1)
+        images = torch.randn(2, 3, 64, 64)
+        ids = torch.randint(1, 50, (2, 16))
+        feats = model(images, ids, torch.ones_like(ids))
+        loss = sum(f.square().mean() for f in feats.visual + feats.text)
+        loss.backward()
+        outputs.append((loss.detach(), {
+            name: p.grad.clone()
+            for name, p in model.named_parameters() if p.grad is not None
+        }))
+    assert torch.equal(outputs[0][0], outputs[1][0])
+    assert outputs[0][1].keys() == outputs[1][1].keys()
+    for name, grad in outputs[0][1].items():
+        assert torch.allclose(grad, outputs[1][1][name], atol=1e-6), name
+    with pytest.raises(ValueError, match='four bools'):
+        PVTVL(arch=arch, img_size=64, text_len=16, with_cp=(True, False))

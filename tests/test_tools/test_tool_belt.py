@@ -85,6 +85,7 @@ def trained_nano(nano_data, tmp_path_factory):
     return work_dir
 
 
+@pytest.mark.slow
 def test_analyze_logs(trained_nano, tmp_path, capsys):
     tool = load_tool('analysis_tools/analyze_logs.py')
     logs = glob.glob(osp.join(trained_nano, '*', 'vis_data', 'scalars.json'))

@@ -39,11 +39,11 @@ import tempfile
 from typing import Any, Dict, List, Optional
 
 import torch
-from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
 from mvlt.utils import register_all_modules
 from mvlt.utils.allocator import tune_cpu_allocator
+from mvlt.utils.cli import add_cfg_options
 from mvlt.utils.config import enable_amp
 
 # The per-mode modules lie next to this file (run as a script or loaded by
@@ -157,11 +157,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='data mode: skip timing the model at the same settings')
     parser.add_argument('--out', help='write the figures to this JSON file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of both configs, key=value')
+    add_cfg_options(
+        parser, help='override settings of both configs, '
+        'key=value')
     return parser.parse_args(argv)
 
 
@@ -173,10 +171,6 @@ def run_mode(args: argparse.Namespace, device: torch.device,
     if args.baseline and not args.no_baseline and args.mode in ('train',
                                                                 'retrieval'):
         baseline = common.prepare_config(args.baseline, args, work_dir)
-    if args.amp and device.type == 'cpu' and args.mode in ('train', 'e2e'):
-        raise ValueError(
-            '--amp trains through MMEngine\'s AmpOptimWrapper, which needs '
-            'a GPU; on CPU use --amp with --mode retrieval only.')
     if args.amp:
         enable_amp(cfg)
         if baseline is not None:

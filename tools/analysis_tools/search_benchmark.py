@@ -25,20 +25,18 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
 
 from mvlt.apis import (CatalogueSearch, MVLTInferencer, SearchIndex,
                        build_search_index, open_gallery)
 from mvlt.registry import MODELS
-from mvlt.utils import register_all_modules
+from mvlt.utils.cli import config_parser, load_args_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
+    parser = config_parser(
+        __doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config')
     parser.add_argument('checkpoint', nargs='?')
     parser.add_argument('--gallery', required=True)
     parser.add_argument('--image-root')
@@ -58,7 +56,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='pairs per forward pass while serving')
     parser.add_argument('--work-dir', help='keep the index here')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
 
@@ -74,10 +71,7 @@ def percentiles(values: List[float]) -> dict:
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the benchmark; print and return its figures."""
     args = parse_args(argv)
-    register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_args_config(args)
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='search_benchmark_')
     os.makedirs(work_dir, exist_ok=True)
     checkpoint = args.checkpoint

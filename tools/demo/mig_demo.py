@@ -8,15 +8,13 @@ with the MIR head and saves masked / reconstructed / original side by side.
 """
 import argparse
 
-import mmcv
-
 from mvlt.apis import MVLTInferencer
-from mvlt.visualization import reconstruction_figure
+from mvlt.utils.cli import config_parser, load_args_config
+from mvlt.visualization import reconstruction_figure, write_rgb_image
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='MVLT MIG demo')
-    parser.add_argument('config')
+    parser = config_parser('MVLT MIG demo')
     parser.add_argument('checkpoint')
     parser.add_argument('image')
     parser.add_argument('--out', default='mig.png')
@@ -27,14 +25,15 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    inferencer = MVLTInferencer(args.config, args.checkpoint, args.device)
+    inferencer = MVLTInferencer(
+        load_args_config(args), args.checkpoint, args.device)
     out = inferencer.reconstruct(args.image, seed=args.seed)
     figure = reconstruction_figure(
         out['masked'],
         out['reconstruction'],
         out['original'],
         title=args.image)
-    mmcv.imwrite(figure[..., ::-1], args.out)
+    write_rgb_image(args.out, figure)
     print(f'{args.out}: masked {out["mask"].mean() * 100:.0f} % of the '
           'pixels.')
 

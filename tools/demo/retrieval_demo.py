@@ -14,11 +14,11 @@ that ITM re-ranks.
 import argparse
 
 from mvlt.apis import MVLTInferencer
+from mvlt.utils.cli import config_parser, load_args_config
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='MVLT retrieval demo')
-    parser.add_argument('config')
+    parser = config_parser('MVLT retrieval demo')
     parser.add_argument('checkpoint')
     parser.add_argument('--images', nargs='+', required=True)
     parser.add_argument('--captions', nargs='+', required=True)
@@ -34,7 +34,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    inferencer = MVLTInferencer(args.config, args.checkpoint, args.device)
+    inferencer = MVLTInferencer(
+        load_args_config(args), args.checkpoint, args.device)
     if args.mode == 'score':
         pairs = [(i, c) for i in args.images for c in args.captions]
         scores = inferencer.score([i for i, _ in pairs], [c for _, c in pairs])

@@ -5,11 +5,14 @@
 
 Build the index first with ``tools/misc/build_search_index.py``. The page
 has a text search (top k by ITC, the first k' re-ranked by ITM), an image
-upload (the best-matching captions and the most similar products) and a
-"more like this" link on every result. The same results come as JSON:
+upload (the best-matching captions and the most similar products), an
+image plus "what to change" (a model with a TGIR head: "like this, but in
+red") and a "more like this" link on every result. The same results come
+as JSON:
 
     GET  /api/search?q=long+purple+checked+trousers&k=10&rerank=16
     POST /api/image?k=10&rerank=16      (the image file as the body)
+    POST /api/composed?q=is+red&k=10    (the image file as the body)
     GET  /api/similar?row=12&k=10
     GET  /api/info
 
@@ -148,6 +151,17 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                 captions_html(out['captions']) +
                 '<h3>Most similar products</h3>' + products)
 
+    def composed_page(path: Optional[str], text: str, k: float) -> str:
+        if not path:
+            return _error('Upload a photo of the product to start from.')
+        try:
+            image = decode_image(
+                _read_upload(path, max_bytes), max_bytes, max_pixels)
+            out = search.search_composed(image, text, int(k))
+        except SearchInputError as err:
+            return _error(str(err))
+        return text_results_html(out)
+
     def like_page(request: gr.Request) -> str:
         row = request.query_params.get('like') if request else None
         if row is None:
@@ -191,9 +205,25 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
                 type='filepath',
                 elem_id='upload')
             image_results = gr.HTML(elem_id='image-results')
+        with gr.Tab('Search by image and words'):
+            with gr.Row():
+                composed_upload = gr.File(
+                    label='Start from this product',
+                    type='filepath',
+                    elem_id='composed-upload')
+                change = gr.Textbox(
+                    label='What to change',
+                    placeholder='is red and has short sleeves',
+                    elem_id='change')
+            composed_button = gr.Button(
+                'Search', variant='primary', elem_id='composed-search')
+            composed_results = gr.HTML(elem_id='composed-results')
         for event in (button.click, query.submit):
             event(text_page, [query, k, k_rerank], text_results)
         upload.upload(image_page, [upload, k, k_rerank], image_results)
+        for event in (composed_button.click, change.submit):
+            event(composed_page, [composed_upload, change, k],
+                  composed_results)
         page.load(like_page, None, like)
     return page
 
@@ -272,10 +302,9 @@ def build_app(search: CatalogueSearch,
         except SearchInputError as err:
             return refused(400, str(err))
 
-    @app.post('/api/image')
-    async def api_image(request: Request,
-                        k: int = topk,
-                        rerank: int = rerank_k):
+    async def image_query(request: Request, query):
+        """Read the body (refused past ``max_bytes`` while it streams),
+        decode it and answer ``query(image)`` in a worker thread."""
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -285,13 +314,24 @@ def build_app(search: CatalogueSearch,
                     'the limit.')
 
         def run():
-            image = decode_image(bytes(body), max_bytes, max_pixels)
-            return search.search_image(image, k, rerank)
+            return query(decode_image(bytes(body), max_bytes, max_pixels))
 
         try:
             return await run_in_threadpool(run)
         except SearchInputError as err:
             return refused(400, str(err))
+
+    @app.post('/api/image')
+    async def api_image(request: Request,
+                        k: int = topk,
+                        rerank: int = rerank_k):
+        return await image_query(
+            request, lambda image: search.search_image(image, k, rerank))
+
+    @app.post('/api/composed')
+    async def api_composed(request: Request, q: str = '', k: int = topk):
+        return await image_query(
+            request, lambda image: search.search_composed(image, q, k))
 
     page = build_page(search, topk, rerank_k, max_bytes, max_pixels)
     return gr.mount_gradio_app(

@@ -5,11 +5,12 @@
         [--exact-itm] [--cfg-options ...]
 
 SPEC is a Fashion-Gen HDF5 split (``.h5``), a JSON-lines image-caption file
-(``.jsonl``, ``img_path`` relative to ``--image-root``, default its folder)
-or a folder of images (captions from ``NAME.txt`` beside each image, else
-the file name; category = sub-folder); prefix it with ``fashiongen:``,
-``jsonl:`` or ``folder:`` to say which. Every image is embedded by the
-model's ITC head (image-only passes) into a faiss index; serve it with
+(``.jsonl``, ``img_path`` relative to ``--image-root``, default its folder),
+image-caption tar shards (their ``manifest.json``) or a folder of images
+(captions from ``NAME.txt`` beside each image, else the file name; category
+= sub-folder); prefix it with ``fashiongen:``, ``jsonl:``, ``shards:`` or
+``folder:`` to say which. Every image is embedded by the model's ITC head
+(image-only passes) into a faiss index; serve it with
 ``python tools/demo/search_app.py DIR``.
 
 A model without an ITC head cannot make the index; the tool says so, with

@@ -2,34 +2,15 @@
 
     python tools/misc/build_vocab.py CAPTIONS OUT_DIR [--vocab-size 8000]
 
-CAPTIONS is a text file with one caption per line, or a JSON-lines file with
-a ``caption`` field per line. OUT_DIR receives ``vocab.txt`` with [PAD],
-[UNK], [CLS], [SEP], [MASK] first.
+CAPTIONS is a text file with one caption per line, a JSON-lines file with
+a ``caption`` field per line, or a shard manifest (``manifest.json``).
+OUT_DIR receives ``vocab.txt`` with [PAD], [UNK], [CLS], [SEP], [MASK] first.
 """
 import argparse
-import json
 import os.path as osp
-from typing import Iterator
 
 from mvlt.utils.tokenizer import build_vocab
-
-
-def iter_captions(path: str) -> Iterator[str]:
-    """Captions of a plain-text or JSON-lines file."""
-    is_jsonl = path.endswith(('.jsonl', '.json'))
-    with open(path, encoding='utf-8') as f:
-        for line_no, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if is_jsonl:
-                try:
-                    yield json.loads(line)['caption']
-                except (json.JSONDecodeError, KeyError, TypeError) as err:
-                    raise ValueError(f'{path}:{line_no}: expected a JSON '
-                                     f'object with "caption" ({err}).')
-            else:
-                yield line
+from mvlt.utils.vocab_extension import iter_captions
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from typing import Dict, List, Sequence, Tuple
 import h5py
 import numpy as np
 
-from mvlt.utils.tokenizer import SPECIAL_TOKENS
+from mvlt.utils.tokenizer import SPECIAL_TOKENS, write_vocab_file
 from .garments import (Garment, Style, View, all_garments, draw_garment,
                        sample_style, sample_view)
 
@@ -210,11 +210,7 @@ def write_closed_vocab(corpus: Sequence[str], out_dir: str) -> str:
     chars = sorted({c for word in words for c in word})
     entries = list(SPECIAL_TOKENS) + chars + [f'##{c}' for c in chars] + \
         sorted(words - set(chars))
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, 'vocab.txt')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(entries) + '\n')
-    return path
+    return write_vocab_file(entries, out_dir)
 
 
 def write_fashiongen_file(path: str,

@@ -19,6 +19,11 @@ import cv2
 import numpy as np
 
 GARMENT_TYPES = ('shirt', 'dress', 'trousers', 'skirt')
+#: Drawable beyond GARMENT_TYPES: a sleeveless top ('long': hip length,
+#: 'short': cropped), the toptee category of the synthetic FashionIQ
+#: (:mod:`.fashioniq`). Not in GARMENT_TYPES, so the synthetic Fashion-Gen
+#: (and the demo) never draws it.
+EXTRA_GARMENT_TYPES = ('top', )
 LENGTHS = ('long', 'short')
 #: Nominal RGB of every colour name. 'café' is Latin-1 on purpose.
 COLOURS: Dict[str, Tuple[int, int, int]] = {
@@ -75,6 +80,10 @@ LENGTH_WORDS = {
         'long': 'long',
         'short': 'short'
     },
+    'top': {
+        'long': 'long',
+        'short': 'short'
+    },
 }
 
 Polygon = Sequence[Tuple[float, float]]
@@ -104,6 +113,12 @@ _TROUSERS = {
     'short': [(-0.45, -0.9), (0.45, -0.9), (0.56, -0.05), (0.07, 0.0),
               (0.0, -0.42), (-0.07, 0.0), (-0.56, -0.05)],
 }
+_TOP = {
+    'long': [(-0.2, -0.9), (-0.44, -0.72), (-0.46, 0.86), (0.46, 0.86),
+             (0.44, -0.72), (0.2, -0.9), (0.0, -0.7)],
+    'short': [(-0.2, -0.9), (-0.44, -0.72), (-0.47, 0.05), (0.47, 0.05),
+              (0.44, -0.72), (0.2, -0.9), (0.0, -0.7)],
+}
 _SKIRT = {
     'long': [(-0.32, -0.9), (0.32, -0.9), (0.62, 0.92), (-0.62, 0.92)],
     'short': [(-0.34, -0.9), (0.34, -0.9), (0.56, -0.1), (-0.56, -0.1)],
@@ -123,8 +138,10 @@ def silhouette(garment_type: str, length: str) -> List[Polygon]:
         return [_TROUSERS[length]]
     if garment_type == 'skirt':
         return [_SKIRT[length]]
+    if garment_type == 'top':
+        return [_TOP[length]]
     raise ValueError(f'Unknown garment type {garment_type!r}; known: '
-                     f'{GARMENT_TYPES}.')
+                     f'{GARMENT_TYPES + EXTRA_GARMENT_TYPES}.')
 
 
 @dataclass(frozen=True)

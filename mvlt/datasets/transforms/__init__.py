@@ -9,7 +9,7 @@ from mmcv.transforms import (CenterCrop, Normalize, Pad, RandomChoiceResize,
 from mvlt.registry import TRANSFORMS
 from .formatting import PackMVLTInputs
 from .loading import LoadFashionGenImage, LoadImage
-from .processing import ForegroundCrop
+from .tgir import LoadTargetImage, PackTGIRInputs
 from .tokenize import Tokenize
 
 for _transform in (CenterCrop, Normalize, Pad, RandomChoiceResize, RandomFlip,
@@ -17,6 +17,6 @@ for _transform in (CenterCrop, Normalize, Pad, RandomChoiceResize, RandomFlip,
     TRANSFORMS.register_module(module=_transform, force=True)
 
 __all__ = [
-    'LoadImage', 'LoadFashionGenImage', 'ForegroundCrop', 'Tokenize',
-    'PackMVLTInputs'
+    'LoadImage', 'LoadFashionGenImage', 'Tokenize', 'PackMVLTInputs',
+    'LoadTargetImage', 'PackTGIRInputs'
 ]

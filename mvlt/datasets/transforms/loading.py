@@ -25,6 +25,10 @@ class LoadImage(BaseTransform):
     checked from the header; errors name the file (and follow the data
     set's ``on_bad_sample``).
 
+    When the data set has read the encoded file already (``img_bytes``, e.g.
+    :class:`~mvlt.datasets.ShardDataset`), those bytes are decoded and
+    ``img_path`` only names the image in messages.
+
     ``imdecode_backend='device'`` hands the file's bytes to the model's data
     preprocessor instead, which decodes the whole batch on its device
     (nvJPEG for plain JPEGs on a GPU, the same decoder on the host
@@ -62,12 +66,17 @@ class LoadImage(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         path = results['img_path']
-        try:
-            data = get(path, backend_args=self.backend_args)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f'Image file {path} does not exist; check data_root / '
-                'data_prefix in the dataset config.') from None
+        if 'img_bytes' in results:
+            # Already read by the data set (a member of a tar shard).
+            data = results.pop('img_bytes')
+            data = data.tobytes() if isinstance(data, np.ndarray) else data
+        else:
+            try:
+                data = get(path, backend_args=self.backend_args)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f'Image file {path} does not exist; check data_root / '
+                    'data_prefix in the dataset config.') from None
         if self.imdecode_backend == 'device':
             results['img_bytes'] = np.frombuffer(data, np.uint8)
             return results
@@ -98,8 +107,33 @@ def _own_hdf5_files() -> Dict[str, h5py.File]:
     return _HDF5_FILES
 
 
+def open_hdf5_file(
+        path: str,
+        what: str = 'HDF5 file',
+        hint: str = 'check data_root / ann_file in the dataset config.'
+) -> h5py.File:
+    """A new read-only handle of ``path`` (the caller closes it).
+
+    Args:
+        path (str): The file.
+        what (str): What the file is, for the messages.
+        hint (str): What to do when it does not exist.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        OSError: ``path`` is not a readable HDF5 file (the message names it).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} {path} does not exist; {hint}')
+    try:
+        return h5py.File(path, 'r')
+    except OSError as err:
+        raise OSError(f'Cannot open {path} as an HDF5 file: {err}') from None
+
+
 def open_hdf5(path: str) -> h5py.File:
-    """This process's read-only handle of ``path``, opened on first use.
+    """This process's read-only handle of ``path``, opened on first use
+    (:func:`open_hdf5_file`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -109,14 +143,7 @@ def open_hdf5(path: str) -> h5py.File:
     handle = files.get(path)
     if handle is not None and handle.id.valid:
         return handle
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'HDF5 file {path} does not exist; check data_root / ann_file in '
-            'the dataset config.')
-    try:
-        handle = h5py.File(path, 'r')
-    except OSError as err:
-        raise OSError(f'Cannot open {path} as an HDF5 file: {err}') from None
+    handle = open_hdf5_file(path)
     files[path] = handle
     return handle
 

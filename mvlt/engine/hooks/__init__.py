@@ -1,6 +1,7 @@
 """Hooks (registry: HOOKS)."""
 from .bad_sample_hook import BadSampleCounterHook  # noqa: F401
 from .checkpoint_hook import AtomicCheckpointHook  # noqa: F401
+from .heads_check_hook import CheckpointHeadsHook  # noqa: F401
 from .label_map_check_hook import LabelMapCheckHook  # noqa: F401
 from .nonfinite_guard_hook import NonFiniteGuardHook  # noqa: F401
 from .results_hook import TestResultsHook  # noqa: F401

@@ -1,9 +1,10 @@
 """A CheckpointHook after which a kill always leaves a loadable checkpoint."""
+import functools
 import logging
 import os
 import os.path as osp
 from collections import deque
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import CheckpointHook
@@ -22,8 +23,8 @@ class AtomicCheckpointHook(CheckpointHook):
     MMEngine's hook deletes the oldest checkpoint *before* writing the new
     one and rewrites ``last_checkpoint`` in place, so a kill in between can
     leave no loadable checkpoint or an empty ``last_checkpoint``. This hook
-    keeps MMEngine's saving (its ``_save_checkpoint_with_step`` runs
-    unchanged) and changes the order around it:
+    keeps MMEngine's saving (its public ``after_train_iter`` /
+    ``after_train_epoch`` run unchanged) and changes the order around them:
 
     1. Before MMEngine's step, the id of the checkpoint to drop is taken
        off ``keep_ckpt_ids`` so that MMEngine deletes nothing; MMEngine then
@@ -116,23 +117,54 @@ class AtomicCheckpointHook(CheckpointHook):
                         'checkpoint write.',
                         logger='current')
 
-    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
-        """MMEngine's save, with the oldest checkpoint deleted after it."""
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        """MMEngine's iteration-end save (:meth:`_keeping_until_saved`)."""
+        self._keeping_until_saved(
+            runner,
+            functools.partial(CheckpointHook.after_train_iter, self, runner,
+                              batch_idx, data_batch, outputs))
+
+    def after_train_epoch(self, runner) -> None:
+        """MMEngine's epoch-end save (:meth:`_keeping_until_saved`)."""
+        self._keeping_until_saved(
+            runner, functools.partial(CheckpointHook.after_train_epoch, self,
+                                      runner))
+
+    def _keeping_until_saved(self, runner, save: Callable[[], None]) -> None:
+        """Run MMEngine's public hook step ``save`` so that the checkpoint
+        it would prune is deleted only after the new one and
+        ``last_checkpoint`` are on disk.
+
+        The id to drop is taken off ``keep_ckpt_ids`` first (MMEngine then
+        deletes nothing and only appends the new id); when the step saved
+        nothing new, the id is put back. A failed save restores the
+        bookkeeping that a resume reads.
+        """
+        keep = self.max_keep_ckpts > 0
+        before = list(getattr(self, 'keep_ckpt_ids', ())) if keep else []
+        last = getattr(self, 'last_ckpt', None)
         outdated = None
-        keep_ids = list(getattr(self, 'keep_ckpt_ids', ()))
-        if self.max_keep_ckpts > 0 and keep_ids and keep_ids[-1] != step \
-                and len(keep_ids) == self.max_keep_ckpts:
-            # MMEngine deletes the oldest checkpoint when the list is full;
-            # with it taken off, MMEngine only appends the new id.
+        if keep and before and len(before) == self.max_keep_ckpts:
             outdated = self.keep_ckpt_ids.popleft()
         try:
-            super()._save_checkpoint_with_step(runner, step, meta)
+            save()
         except BaseException:
-            if self.max_keep_ckpts > 0:  # a retry finds the old bookkeeping
-                self.keep_ckpt_ids = deque(keep_ids, self.max_keep_ckpts)
-                runner.message_hub.update_info('keep_ckpt_ids', keep_ids)
+            if keep:  # a retry finds the old bookkeeping
+                self.keep_ckpt_ids = deque(before, self.max_keep_ckpts)
+                runner.message_hub.update_info('keep_ckpt_ids', before)
             raise
-        if not is_main_process():
+        if outdated is not None:
+            after = list(self.keep_ckpt_ids)
+            if after == before[1:]:  # nothing new kept: the id stays
+                self.keep_ckpt_ids.appendleft(outdated)
+                outdated = None
+            elif outdated in after:  # the same step saved again
+                outdated = None
+        if not is_main_process() or getattr(self, 'last_ckpt', None) == last:
             return
         write_text_atomically(
             osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)

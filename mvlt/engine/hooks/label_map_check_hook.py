@@ -1,12 +1,13 @@
 """Refuse a checkpoint whose class names differ from the data's."""
 import logging
-from typing import Optional, Sequence
+from typing import Sequence
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import BaseLoop
 
 from mvlt.registry import HOOKS
+from mvlt.utils.checkpoint_loading import label_map_mismatch
 
 
 @HOOKS.register_module()
@@ -53,35 +54,18 @@ class LabelMapCheckHook(Hook):
                     found.append((name, dataset))
         return found
 
-    @staticmethod
-    def _first_difference(saved: tuple, current: tuple) -> str:
-        for index, (a, b) in enumerate(zip(saved, current)):
-            if a != b:
-                return f'id {index} is {a!r} in the checkpoint but {b!r} here'
-        return (f'the checkpoint has {len(saved)} names, the data set '
-                f'{len(current)}')
-
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta: Optional[dict] = (checkpoint or {}).get('meta') or {}
-        saved_meta = meta.get('dataset_meta') or {}
-        if not saved_meta:
-            return
+        """Raise (or log) when a built data set's class names differ from
+        the checkpoint's (:func:`mvlt.utils.checkpoint_loading.
+        label_map_mismatch`, the check :class:`mvlt.apis.MVLTInferencer`
+        runs too)."""
         for loop_name, dataset in self._built_datasets(runner):
-            current_meta = dataset.metainfo
-            for key in self.keys:
-                saved = tuple(saved_meta.get(key) or ())
-                current = tuple(current_meta.get(key) or ())
-                if not saved or not current or saved == current:
-                    continue
-                message = (
-                    f'The checkpoint being loaded was trained with {key} '
-                    f'that differ from those of the {loop_name} data set '
-                    f'({type(dataset).__name__}): '
-                    f'{self._first_difference(saved, current)}. Class ids '
-                    'would be silently shifted. Build the split\'s label map '
-                    'from the training split (label_map_from=<training '
-                    f'file>, or metainfo=dict({key}=[...]) with the '
-                    'checkpoint\'s meta.dataset_meta lists).')
-                if self.on_mismatch == 'error':
-                    raise ValueError(message)
-                print_log(message, logger='current', level=logging.WARNING)
+            message = label_map_mismatch(
+                checkpoint, dataset.metainfo,
+                f'the {loop_name} data set ({type(dataset).__name__})',
+                self.keys)
+            if message is None:
+                continue
+            if self.on_mismatch == 'error':
+                raise ValueError(message)
+            print_log(message, logger='current', level=logging.WARNING)

@@ -1,5 +1,4 @@
 """Refuse a checkpoint whose tensors do not fit the model."""
-import re
 from typing import Optional, Sequence, Tuple
 
 from mmengine.hooks import Hook
@@ -8,10 +7,8 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from mvlt.registry import HOOKS
 from mvlt.utils.checkpoint import check_state_dict_shapes
-
-#: ``Runner.load_checkpoint``'s default ``revise_keys`` (MMEngine 0.10.7):
-#: DDP's ``module.`` prefix is dropped.
-STRIP_MODULE_PREFIX = ((r'^module\.', ''), )
+from mvlt.utils.checkpoint_loading import (STRIP_MODULE_PREFIX,
+                                           revise_state_dict)
 
 
 @HOOKS.register_module()
@@ -60,11 +57,7 @@ class CheckpointShapeCheckHook(Hook):
         state_dict = checkpoint.get('state_dict', checkpoint)
         if not isinstance(state_dict, dict):
             return
-        revised = {}
-        for key, value in state_dict.items():
-            for pattern, replacement in self.revise_keys:
-                key = re.sub(pattern, replacement, key)
-            revised[key] = value
+        revised = revise_state_dict(state_dict, self.revise_keys)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         check_state_dict_shapes(model, revised, self._filename(runner))

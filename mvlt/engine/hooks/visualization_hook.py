@@ -3,7 +3,6 @@ import os
 import os.path as osp
 from typing import Optional, Sequence
 
-import mmcv
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -11,7 +10,7 @@ from mmengine.model import is_model_wrapper
 from mvlt.registry import HOOKS
 from mvlt.visualization import (denormalize, masked_view,
                                 reconstruction_figure, retrieval_figure,
-                                to_rgb_uint8)
+                                to_rgb_uint8, write_rgb_image)
 
 
 @HOOKS.register_module()
@@ -81,7 +80,7 @@ class MVLTVisualizationHook(Hook):
                 self.tile_size,
                 title=f'sample {index}')
             os.makedirs(folder, exist_ok=True)
-            mmcv.imwrite(figure[..., ::-1], osp.join(folder, f'{index}.png'))
+            write_rgb_image(osp.join(folder, f'{index}.png'), figure)
             self._drawn += 1
 
     @master_only
@@ -127,7 +126,7 @@ class MVLTVisualizationHook(Hook):
                 title=title)
             name = (f"{record['protocol']}_{record['split']}_{task}_"
                     f"{record['query_id']}.png")
-            mmcv.imwrite(figure[..., ::-1], osp.join(folder, name))
+            write_rgb_image(osp.join(folder, name), figure)
 
     @staticmethod
     def _model(runner):

@@ -14,7 +14,7 @@ from mmengine.dist import (all_gather, all_gather_object, all_reduce,
 
 from mvlt.evaluation.metrics.retrieval import (best_positive_scores,
                                                count_beaten, positive_ranks)
-from mvlt.models.utils import rank_order
+from mvlt.models.utils import paired_itc_similarity, rank_order
 from .retrieval_scoring import Group, RetrievalScorer
 
 #: ``announce(total, what)``: a progress bar for ``total`` units of work of
@@ -94,6 +94,30 @@ def embed(caption_rows: np.ndarray, image_rows: np.ndarray,
     return captions, images
 
 
+def candidate_similarities(tasks: list, scorer: RetrievalScorer,
+                           announce: Announce) -> List[np.ndarray]:
+    """ITC similarity of every (query, candidate) pair of candidate-list
+    tasks: each caption and image embedded once (:func:`embed`), then
+    :func:`mvlt.models.utils.paired_itc_similarity`.
+
+    Returns:
+        list[np.ndarray]: Per task, float32 of its ``candidate_rows`` shape.
+    """
+    pairs = np.concatenate([task.pairs() for task in tasks])
+    caption_rows, image_rows = np.unique(pairs[:, 0]), np.unique(pairs[:, 1])
+    cap_emb, img_emb = embed(caption_rows, image_rows, scorer, announce)
+    cap_index = {r: i for i, r in enumerate(caption_rows.tolist())}
+    img_index = {r: i for i, r in enumerate(image_rows.tolist())}
+    sims = []
+    for task in tasks:
+        pairs = task.pairs()
+        sim = paired_itc_similarity(
+            cap_emb[[cap_index[r] for r in pairs[:, 0].tolist()]],
+            img_emb[[img_index[r] for r in pairs[:, 1].tolist()]])
+        sims.append(sim.reshape(task.candidate_rows.shape))
+    return sims
+
+
 class DenseRanking:
     """Ranks of a caption x image score matrix whose image columns are
     split across processes, without gathering the matrix.
@@ -143,13 +167,16 @@ class DenseRanking:
         best_col = torch.from_numpy((hit.min(axis=1) if scores.shape[1] else
                                      np.full(num, gallery)).astype(np.int64))
         all_reduce(best_col, op='min')
-        # Top-k per rank, merged.
-        top_val, top_col = self._local_topk()
+        # Top-k per rank, merged by the tie rule of the ranks
+        # (:func:`rank_order`): concatenated in column order, a stable sort
+        # on (score, positive) keeps columns ascending among equal keys.
+        top_val, top_col, top_pos = self._local_topk()
         vals = torch.cat(all_gather(torch.from_numpy(top_val)), dim=1)
         idx = torch.cat(all_gather(torch.from_numpy(top_col)), dim=1)
-        merged = torch.sort(vals, dim=1, descending=True, stable=True)
-        top_val = merged.values[:, :self.k].numpy()
-        top_col = idx.gather(1, merged.indices[:, :self.k]).numpy()
+        pos = torch.cat(all_gather(torch.from_numpy(top_pos)), dim=1)
+        merged = rank_order(vals.numpy(), k=self.k, positives=pos.numpy())
+        top_val = np.take_along_axis(vals.numpy(), merged, 1)
+        top_col = np.take_along_axis(idx.numpy(), merged, 1)
         return (1 + count.numpy(), self.image_rows[best_col.numpy()],
                 self.image_rows[top_col], top_val)
 
@@ -167,7 +194,7 @@ class DenseRanking:
             ranks[local] = positive_ranks(scores, positives)
             masked = np.where(positives, scores, -np.inf)
             best_row[local] = masked.argmax(axis=1)
-            order = rank_order(scores, k=k)
+            order = rank_order(scores, k=k, positives=positives)
             top_idx[local] = order
             top_val[local] = np.take_along_axis(scores, order, axis=1)
         tensors = [
@@ -179,13 +206,17 @@ class DenseRanking:
         return (ranks, self.caption_rows[best_row], self.caption_rows[top_idx],
                 top_val)
 
-    def _local_topk(self) -> Tuple[np.ndarray, np.ndarray]:
+    def _local_topk(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This process's top k per query: scores (-inf padded), global
+        columns and whether each is positive."""
         scores = self.scores
         values = np.full((scores.shape[0], self.k), -np.inf, np.float64)
         index = np.zeros((scores.shape[0], self.k), np.int64)
+        positive = np.zeros((scores.shape[0], self.k), np.int64)
         if scores.shape[1]:
-            order = rank_order(scores, k=self.k)
+            order = rank_order(scores, k=self.k, positives=self.positives)
             take = order.shape[1]
             values[:, :take] = np.take_along_axis(scores, order, axis=1)
             index[:, :take] = self.columns[order]
-        return values, index
+            positive[:, :take] = np.take_along_axis(self.positives, order, 1)
+        return values, index, positive

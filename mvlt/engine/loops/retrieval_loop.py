@@ -18,7 +18,8 @@ from mvlt.datasets.retrieval_protocol import (DIRECTIONS, CandidateProtocol,
                                               check_identical_captions,
                                               dataset_rows,
                                               load_candidate_protocol)
-from mvlt.models.utils import itc_similarity, rerank, topk_candidates
+from mvlt.models.utils import (Ranking, itc_similarity, rank_candidates,
+                               topk_candidates)
 from mvlt.registry import LOOPS
 from . import retrieval_dist as dist
 from .retrieval_records import gallery_records, ranked_records
@@ -61,7 +62,7 @@ class RetrievalTestLoop(BaseLoop):
     * ``'rerank'``: ITC embeddings (image-only / text-only passes; needs the
       ``itc`` head) pick each query's top ``rerank_k`` candidates, which ITM
       re-scores and ranks above the rest (those keep their ITC order;
-      :func:`mvlt.models.utils.topk_candidates` / ``rerank``). With
+      :func:`mvlt.models.utils.rank_candidates`). With
       ``rerank_k`` >= the number of candidates this is the exact mode.
     * ``'itc'``: ITC similarity alone (CLIP-style ranking, no ITM pass;
       needs the ``itc`` head).
@@ -184,8 +185,7 @@ class RetrievalTestLoop(BaseLoop):
         model = unwrap_model(self.runner.model)
         if self.mode == 'auto':
             self.mode = 'rerank' if 'itc' in model.heads and \
-                checkpoint_has_heads(self.runner.cfg.get('load_from'),
-                                     ('itc', )) else 'exact'
+                checkpoint_has_heads(self.runner, ('itc', )) else 'exact'
             print_log(
                 f'Retrieval: {self.mode} mode (mode=auto: the ITC top '
                 f'{self.rerank_k} re-ranked by ITM when the checkpoint has '
@@ -268,55 +268,51 @@ class RetrievalTestLoop(BaseLoop):
     def _run_candidates(self, protocol: CandidateProtocol,
                         scorer: RetrievalScorer) -> List[dict]:
         tasks = protocol.tasks
+        positives = [
+            self._positives(task.query_rows, task.candidate_rows,
+                            task.direction) for task in tasks
+        ]
         if self.mode == 'exact':
             itm = self._score([task.pairs() for task in tasks], scorer)
-            scored = [(scores.reshape(task.candidate_rows.shape), None)
-                      for task, scores in zip(tasks, itm)]
+            rankings = [
+                rank_candidates(
+                    scores, positives=pos, shape=task.candidate_rows.shape)
+                for task, scores, pos in zip(tasks, itm, positives)
+            ]
         else:
-            scored = self._rerank_candidates(tasks, scorer)
+            rankings = self._rerank_candidates(tasks, positives, scorer)
         records = []
-        for task, (scores, tiers) in zip(tasks, scored):
+        for task, ranking, pos in zip(tasks, rankings, positives):
             records.extend(
-                ranked_records(
-                    protocol.name, protocol.split, task.direction,
-                    task.query_rows, task.candidate_rows, scores,
-                    self._positives(task.query_rows, task.candidate_rows,
-                                    task.direction), tiers, self.keep_topk))
+                ranked_records(protocol.name, protocol.split, task.direction,
+                               task.query_rows, task.candidate_rows, ranking,
+                               pos, self.keep_topk))
         return records
 
-    def _rerank_candidates(self, tasks: list, scorer: RetrievalScorer) -> list:
+    def _rerank_candidates(self, tasks: list, positives: List[np.ndarray],
+                           scorer: RetrievalScorer) -> List[Ranking]:
         """ITC similarity of every query-candidate pair, ITM on the top
-        ``rerank_k`` of each list (mode ``'itc'``: no ITM); (scores, tiers)
-        per task."""
-        pairs = np.concatenate([task.pairs() for task in tasks])
-        caption_rows, image_rows = np.unique(pairs[:, 0]), np.unique(pairs[:,
-                                                                           1])
-        cap_emb, img_emb = dist.embed(caption_rows, image_rows, scorer,
-                                      self._announce_work)
-        cap_index = {r: i for i, r in enumerate(caption_rows.tolist())}
-        img_index = {r: i for i, r in enumerate(image_rows.tolist())}
-        sims = []
-        for task in tasks:
-            pairs = task.pairs()
-            sim = np.einsum(
-                'nd,nd->n',
-                cap_emb[[cap_index[r] for r in pairs[:, 0].tolist()]],
-                img_emb[[img_index[r] for r in pairs[:, 1].tolist()]])
-            sims.append(sim.reshape(task.candidate_rows.shape))
+        ``rerank_k`` of each list (mode ``'itc'``: no ITM); the shortlists
+        of all tasks are scored in one pass."""
+        sims = dist.candidate_similarities(tasks, scorer, self._announce_work)
         if self.mode == 'itc':
-            return [(sim, None) for sim in sims]
+            return [
+                rank_candidates(None, sim, positives=pos)
+                for sim, pos in zip(sims, positives)
+            ]
         shortlists = [topk_candidates(sim, self.rerank_k) for sim in sims]
-        short_pairs = [
+        itm = self._score([
             caption_image_pairs(
                 task.direction, np.repeat(task.query_rows, shortlist.shape[1]),
                 np.take_along_axis(task.candidate_rows, shortlist,
                                    1).reshape(-1))
             for task, shortlist in zip(tasks, shortlists)
-        ]
-        itm = self._score(short_pairs, scorer)
+        ], scorer)
         return [
-            rerank(sim, shortlist, scores.reshape(shortlist.shape))
-            for sim, shortlist, scores in zip(sims, shortlists, itm)
+            rank_candidates(
+                scores, sim, self.rerank_k, positives=pos,
+                shortlist=shortlist) for sim, shortlist, scores, pos in zip(
+                    sims, shortlists, itm, positives)
         ]
 
     # ---------------------------------------------------------- gallery
@@ -426,12 +422,14 @@ class RetrievalTestLoop(BaseLoop):
              gallery_emb), shortlist, task_itm in zip(tasks, shortlists, itm):
             for i in range(0, len(queries), chunk):
                 rows = slice(i, i + chunk)
-                scores = itc_similarity(query_emb[rows], gallery_emb)
-                tiers = None
-                if shortlist is not None:
-                    scores, tiers = rerank(
-                        scores, shortlist[rows],
-                        task_itm.reshape(shortlist.shape)[rows])
+                positives = self._positives(queries[rows], gallery, direction)
+                ranking = rank_candidates(
+                    None if shortlist is None else task_itm.reshape(
+                        shortlist.shape)[rows],
+                    itc_similarity(query_emb[rows], gallery_emb),
+                    self.rerank_k,
+                    positives=positives,
+                    shortlist=None if shortlist is None else shortlist[rows])
                 records.extend(
                     ranked_records(
                         protocol.name,
@@ -439,9 +437,8 @@ class RetrievalTestLoop(BaseLoop):
                         direction,
                         queries[rows],
                         gallery,
-                        scores,
-                        self._positives(queries[rows], gallery, direction),
-                        tiers,
+                        ranking,
+                        positives,
                         self.keep_topk,
                         query_offset=i))
         return records

@@ -6,12 +6,12 @@ and the result hooks (figures) read about one ranked query: ``protocol``,
 of the best positive), ``positive_row`` and the ``topk_rows`` /
 ``topk_scores`` / ``topk_positive`` of the best candidates.
 """
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 
 from mvlt.evaluation.metrics.retrieval import positive_ranks
-from mvlt.models.utils import rank_order
+from mvlt.models.utils import Ranking
 
 
 def ranked_records(name: str,
@@ -19,9 +19,8 @@ def ranked_records(name: str,
                    direction: str,
                    query_rows: np.ndarray,
                    candidate_rows: np.ndarray,
-                   scores: np.ndarray,
+                   ranking: Ranking,
                    positives: np.ndarray,
-                   tiers: Optional[np.ndarray],
                    keep_topk: int,
                    query_offset: int = 0) -> List[dict]:
     """Records of queries whose candidates' scores are all at hand.
@@ -31,15 +30,16 @@ def ranked_records(name: str,
         query_rows (np.ndarray): (Q,) data-set rows of the queries.
         candidate_rows (np.ndarray): (C,) rows shared by every query, or
             (Q, C) rows per query.
-        scores (np.ndarray): (Q, C) scores.
+        ranking (Ranking): :func:`mvlt.models.utils.rank_candidates` of the
+            queries, made with ``positives`` (so that the order follows the
+            tie rule of the ranks: a top-k never shows a hit the rank
+            counts as a miss).
         positives (np.ndarray): (Q, C) bool.
-        tiers (np.ndarray, optional): (Q, C) re-ranking tiers (see
-            :func:`mvlt.models.utils.rerank`).
         keep_topk (int): Best candidates kept per query.
         query_offset (int): ``query_id`` of the first query.
     """
-    ranks = positive_ranks(scores, positives, tiers)
-    order = rank_order(scores, tiers)
+    scores, order = ranking.scores, ranking.order
+    ranks = positive_ranks(scores, positives, ranking.tiers)
     records = []
     for q in range(len(query_rows)):
         cand = candidate_rows if candidate_rows.ndim == 1 else \

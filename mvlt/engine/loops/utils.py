@@ -29,12 +29,26 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if is_model_wrapper(model) else model
 
 
+def _heads_hook(runner):
+    """The heads of the checkpoint the runner loaded, as its
+    :class:`CheckpointHeadsHook` saw them, or None (a config without the
+    hook, or nothing loaded)."""
+    from mvlt.engine.hooks import CheckpointHeadsHook
+    for hook in getattr(runner, 'hooks', ()):
+        if isinstance(hook, CheckpointHeadsHook) and hook.loaded:
+            return hook.loaded
+    return None
+
+
 def check_model_heads(runner, model: torch.nn.Module,
                       heads: Sequence[str]) -> None:
     """The model builds ``heads`` and the checkpoint under test has them.
 
     MMEngine loads checkpoints non-strictly, so without this check a test
-    would silently score with randomly initialised heads.
+    would silently score with randomly initialised heads. The checkpoint's
+    heads are those the ``CheckpointHeadsHook`` saw when the runner loaded
+    it (``configs/_base_/default_runtime.py``); a config without that hook
+    has the file read again.
 
     Raises:
         KeyError: The model does not build a head, or the checkpoint
@@ -46,7 +60,10 @@ def check_model_heads(runner, model: torch.nn.Module,
                        f'model.heads builds only {sorted(model.heads)}; add '
                        'them to the config.')
     checkpoint = runner.cfg.get('load_from')
-    if checkpoint:
+    hook = _heads_hook(runner)
+    if hook is not None:
+        hook.check(heads)
+    elif checkpoint:
         check_checkpoint_heads(checkpoint, heads)
     else:
         print_log(
@@ -56,10 +73,13 @@ def check_model_heads(runner, model: torch.nn.Module,
             level=logging.WARNING)
 
 
-def checkpoint_has_heads(checkpoint: Optional[str],
-                         heads: Sequence[str]) -> bool:
-    """Whether the checkpoint file holds weights for every head in
-    ``heads`` (False without a checkpoint)."""
+def checkpoint_has_heads(runner, heads: Sequence[str]) -> bool:
+    """Whether the checkpoint under test (``load_from``) holds weights for
+    every head in ``heads`` (False without a checkpoint)."""
+    hook = _heads_hook(runner)
+    if hook is not None:
+        return hook.has(heads)
+    checkpoint = runner.cfg.get('load_from')
     if not checkpoint:
         return False
     try:

@@ -25,10 +25,10 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model.weight_init import update_init_info
-from mmengine.runner import CheckpointLoader
 from timm.layers import resample_abs_pos_embed
 
 from mvlt.registry import WEIGHT_INITIALIZERS
+from mvlt.utils.checkpoint import load_checkpoint_file
 
 #: Where the published PVT v1 ImageNet weights come from (nothing is
 #: downloaded by mvlt).
@@ -297,8 +297,8 @@ class PVTPretrainedInit:
             raise FileNotFoundError(
                 f'PVTPretrained: ImageNet checkpoint {path!r} does not exist. '
                 + PVT_V1_WEIGHTS_HELP)
-        checkpoint = CheckpointLoader.load_checkpoint(
-            path, map_location=self.map_location)
+        # The one checkpoint reader (weights-only), as for every mvlt load.
+        checkpoint = load_checkpoint_file(path, self.map_location)
         print_log(
             f'PVTPretrained: load PVT v1 weights from {path}',
             logger='current')

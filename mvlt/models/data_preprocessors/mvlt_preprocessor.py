@@ -295,9 +295,10 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
         inputs = self._collate_inputs(data['inputs'])
         data_samples = data.get('data_samples')
         batch: Dict[str, Any] = {}
-        if inputs.get('images') is not None:
-            batch['images'] = self.normalize(
-                self.prepare_images(inputs['images']))
+        for key in ('images', 'gallery_images'):
+            # gallery_images: the target images of TGIR samples.
+            if inputs.get(key) is not None:
+                batch[key] = self.normalize(self.prepare_images(inputs[key]))
         if inputs.get('input_ids') is None and \
                 inputs.get('captions') is not None:
             inputs = dict(inputs)

@@ -6,8 +6,9 @@ from .itm_head import ITMHead
 from .mir_head import MIRHead, UNetDecoder
 from .mlm_head import MLMHead
 from .reference_decoder import ReferencePartialDecoder
+from .tgir_head import TGIRHead, bind_gallery_heads
 
 __all__ = [
     'ITCHead', 'BaseVLHead', 'MIRHead', 'UNetDecoder', 'ITMHead', 'MLMHead',
-    'CategoryHead', 'ReferencePartialDecoder'
+    'CategoryHead', 'ReferencePartialDecoder', 'TGIRHead', 'bind_gallery_heads'
 ]

@@ -42,6 +42,13 @@ class ITCHead(BaseVLHead):
         temperature (float): Initial temperature (0.07, as CLIP / BLIP).
         temperature_range (tuple): Clamp of the learned temperature.
         loss_weight (float): Weight of the ITC loss in the total.
+        gather_with_grad (bool): Under DDP, gather the other ranks'
+            embeddings with their gradient, so that the summed gradient is
+            exactly the single-process gradient of the global batch
+            (OpenCLIP's ``--gather-with-grad``). Default False: the gathered
+            rows are constants (ALBEF / BLIP), each rank's gradient keeps
+            only its own rows' terms (the loss is the same; the gradient
+            differs, measured in docs/benchmark.md).
     """
 
     requires = ('visual_only', 'text_only')
@@ -53,8 +60,10 @@ class ITCHead(BaseVLHead):
                  temperature: float = 0.07,
                  temperature_range: tuple = (0.001, 0.5),
                  loss_weight: float = 1.0,
+                 gather_with_grad: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(loss_weight, init_cfg)
+        self.gather_with_grad = gather_with_grad
         self.visual_proj = nn.Linear(visual_channels, embed_dim)
         self.text_proj = nn.Linear(text_channels, embed_dim)
         self.log_temperature = nn.Parameter(
@@ -103,8 +112,8 @@ class ITCHead(BaseVLHead):
         """Image-to-caption and caption-to-image similarity logits.
 
         Under DDP the other ranks' embeddings are gathered (without their
-        gradients, as ALBEF and BLIP do), so every image meets every caption
-        of the global batch.
+        gradients, as ALBEF and BLIP do, unless ``gather_with_grad``), so
+        every image meets every caption of the global batch.
 
         Returns:
             tuple: ``i2t`` (B, W * B) and ``t2i`` (B, W * B) logits (cosine
@@ -119,8 +128,10 @@ class ITCHead(BaseVLHead):
             self.clamp_temperature_()
         images = self.embed_images(feats.visual)
         texts = self.embed_texts(feats.text)
-        all_images, offset = gather_with_local_grad(images, across_ranks)
-        all_texts, _ = gather_with_local_grad(texts, across_ranks)
+        all_images, offset = gather_with_local_grad(images, across_ranks,
+                                                    self.gather_with_grad)
+        all_texts, _ = gather_with_local_grad(texts, across_ranks,
+                                              self.gather_with_grad)
         scale = 1.0 / self.temperature
         return images @ all_texts.t() * scale, texts @ all_images.t() * \
             scale, offset

@@ -6,7 +6,8 @@ from .part_configs import backbone_config, check_vocabulary, head_config
 from .reference_mapping import (ReferenceConversion, compare_with_model,
                                 convert_reference_state_dict,
                                 load_reference_checkpoint)
-from .retrieval import (itc_similarity, rank_order, rerank, run_in_batches,
+from .retrieval import (Ranking, itc_similarity, paired_itc_similarity,
+                        rank_candidates, rank_order, rerank, run_in_batches,
                         topk_candidates)
 from .text_masking import (MaskedText, bert_mask_tokens, num_mask_slots,
                            unmask_input_ids)
@@ -18,5 +19,6 @@ __all__ = [
     'num_mask_slots', 'unmask_input_ids', 'ReferenceConversion',
     'convert_reference_state_dict', 'compare_with_model',
     'load_reference_checkpoint', 'run_in_batches', 'itc_similarity',
-    'topk_candidates', 'rerank', 'rank_order'
+    'topk_candidates', 'rerank', 'rank_order', 'rank_candidates', 'Ranking',
+    'paired_itc_similarity'
 ]

@@ -1,8 +1,10 @@
 """Image-caption pairs of an ITM training batch: the candidate captions
 (this batch's, or every rank's under DDP) and the paired rows."""
+import warnings
 from typing import Dict, Optional, Tuple
 
 import torch
+import torch.distributed.nn.functional as dist_nn
 from mmengine.dist import all_gather, get_dist_info
 
 from .itm_pairs import ITMPairs
@@ -28,13 +30,21 @@ def _gather(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def gather_with_local_grad(tensor: torch.Tensor,
-                           across_ranks: bool = True
+                           across_ranks: bool = True,
+                           with_grad: bool = False
                            ) -> Tuple[torch.Tensor, int]:
     """Every rank's rows of ``tensor``, this rank's keeping their gradient.
 
     Args:
         tensor (Tensor): (B, ...) rows of this rank (every rank the same B).
         across_ranks (bool): False (or a single process): just ``tensor``.
+        with_grad (bool): Let the gradient of every rank's loss flow back
+            to the rank that computed the rows (the gathered copies are
+            differentiable; their backward sums the ranks' gradients, as
+            OpenCLIP's ``--gather-with-grad``). Default False: the other
+            ranks' rows are constants here (ALBEF / BLIP), so a rank's
+            gradient misses the terms that its rows contribute to the other
+            ranks' losses.
 
     Returns:
         tuple: (W * B, ...) rows in rank order and the index of this rank's
@@ -43,7 +53,15 @@ def gather_with_local_grad(tensor: torch.Tensor,
     rank, world = get_dist_info()
     if not across_ranks or world == 1:
         return tensor, 0
-    parts = all_gather(tensor.detach().contiguous())
+    if with_grad:
+        with warnings.catch_warnings():
+            # torch 2.14 marks torch.distributed.nn.functional.all_gather
+            # deprecated in favour of the private _functional_collectives;
+            # it is the public differentiable gather (gloo and NCCL).
+            warnings.simplefilter('ignore', FutureWarning)
+            parts = list(dist_nn.all_gather(tensor.contiguous()))
+    else:
+        parts = all_gather(tensor.detach().contiguous())
     parts[rank] = tensor
     return torch.cat(parts), rank * tensor.shape[0]
 

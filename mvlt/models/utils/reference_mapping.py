@@ -31,6 +31,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from mvlt.utils.checkpoint import load_checkpoint_file
 from ..backbones.pvt_weights import drop_class_token_slot
 
 #: (reference key pattern, mvlt key template). ``{s}`` is the stage index
@@ -250,18 +251,18 @@ def load_reference_checkpoint(
     """
     allowed = [argparse.Namespace] + list(extra_safe_globals or [])
     try:
-        with torch.serialization.safe_globals(allowed):
-            checkpoint = torch.load(
-                path, map_location='cpu', weights_only=True)
+        # The one checkpoint reader (weights-only, MMEngine's training state
+        # allow-listed), with the reference's args allowed too.
+        checkpoint = load_checkpoint_file(path, 'cpu', allowed)
     except FileNotFoundError:
         raise FileNotFoundError(f'Reference checkpoint {path} does not '
                                 'exist.') from None
-    except Exception as err:
+    except RuntimeError as err:
         raise RuntimeError(
-            f'Cannot load {path} with weights-only unpickling ({err}). If it '
-            'holds objects besides tensors and args, re-save only the '
-            "weights where the reference code is installed: torch.save("
-            "{'model': torch.load(path)['model']}, new_path).") from None
+            f'{err} If it holds objects besides tensors and args, re-save '
+            'only the weights where the reference code is installed: '
+            "torch.save({'model': torch.load(path)['model']}, "
+            'new_path).') from None
     if isinstance(checkpoint, Mapping) and 'model' in checkpoint:
         checkpoint = checkpoint['model']
     if not isinstance(checkpoint, Mapping):

@@ -15,7 +15,7 @@ from mvlt.registry import MODELS
 from mvlt.utils.benchmark import (config_changes, interleaved_timings,
                                   matmul_rate, summarize, synthetic_samples,
                                   write_throwaway_vocab)
-from mvlt.utils.config import load_config
+from mvlt.utils.config import amp_precision, load_config
 
 
 def machine_info(device: torch.device) -> Dict[str, Any]:
@@ -119,9 +119,8 @@ def caption_len_of(args: argparse.Namespace):
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:
-    if device.type == 'cuda' and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
+    """The dtype ``--amp`` trains in on ``device`` (as ``tools/train.py``)."""
+    return getattr(torch, amp_precision(device.type))
 
 
 def autocast_context(args: argparse.Namespace, device: torch.device):
