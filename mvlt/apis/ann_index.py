@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mvlt.models.utils import itc_similarity, topk_candidates
+from mvlt.utils.ranking import itc_similarity, topk_candidates
 
 #: Below this many items ``auto`` keeps exact search: exact search of 1M x
 #: 256 float32 takes 64 ms on one thread here and 6.7 ms at 100K

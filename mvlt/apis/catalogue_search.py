@@ -18,7 +18,7 @@ import numpy as np
 
 from mvlt.image import ImageDecodeError
 from mvlt.image import decode_image as decode_upload
-from mvlt.models.utils import rank_candidates
+from mvlt.utils.ranking import rank_candidates
 from .ann_index import SHORTLIST_MARGIN, shortlists
 from .composed_search import ComposedSearchMixin
 from .product_groups import ProductPhotos, group_by_product
@@ -232,7 +232,7 @@ class CatalogueSearch(ComposedSearchMixin):
         query = check_query(query, self.max_query_chars)
         _check_counts(topk, rerank_k)
         error, warning = judge_word_pieces(
-            self.inferencer.model.data_preprocessor.tokenizer, query)
+            self.inferencer.tokenizer, query)
         if error:
             raise SearchInputError(error)
         count = self._photo_count(topk, by_product)
@@ -316,7 +316,7 @@ class CatalogueSearch(ComposedSearchMixin):
 
                 def itm_of(picked: np.ndarray) -> np.ndarray:
                     return self.inferencer.score(
-                        pixels.expand(len(picked), -1, -1, -1),
+                        pixels[[0] * len(picked)],  # torch or numpy
                         [texts[i] for i in picked])
 
                 ranked = self._rank(picks, similarity, topk, rerank_k, itm_of,

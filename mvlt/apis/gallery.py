@@ -15,9 +15,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mvlt.datasets import FashionGenDataset, ImageTextDataset, ShardDataset
-from mvlt.datasets.transforms.loading import read_image_rows
 from mvlt.image import ImageDecodeError, decode_image
+from mvlt.utils.hdf5 import read_image_rows
 
 #: Kinds of gallery and the path endings that select them.
 GALLERY_KINDS = {
@@ -112,7 +111,7 @@ class Gallery:
         self._h5_rows: Optional[np.ndarray] = None
         #: The HDF5 data set of the images (Fashion-Gen's name).
         self.image_key = 'input_image'
-        self._shards: Optional[ShardDataset] = None
+        self._shards = None  # a ShardDataset, opened on first read
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -143,6 +142,7 @@ class Gallery:
             return read_image_rows(self.path, self.image_key, [row])[row]
         if self.kind == 'shards':
             if self._shards is None:
+                from mvlt.datasets import ShardDataset
                 self._shards = ShardDataset(manifest=self.path, test_mode=True)
             info = self._shards.get_data_info(row)
             return decode_image(info['img_bytes'], name=info['img_path'])
@@ -150,7 +150,7 @@ class Gallery:
 
     def read_many(self, rows: Sequence[int]) -> List[np.ndarray]:
         """Images of several rows (see :meth:`read`); HDF5 rows are read
-        together (:func:`mvlt.datasets.transforms.loading.read_image_rows`,
+        together (:func:`mvlt.utils.hdf5.read_image_rows`,
         the data sets' reader)."""
         rows = [int(r) for r in rows]
         if self.kind == 'fashiongen' and rows:
@@ -194,6 +194,10 @@ def _dataset_rows(dataset) -> Iterator[Tuple[dict, dict]]:
 
 
 def _fashiongen_rows(path: str, caption_fields: Sequence[str]) -> List[dict]:
+    # The data sets need torch (MMEngine's BaseDataset); imported here so
+    # that reading a gallery's images (the torch-free ONNX Runtime search)
+    # does not.
+    from mvlt.datasets import FashionGenDataset
     dataset = FashionGenDataset(
         ann_file=path,
         caption_fields=tuple(caption_fields),
@@ -203,6 +207,7 @@ def _fashiongen_rows(path: str, caption_fields: Sequence[str]) -> List[dict]:
 
 
 def _jsonl_rows(path: str, image_root: str) -> Tuple[List[dict], List[str]]:
+    from mvlt.datasets import ImageTextDataset
     dataset = ImageTextDataset(
         ann_file=path,
         data_prefix=dict(img_path=image_root),
@@ -311,6 +316,7 @@ def open_gallery(spec: str,
         root = osp.abspath(image_root or osp.dirname(path))
         rows, files = _jsonl_rows(path, root)
     elif kind == 'shards':
+        from mvlt.datasets import ShardDataset
         dataset = ShardDataset(manifest=path, test_mode=True)
         rows, files = [row for _, row in _dataset_rows(dataset)], []
     else:
@@ -320,3 +326,32 @@ def open_gallery(spec: str,
         rows, files, skipped = _leave_out(rows, files, root or path,
                                           on_bad_sample, exclude)
     return Gallery(kind, path, rows, root, files, skipped)
+
+
+def gallery_of_rows(spec: Dict, rows: Sequence[dict]) -> Gallery:
+    """A gallery opened again from its ``spec`` (:attr:`Gallery.spec`) and
+    rows recorded earlier (a search index's items), without the data sets
+    (torch): Fashion-Gen galleries take the rows given, folders are listed
+    again (torch-free anyway).
+
+    Raises:
+        FileNotFoundError: The source is missing.
+        ValueError: A JSON-lines or shards gallery (read by the data sets,
+            which need torch).
+    """
+    kind, path = spec['kind'], spec['path']
+    if kind in ('jsonl', 'shards'):
+        raise ValueError(
+            f'a {kind} gallery is read by mvlt.datasets, which needs torch; '
+            'serve it with the PyTorch backend, or index a folder / '
+            'Fashion-Gen gallery.')
+    if kind == 'folder':
+        return open_gallery(
+            f'folder:{path}', exclude=spec.get('exclude', ()))
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Gallery {path} does not exist.')
+    kept = [{
+        key: row[key]
+        for key in ('product_id', 'caption', 'category')
+    } for row in rows]
+    return Gallery(kind, path, kept, spec.get('image_root'), [])

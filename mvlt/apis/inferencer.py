@@ -25,6 +25,8 @@ from mvlt.utils.checkpoint_loading import (CheckpointHeads,
                                            load_model_checkpoint)
 from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
+from .model_zoo import model_config
+from .zero_shot import ZeroShotMixin
 
 ImageInput = Union[str, np.ndarray]
 
@@ -61,7 +63,7 @@ def _key_of(items: Sequence) -> str:
     return digest.hexdigest()
 
 
-class MVLTInferencer(BaseInferencer):
+class MVLTInferencer(ZeroShotMixin, BaseInferencer):
     """Load an MVLT config and checkpoint and run it on images and captions.
 
     Images are file paths or RGB uint8 arrays (H, W, 3); they go through the
@@ -77,7 +79,8 @@ class MVLTInferencer(BaseInferencer):
       caption / an image by ITM. With an ITC head and ``rerank_k``, the ITC
       similarity (gallery embeddings cached per gallery) picks the top k
       that ITM re-ranks.
-    * :meth:`embed_images` / :meth:`embed_captions`: ITC embeddings.
+    * :meth:`embed_images` / :meth:`embed_captions`: ITC embeddings;
+      :meth:`classify`: zero-shot labels by ITC similarity to prompts.
     * :meth:`reconstruct`: masked image generation with the MIR head.
 
     Scores come from the model's scoring API (:meth:`MVLT.score_pairs`,
@@ -87,7 +90,7 @@ class MVLTInferencer(BaseInferencer):
 
     Args:
         config (str | Config): Model config (its ``model`` and test
-            pipeline are used).
+            pipeline are used), or a metafile model name (list_models).
         checkpoint (str, optional): Weights; heads a method needs must be in
             it (a clear error otherwise).
         device (str): Torch device.
@@ -102,6 +105,7 @@ class MVLTInferencer(BaseInferencer):
                  cfg_options: Optional[dict] = None,
                  batch_size: int = 64) -> None:
         register_all_modules()
+        config = model_config(config)  # a model name of the metafile
         # load_config: clear file errors and the plug-in import path of the
         # tools (custom_imports next to the config).
         if isinstance(config, str):
@@ -260,6 +264,8 @@ class MVLTInferencer(BaseInferencer):
         if isinstance(images, torch.Tensor):
             return images
         return self.load_images(images)
+
+    tokenizer = property(lambda self: self.model.data_preprocessor.tokenizer)
 
     def tokenize_captions(self, captions: Sequence[str]) -> tuple:
         """Captions -> ``input_ids``, ``attention_mask`` (N, L) int64, by

@@ -16,13 +16,13 @@ photos are the positives), measures R@1 / R@5 / R@10 of each ranking and
 records the best as the index's default (:func:`default_rerank_k` turns it
 into the page's k'). Ties go to ITC (it needs no ITM pass).
 Every ranking is made by the one ranking function,
-:func:`mvlt.models.utils.rank_candidates`.
+:func:`mvlt.utils.ranking.rank_candidates`.
 """
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mvlt.models.utils import itc_similarity, rank_candidates, topk_candidates
+from mvlt.utils.ranking import itc_similarity, rank_candidates, topk_candidates
 from .ann_index import exact_topk
 
 #: The order ties are broken in: ITC first (no ITM pass), then ITM (the
@@ -36,7 +36,7 @@ DEFAULT_QUERIES = 100
 def shortlist_scores(similarity: np.ndarray, shortlist: np.ndarray,
                      itm: np.ndarray, ranking: str) -> Optional[np.ndarray]:
     """The scores one ranking re-ranks the ITC shortlist by, for
-    :func:`mvlt.models.utils.rank_candidates`: None (ITC alone), the ITM
+    :func:`mvlt.utils.ranking.rank_candidates`: None (ITC alone), the ITM
     probabilities, or ITM probability + ITC similarity (fused).
 
     Args:

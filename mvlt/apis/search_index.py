@@ -24,19 +24,20 @@ import os
 import os.path as osp
 import shlex
 import time
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 import numpy as np
 
 from mvlt.version import __version__
-from mvlt.visualization import write_rgb_image
 from .ann_files import open_ann, write_ann
 from .ann_index import (DEFAULT_TARGET_RECALL, parse_search_params,
                         serve_single_threaded, set_search_params)
 from .embed_shards import DEFAULT_SHARD_SIZE, embed_in_shards, prepare_plan
-from .gallery import Gallery, file_sha256, open_gallery
-from .inferencer import MVLTInferencer
+from .gallery import Gallery, file_sha256, gallery_of_rows, open_gallery
 from .ranking_choice import DEFAULT_QUERIES, measure_ranking
+
+if TYPE_CHECKING:  # the inferencer needs torch; ONNX serving does not
+    from .inferencer import MVLTInferencer
 
 #: Version of the folder layout; an index of another version is refused.
 INDEX_FORMAT = 1
@@ -48,6 +49,9 @@ IMAGE_INDEX = 'images.faiss'
 CAPTION_INDEX = 'captions.faiss'
 THUMB_DIR = 'thumbs'
 MODES = ('itc', 'exact-itm')
+#: Who runs the model when serving: the PyTorch model, or its ONNX graphs
+#: (tools/deployment/export_onnx.py) with ONNX Runtime, without torch.
+BACKENDS = ('pytorch', 'onnxruntime')
 
 ProgressFn = Callable[[int, int], None]
 
@@ -77,13 +81,15 @@ def rebuild_command(meta: dict, out_dir: str) -> str:
                       ('target_recall', '--target-recall')):
         if build.get(key) is not None:
             words += [flag, str(build[key])]
+    if meta.get('onnx_dir'):
+        words += ['--backend', 'onnxruntime', '--onnx', meta['onnx_dir']]
     options = meta['config'].get('options') or {}
     if options:
         words += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
     return ' '.join(shlex.quote(w) for w in words)
 
 
-def build_search_index(inferencer: MVLTInferencer,
+def build_search_index(inferencer: 'MVLTInferencer',
                        gallery: Gallery,
                        out_dir: str,
                        config_source: str,
@@ -102,7 +108,9 @@ def build_search_index(inferencer: MVLTInferencer,
     """Embed a gallery and write a search index folder.
 
     Args:
-        inferencer: The model (config + checkpoint) to embed with.
+        inferencer: The model (config + checkpoint) to embed with: an
+            :class:`MVLTInferencer`, or a :class:`mvlt.deploy.OnnxInferencer`
+            (then its ``cfg`` is the config written into the index).
         gallery: The products (:func:`mvlt.apis.gallery.open_gallery`).
         out_dir: The index folder (created; files of an older index in it
             are replaced).
@@ -138,6 +146,8 @@ def build_search_index(inferencer: MVLTInferencer,
     Raises:
         KeyError: The model has no ITC head and ``exact_itm`` is False.
     """
+    # Needs torch (mvlt.visualization); serving an index does not.
+    from mvlt.visualization import write_rgb_image
     if not inferencer.checkpoint:
         raise ValueError('build_search_index needs an inferencer with a '
                          'checkpoint: the index records its content hash.')
@@ -244,6 +254,8 @@ def build_search_index(inferencer: MVLTInferencer,
         gallery=dict(**gallery.spec, sha256=gallery_sha),
         build_seconds=round(seconds, 3),
         images_per_second=round(total / max(seconds, 1e-9), 2),
+        backend=getattr(inferencer, 'backend', 'pytorch'),
+        onnx_dir=getattr(inferencer, 'export_dir', None),
         mvlt_version=__version__,
         created=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     with open(osp.join(out_dir, META_FILE), 'w', encoding='utf-8') as f:
@@ -251,7 +263,7 @@ def build_search_index(inferencer: MVLTInferencer,
     return meta
 
 
-def estimate_exact_itm_seconds(inferencer: MVLTInferencer,
+def estimate_exact_itm_seconds(inferencer: 'MVLTInferencer',
                                gallery: Gallery) -> float:
     """Seconds one text query would take with exact ITM scoring of every
     gallery image, from one timed batch of pairs (reading included).
@@ -287,6 +299,12 @@ class SearchIndex:
         search_params: faiss search parameters replacing the tuned ones in
             ``meta['ann']``, e.g. ``'nprobe=128'`` (ValueError if the index
             has no such parameter).
+        backend: ``'pytorch'`` (the model from the index's config and the
+            checkpoint) or ``'onnxruntime'`` (the graphs in ``onnx_dir``,
+            refused unless exported from the index's checkpoint; torch is
+            then never imported and the checkpoint file is not needed).
+        onnx_dir: Folder of ``tools/deployment/export_onnx.py``.
+        threads: ONNX Runtime's threads (None: its default).
 
     Attributes:
         meta (dict): ``meta.json``.
@@ -303,6 +321,8 @@ class SearchIndex:
             checkpoint / gallery.
         IndexMismatchError: The checkpoint or gallery differ from the ones
             the index was built from (the message gives the rebuild command).
+        mvlt.deploy.ManifestMismatchError: The ONNX graphs were exported
+            from another checkpoint or vocabulary.
     """
 
     def __init__(self,
@@ -311,8 +331,18 @@ class SearchIndex:
                  device: str = 'cpu',
                  batch_size: int = 16,
                  verify_gallery: bool = True,
-                 search_params: str = '') -> None:
+                 search_params: str = '',
+                 backend: str = 'pytorch',
+                 onnx_dir: Optional[str] = None,
+                 threads: Optional[int] = None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got '
+                             f'{backend!r}.')
+        if backend == 'onnxruntime' and not onnx_dir:
+            raise ValueError("backend='onnxruntime' needs onnx_dir, the "
+                             'folder of tools/deployment/export_onnx.py.')
         self.index_dir = osp.abspath(index_dir)
+        self.backend = backend
         meta_path = osp.join(self.index_dir, META_FILE)
         if not osp.isfile(meta_path):
             raise FileNotFoundError(
@@ -329,27 +359,13 @@ class SearchIndex:
                 f'{self.meta.get("format")}, this mvlt reads format '
                 f'{INDEX_FORMAT}; rebuild it: '
                 f'{rebuild_command(self.meta, index_dir)}')
-        checkpoint = self._check_checkpoint(checkpoint)
-        self.gallery = self._open_gallery(verify_gallery)
-        try:
-            self.inferencer = MVLTInferencer(
-                osp.join(self.index_dir, self.meta['config']['file']),
-                checkpoint,
-                device=device,
-                batch_size=batch_size)
-        except FileNotFoundError as err:
-            # Relative paths in the config (the vocabulary) are relative to
-            # the folder the index was built in.
-            raise FileNotFoundError(
-                f'{err} (the config of {self.index_dir} was written in '
-                f"{self.meta['config']['cwd']}: start from there)") from None
-        except (TypeError, KeyError, ValueError) as err:
-            # The stored config predates a change of the model's arguments.
-            raise self._mismatch(
-                f'its {CONFIG_FILE} does not build a model with this mvlt '
-                f'({type(err).__name__}: {err}).') from None
         with open(osp.join(self.index_dir, ITEMS_FILE), encoding='utf-8') as f:
             self.items = [json.loads(line) for line in f if line.strip()]
+        if backend == 'onnxruntime':
+            self._open_onnx(onnx_dir, checkpoint, batch_size, verify_gallery,
+                            threads)
+        else:
+            self._open_pytorch(checkpoint, device, batch_size, verify_gallery)
         self.image_index = self.caption_index = None
         self.image_embeds = self.caption_embeds = None
         self.captions: List[dict] = []
@@ -369,6 +385,51 @@ class SearchIndex:
                 ann.get('captions'), len(self.captions),
                 self.meta['embed_dim'], rebuild)
             self.set_search_params(parse_search_params(search_params))
+
+    def _open_pytorch(self, checkpoint: Optional[str], device: str,
+                      batch_size: int, verify_gallery: bool) -> None:
+        from .inferencer import MVLTInferencer
+        checkpoint = self._check_checkpoint(checkpoint)
+        self.gallery = self._open_gallery(verify_gallery)
+        try:
+            self.inferencer = MVLTInferencer(
+                osp.join(self.index_dir, self.meta['config']['file']),
+                checkpoint,
+                device=device,
+                batch_size=batch_size)
+        except FileNotFoundError as err:
+            # Relative paths in the config (the vocabulary) are relative to
+            # the folder the index was built in.
+            raise FileNotFoundError(
+                f'{err} (the config of {self.index_dir} was written in '
+                f"{self.meta['config']['cwd']}: start from there)") from None
+        except (TypeError, KeyError, ValueError) as err:
+            # The stored config predates a change of the model's arguments.
+            raise self._mismatch(
+                f'its {CONFIG_FILE} does not build a model with this mvlt '
+                f'({type(err).__name__}: {err}).') from None
+
+    def _open_onnx(self, onnx_dir: str, checkpoint: Optional[str],
+                   batch_size: int, verify_gallery: bool,
+                   threads: Optional[int]) -> None:
+        """The ONNX Runtime backend: graphs checked against the index's
+        checkpoint hash (and ``checkpoint``'s, when given); the gallery's
+        rows from ``items.jsonl``, its images read without torch."""
+        from mvlt.deploy import OnnxInferencer
+        if not self.has_itc:
+            raise IndexMismatchError(
+                f'{self.index_dir} is an exact-ITM index (no ITC head); '
+                'serve it with the PyTorch backend.')
+        self.inferencer = OnnxInferencer(
+            onnx_dir,
+            checkpoint=checkpoint,
+            checkpoint_sha256=self.meta['checkpoint']['sha256'],
+            batch_size=batch_size,
+            num_threads=threads)
+        # The rows recorded at build time: reading them from a Fashion-Gen
+        # / JSON-lines source needs the data sets (torch); the content hash
+        # still proves the source unchanged.
+        self.gallery = self._open_gallery(verify_gallery, self.items)
 
     def set_search_params(self, params: dict) -> None:
         """Change the faiss search parameters of the image table (``nprobe``
@@ -414,12 +475,20 @@ class SearchIndex:
                 f'{digest[:12]}...: its embeddings belong to other weights.')
         return path
 
-    def _open_gallery(self, verify: bool) -> Gallery:
+    def _open_gallery(self,
+                      verify: bool,
+                      items: Optional[List[dict]] = None) -> Gallery:
         spec = self.meta['gallery']
-        gallery = open_gallery(
-            f"{spec['kind']}:{spec['path']}",
-            spec.get('image_root'),
-            exclude=spec.get('exclude', ()))
+        if items is not None:
+            try:
+                gallery = gallery_of_rows(spec, items)
+            except ValueError as err:
+                raise IndexMismatchError(f'{self.index_dir}: {err}') from None
+        else:
+            gallery = open_gallery(
+                f"{spec['kind']}:{spec['path']}",
+                spec.get('image_root'),
+                exclude=spec.get('exclude', ()))
         if len(gallery) != self.meta['num_items']:
             raise self._mismatch(
                 f'the gallery {spec["path"]} now has {len(gallery)} rows, '

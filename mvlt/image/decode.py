@@ -185,7 +185,8 @@ def decode_image(source: Source,
         if min_size is not None and image.format == 'JPEG':
             image.draft(image.mode, (int(min_size), int(min_size)))
         image.load()  # the first frame of an animation
-        image = ImageOps.exif_transpose(image)
+        # In place: no copy of the pixels when there is nothing to turn.
+        ImageOps.exif_transpose(image, in_place=True)
         return to_rgb8(image)
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageDecodeError(

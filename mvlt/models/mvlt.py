@@ -114,6 +114,8 @@ class MVLT(TrainingLossMixin, RetrievalScoringMixin, BaseModel):
         for head in self.heads.values():
             if hasattr(head, 'tie_weights'):
                 head.tie_weights(self.backbone.word_embeddings)
+            if hasattr(head, 'bind'):  # heads that run other heads
+                head.bind(self)
         bind_gallery_heads(self.heads)
         self.train_objectives = self._check_names(
             'train_objectives', train_objectives or tuple(self.heads))

@@ -1,14 +1,24 @@
-"""Utilities: module registration, environment set-up, tokenizer."""
-from .allocator import tune_cpu_allocator
-from .checkpoint import load_checkpoint_file, register_safe_checkpoint_loader
-from .dist import run_reporting_failures, setup_distributed
-from .heads_check import check_checkpoint_heads, checkpoint_state_dict
-from .setup_env import register_all_modules
-from .tokenizer import build_tokenizer, build_vocab
+"""Utilities: module registration, environment set-up, tokenizer.
 
-__all__ = [
-    'check_checkpoint_heads', 'checkpoint_state_dict', 'load_checkpoint_file',
-    'register_all_modules', 'register_safe_checkpoint_loader',
-    'run_reporting_failures', 'setup_distributed', 'tune_cpu_allocator',
-    'build_tokenizer', 'build_vocab'
-]
+The names below are imported on first use (PEP 562), so that the torch-free
+modules of this package (``mvlt.utils.tokenizer``, ``mvlt.utils.ranking``)
+can be imported where torch is not installed (the ONNX Runtime serving
+path, docs/deployment.md).
+"""
+from .lazy import lazy_exports
+
+#: Public name -> the module of this package that defines it.
+_EXPORTS = dict(
+    tune_cpu_allocator='allocator',
+    load_checkpoint_file='checkpoint',
+    register_safe_checkpoint_loader='checkpoint',
+    run_reporting_failures='dist',
+    setup_distributed='dist',
+    check_checkpoint_heads='heads_check',
+    checkpoint_state_dict='heads_check',
+    register_all_modules='setup_env',
+    build_tokenizer='tokenizer',
+    build_vocab='tokenizer')
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

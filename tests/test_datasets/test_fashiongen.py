@@ -13,7 +13,7 @@ from mmengine.dataset import pseudo_collate
 from mvlt.datasets import FashionGenDataset
 from mvlt.datasets.transforms import loading
 from mvlt.registry import DATASETS
-from mvlt.utils import register_all_modules
+from mvlt.utils import hdf5, register_all_modules
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets',
@@ -213,7 +213,7 @@ def test_handles_are_per_process(synthetic_fashiongen, monkeypatch):
     assert loading.open_hdf5(path) is first
     # In a forked worker (another pid) the inherited handle is left alone
     # and a new one is opened.
-    monkeypatch.setattr(loading.os, 'getpid', lambda: -12345)
+    monkeypatch.setattr(os, 'getpid', lambda: -12345)
     second = loading.open_hdf5(path)
     assert second is not first and first.id.valid
     monkeypatch.undo()
@@ -225,7 +225,7 @@ def test_construction_leaves_no_handle_and_workers_read(synthetic_fashiongen):
     dataset = FashionGenDataset(
         ann_file=synthetic_fashiongen['validation'],
         pipeline=_pipeline(synthetic_fashiongen['vocab']))
-    assert synthetic_fashiongen['validation'] not in loading._HDF5_FILES
+    assert synthetic_fashiongen['validation'] not in hdf5._HDF5_FILES
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=4,
@@ -237,7 +237,7 @@ def test_construction_leaves_no_handle_and_workers_read(synthetic_fashiongen):
         seen += [s.sample_idx for s in batch['data_samples']]
     assert sorted(seen) == list(range(len(dataset)))
     # The main process never opened the file to serve samples.
-    assert synthetic_fashiongen['validation'] not in loading._HDF5_FILES
+    assert synthetic_fashiongen['validation'] not in hdf5._HDF5_FILES
 
 
 def test_synthetic_base_config_builds(synthetic_fashiongen):

@@ -1,10 +1,20 @@
-"""Accuracy, macro-F1 (as scikit-learn computes it) and SumC."""
+"""Accuracy, macro-F1 (as scikit-learn computes it) and SumC, and the
+zero-shot recognition config that reports them."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.structures import BaseDataElement
 from sklearn.metrics import f1_score
 
+from conftest import REPO
 from mvlt.evaluation import RecognitionMetric, accuracy, macro_f1
+from mvlt.registry import MODELS
+from mvlt.utils import register_all_modules
 
 
 def test_macro_f1_of_a_known_confusion():
@@ -65,3 +75,64 @@ def test_metric_names_missing_fields():
     metric = RecognitionMetric()
     with pytest.raises(KeyError, match="predict_tasks=\\('category',\\)"):
         metric.process(None, [BaseDataElement(category_label=1)])
+
+
+def test_zero_shot_config_reports_recognition(synthetic_fashiongen, tmp_path):
+    """The zero-shot task config (ITC similarity to prompt captions, no
+    fine-tuning) reports M-CR / S-CR accuracy, macro-F1 and SumC through
+    tools/test.py, with the class ids the config fixes; a checkpoint without
+    ITC weights is refused."""
+    register_all_modules()
+    data = synthetic_fashiongen
+    config = osp.join(REPO, 'configs', 'mvlt', 'synthetic',
+                      'recognition_synthetic_zeroshot.py')
+    options = {
+        'model.data_preprocessor.tokenizer.vocab_file': data['vocab'],
+        'test_dataloader.dataset.data_root': data['root'],
+        'test_dataloader.dataset.ann_file': osp.basename(data['validation']),
+        'test_dataloader.num_workers': 0,
+        'test_dataloader.persistent_workers': False,
+        'test_dataloader.batch_size': 8,
+    }
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    state = model.state_dict()
+    checkpoint = str(tmp_path / 'demo.pth')
+    torch.save(dict(state_dict=state, meta={}), checkpoint)
+
+    def run(ckpt, name):
+        work_dir = str(tmp_path / name)
+        return subprocess.run(
+            [
+                sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
+                work_dir, '--cfg-options'
+            ] + [f'{k}={v}' for k, v in options.items()],
+            cwd=REPO,
+            capture_output=True,
+            text=True), work_dir
+
+    result, work_dir = run(checkpoint, 'zeroshot')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '| M-CR (validation)' in result.stdout
+    with open(osp.join(work_dir, 'test_metrics.json')) as f:
+        metrics = json.load(f)['metrics']
+    for task in ('M-CR', 'S-CR'):
+        accuracy_pc = metrics[f'recognition/validation/{task}/A']
+        assert 0 <= accuracy_pc <= 100
+        assert metrics[f'recognition/validation/{task}/SumC'] == \
+            pytest.approx(accuracy_pc +
+                          100 * metrics[f'recognition/validation/{task}/'
+                                        'macro-F'])
+    without_itc = str(tmp_path / 'no_itc.pth')
+    torch.save(
+        dict(
+            state_dict={
+                k: v
+                for k, v in state.items() if not k.startswith('heads.itc.')
+            },
+            meta={}), without_itc)
+    result, _ = run(without_itc, 'no_itc')
+    assert result.returncode != 0
+    assert "no weights for the head(s) ['itc']" in result.stderr

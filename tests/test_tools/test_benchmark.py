@@ -308,3 +308,33 @@ def test_tool_runs_without_optional_packages():
                           capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_tool_embed_mode(tmp_path):
+    """--mode embed: both towers of MVLT and of CLIP ViT-B/32 (random
+    weights), PyTorch and ONNX Runtime, with their multiply-adds."""
+    pytest.importorskip('open_clip', reason='requirements/optional.txt')
+    pytest.importorskip('onnxruntime', reason='requirements/optional.txt')
+    cfg = Config.fromfile(NANO_CONFIG)
+    cfg.model.heads.itc = dict(
+        type='ITCHead', visual_channels=128, text_channels=128, embed_dim=32)
+    config = str(tmp_path / 'nano_itc.py')
+    cfg.dump(config)
+    result = load_tool().main([
+        config, '--mode', 'embed', '--device', 'cpu', '--batch-size', '2',
+        '--iters', '1', '--warmup', '0', '--caption-len', '8',
+        '--no-malloc-tuning'
+    ])
+    towers = ('mvlt_image', 'clip_image', 'mvlt_caption', 'clip_caption')
+    assert set(result['items_per_s']) == {
+        f'{tower}/{backend}'
+        for tower in towers for backend in ('pytorch', 'onnxruntime')
+    }
+    for tower in towers:
+        assert result['max_abs_onnx_difference'][tower] <= 1e-4
+    # ViT-B/32: the 4.4 GMACs per 224-px image usually quoted for it;
+    # counted here without the element-wise work.
+    assert 4.0e9 < result['macs_per_item']['clip_image'] < 4.6e9
+    assert result['macs_per_item']['mvlt_image'] < 1e9
+    assert result['mvlt_over_clip']['image/faster_backend']['median'] > 0

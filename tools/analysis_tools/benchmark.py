@@ -2,7 +2,7 @@
 side.
 
     python tools/analysis_tools/benchmark.py CONFIG [--baseline CONFIG]
-        [--mode train|retrieval|data|e2e] [--batch-size N] [--img-size S]
+        [--mode train|retrieval|data|e2e|embed] [--batch-size N] [--img-size S]
         [--text-len L] [--caption-len MIN [MAX]] [--iters N] [--warmup N]
         [--amp] [--compile [--compile-backend B] [--compile-mode M]]
         [--sweep] [--workers N ...] [--target-rate R] [--clock wall|process]
@@ -21,7 +21,10 @@ alone, in one process and with ``--workers N``; ``e2e`` runs that loader
 feeding the training step and reports end-to-end samples/s and the share of
 the time spent waiting for data. The train and retrieval modes feed
 synthetic inputs and a made-up vocabulary of the configured size when the
-configured one is missing, so they need nothing on disk.
+configured one is missing, so they need nothing on disk. ``embed`` times the
+ITC image and caption towers against CLIP ViT-B/32 (open_clip, random
+weights), with PyTorch and with ONNX Runtime, on the CPU
+(``benchmark_modes/embed.py``).
 
 Figures: median, quartiles and range of samples/s (train) or pairs/s
 (retrieval), per-round ratios, peak tensor memory of a step, FLOPs per sample
@@ -51,12 +54,13 @@ from mvlt.utils.config import enable_amp
 if osp.dirname(osp.abspath(__file__)) not in sys.path:
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_modes import common, data, report  # noqa: E402
+from benchmark_modes.embed import print_embed, run_embed  # noqa: E402
 from benchmark_modes.retrieval import run_retrieval  # noqa: E402
 from benchmark_modes.train import run_sweep, run_train  # noqa: E402
 
 SWEEP_IMG_SIZES = (192, 256, 384, 512)
 SWEEP_TEXT_LENS = (64, 128, 256)
-MODES = ('train', 'retrieval', 'data', 'e2e')
+MODES = ('train', 'retrieval', 'data', 'e2e', 'embed')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -196,6 +200,9 @@ def run_mode(args: argparse.Namespace, device: torch.device,
     elif args.mode == 'retrieval':
         result.update(run_retrieval(cfg, baseline, args, device))
         report.print_report('retrieval', result)
+    elif args.mode == 'embed':
+        result.update(run_embed(cfg, args, device, work_dir))
+        print_embed(result)
     elif args.mode == 'data':
         result.update(data.run_data(cfg, args, device))
         print(f"\n== data: {result['settings']}")

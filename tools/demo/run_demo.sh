@@ -8,7 +8,9 @@
 #      its training curves,
 #   5. test zero-shot TIR / ITR (ranked by ITC, the demo's ranking, and by
 #      ITM, the paper's) and masked image generation, save figures,
-#   6. index the validation split for the catalogue search page.
+#   6. index the validation split for the catalogue search page,
+#   7. predict garment type and colour zero-shot (ITC similarity to prompt
+#      captions) on the validation split.
 # Results go to $WORK_DIR (default work_dirs/demo, or work_dirs/demo_seed<N>
 # with SEED=N); nothing is downloaded.
 #   SEED=3 bash tools/demo/run_demo.sh            # another seed (default 0)
@@ -80,3 +82,11 @@ end=$(date +%s)
     --seconds "data=$((data_done - start))" \
     "pre-training=$((train_done - data_done))" \
     "testing=$((end - train_done))"
+
+# Zero-shot garment type and colour of the validation split (needs the ITC
+# head, as the search index); printed after the summary, whose figures it
+# leaves alone (it only reads the checkpoint).
+if [ -n "$search_index" ]; then
+    "$PY" tools/demo/zero_shot_demo.py "$PRETRAIN" "$checkpoint" \
+        --gallery "$DATA/fashiongen_256_256_validation.h5"
+fi

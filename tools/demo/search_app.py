@@ -1,7 +1,8 @@
 """A catalogue-search page (gradio) and JSON endpoints over a search index.
 
     python tools/demo/search_app.py INDEX_DIR [--port 7860] [--host HOST] \
-        [--checkpoint CKPT] [--topk 10] [--rerank-k 16]
+        [--checkpoint CKPT] [--topk 10] [--rerank-k 16] \
+        [--backend onnxruntime --onnx EXPORT_DIR]
 
 Build the index first with ``tools/misc/build_search_index.py``. The page
 has a text search (top k by ITC, the first k' re-ranked by ITM), an image
@@ -23,6 +24,11 @@ never opens a public share link, refuses uploads over
 ``--max-upload-mb`` and images over ``--max-pixels`` (decompression bombs),
 and serves no file but the index's thumbnails and this session's uploads.
 gradio is an optional dependency (requirements/optional.txt).
+
+With ``--backend onnxruntime`` the model runs as the ONNX graphs of
+``tools/deployment/export_onnx.py`` (refused unless exported from the
+index's checkpoint) and this process never imports torch
+(docs/deployment.md).
 """
 import argparse
 import html
@@ -39,6 +45,7 @@ from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image, parse_group)
 from mvlt.apis.product_groups import photos_html
 from mvlt.apis.ranking_choice import default_rerank_k, describe_ranking
+from mvlt.apis.search_index import BACKENDS
 from mvlt.apis.search_metrics import add_metrics
 from mvlt.apis.serving import add_serving_args, serve, worker_argv
 from mvlt.apis.web_guard import allowed_hosts, guard_hosts
@@ -297,6 +304,7 @@ def build_app(search: CatalogueSearch,
         return dict(
             num_items=len(search),
             mode=meta['mode'],
+            backend=search.index.backend,
             gallery=meta['gallery']['path'],
             checkpoint=meta['checkpoint']['path'],
             max_query_chars=search.max_query_chars,
@@ -402,6 +410,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max-pixels', type=int, default=MAX_IMAGE_PIXELS)
     parser.add_argument('--max-query-chars', type=int, default=MAX_QUERY_CHARS)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--backend',
+        choices=BACKENDS,
+        default='pytorch',
+        help='who runs the model: PyTorch, or ONNX Runtime on the graphs '
+        'of --onnx (no torch needed)')
+    parser.add_argument(
+        '--onnx', help='folder of tools/deployment/export_onnx.py')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='ONNX Runtime threads (default: its own choice)')
     add_serving_args(parser)
     return parser.parse_args(argv)
 
@@ -414,7 +434,10 @@ def open_app(args: argparse.Namespace):
             checkpoint=args.checkpoint,
             device=args.device,
             batch_size=args.batch_size,
-            search_params=args.search_params)
+            search_params=args.search_params,
+            backend=args.backend,
+            onnx_dir=args.onnx,
+            threads=args.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as err:
         raise SystemExit(str(err)) from None
     search = CatalogueSearch(index, max_query_chars=args.max_query_chars)

@@ -2,7 +2,8 @@
 
     python tools/misc/build_search_index.py CONFIG CHECKPOINT \
         --gallery SPEC --out DIR [--image-root DIR] [--batch-size 64] \
-        [--exact-itm] [--cfg-options ...]
+        [--exact-itm] [--backend onnxruntime --onnx EXPORT_DIR] \
+        [--cfg-options ...]
 
 The gallery is embedded in shards (``--shard-size``) written as they
 finish: a killed build resumes where it stopped, and
@@ -22,6 +23,10 @@ A model without an ITC head cannot make the index; the tool says so, with
 the time exact ITM scoring of every image would take per query, and
 ``--exact-itm`` builds an index that scores queries that way. That case
 exits with status 3 (other errors: 1 or 2).
+
+``--backend onnxruntime`` embeds with the ONNX graphs of
+``tools/deployment/export_onnx.py`` (refused unless exported from
+CHECKPOINT with the config's vocabulary) instead of the PyTorch model.
 """
 import argparse
 import os
@@ -36,6 +41,7 @@ from mvlt.apis import (MVLTInferencer, build_search_index,
                        estimate_exact_itm_seconds, open_gallery)
 from mvlt.apis.ann_files import describe_ann
 from mvlt.apis.ranking_choice import describe_ranking
+from mvlt.apis.search_index import BACKENDS
 from mvlt.image import ImageDecodeError
 from mvlt.utils.cli import config_parser
 
@@ -101,7 +107,41 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=100,
         help='held-out captions on which ITC, ITC + ITM and fused ranking '
         "are compared (the page's default follows; 0: not measured)")
+    parser.add_argument(
+        '--backend',
+        choices=BACKENDS,
+        default='pytorch',
+        help='who embeds: PyTorch, or ONNX Runtime on the graphs of --onnx')
+    parser.add_argument(
+        '--onnx', help='folder of tools/deployment/export_onnx.py')
     return parser.parse_args(argv)
+
+
+def onnx_inferencer(args: argparse.Namespace):
+    """The ONNX Runtime backend for CHECKPOINT and the config's vocabulary
+    (refused with a message when the export does not match them)."""
+    from mvlt.deploy import ManifestMismatchError, OnnxInferencer
+    from mvlt.utils.config import load_config
+    if not args.onnx:
+        sys.exit('--backend onnxruntime needs --onnx EXPORT_DIR (made by '
+                 'tools/deployment/export_onnx.py).')
+    if args.exact_itm:
+        sys.exit('An exact-ITM index is built with the PyTorch backend.')
+    cfg = load_config(args.config, args.cfg_options)
+    tokenizer = cfg.model.data_preprocessor.tokenizer
+    vocab = tokenizer.get('vocab_file') if isinstance(tokenizer,
+                                                      dict) else tokenizer
+    if vocab and osp.isdir(vocab):
+        vocab = osp.join(vocab, 'vocab.txt')
+    try:
+        return OnnxInferencer(
+            args.onnx,
+            checkpoint=args.checkpoint,
+            vocab_file=vocab,
+            batch_size=args.batch_size,
+            cfg=cfg)
+    except (FileNotFoundError, ManifestMismatchError) as err:
+        sys.exit(str(err))
 
 
 def _build(args: argparse.Namespace, inferencer: MVLTInferencer,
@@ -156,12 +196,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
         print(f'Skipped {file}: {reason}', file=sys.stderr)
     if gallery.skipped:
         print(f'Skipped {len(gallery.skipped)} unreadable image(s).')
-    inferencer = MVLTInferencer(
-        args.config,
-        args.checkpoint,
-        device=args.device,
-        cfg_options=args.cfg_options,
-        batch_size=args.batch_size)
+    if args.backend == 'onnxruntime':
+        inferencer = onnx_inferencer(args)
+    else:
+        inferencer = MVLTInferencer(
+            args.config,
+            args.checkpoint,
+            device=args.device,
+            cfg_options=args.cfg_options,
+            batch_size=args.batch_size)
     print(f'Gallery: {len(gallery)} images ({gallery.kind}: {gallery.path})')
     if not inferencer.has_itc and not args.exact_itm:
         seconds = estimate_exact_itm_seconds(inferencer, gallery)

@@ -59,6 +59,11 @@ def check_model_heads(runner, model: torch.nn.Module,
         raise KeyError(f'This test needs the model head(s) {missing}, but '
                        f'model.heads builds only {sorted(model.heads)}; add '
                        'them to the config.')
+    # A head without weights of its own (zero-shot) names those it reads.
+    heads = tuple(
+        dict.fromkeys(
+            name for head in heads
+            for name in getattr(model.heads[head], 'reads_heads', (head, ))))
     checkpoint = runner.cfg.get('load_from')
     hook = _heads_hook(runner)
     if hook is not None:

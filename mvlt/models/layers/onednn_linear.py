@@ -22,10 +22,12 @@ def use_onednn(x: torch.Tensor) -> bool:
     """Whether products on ``x`` may go through oneDNN: CPU float32, no
     autocast (autocast picks its own kernels and dtypes), not inside
     ``torch.compile`` (inductor lowers the kernel only with constant
-    weights, and picks its own kernels)."""
+    weights, and picks its own kernels), not in an ONNX export (ONNX has no
+    such op; ``F.linear`` exports as MatMul + Add)."""
     return (_AVAILABLE and x.device.type == 'cpu' and x.dtype == torch.float32
             and not torch.is_autocast_enabled('cpu')
-            and not torch.compiler.is_compiling())
+            and not torch.compiler.is_compiling()
+            and not torch.onnx.is_in_onnx_export())
 
 
 def onednn_product(x: torch.Tensor,

@@ -1,0 +1,197 @@
+"""Models by name from the metafile: ``list_models`` and ``get_model``, as
+mmpretrain's ``mmpretrain.list_models`` / ``mmpretrain.get_model``.
+
+The names, configs and (when released) weights come from
+``configs/mvlt/metafile.yml``, listed in the repository's
+``model-index.yml``. Nothing is downloaded: weights are a local checkpoint
+path given as ``pretrained``, or the metafile's ``Weights`` when that is a
+local file.
+"""
+import copy
+import fnmatch
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Union
+
+import yaml
+from mmengine.config import Config
+
+#: The repository root (configs/ and model-index.yml live there).
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MODEL_INDEX = osp.join(REPO_ROOT, 'model-index.yml')
+
+
+@dataclass
+class ModelInfo:
+    """One model of the metafile.
+
+    Attributes:
+        name: Its name (``Name``).
+        config: Absolute path of its config.
+        weights: Its released weights (``Weights``), if any.
+        collection: The collection it belongs to.
+        results: The metafile's ``Results`` (task, data set, metrics).
+    """
+    name: str
+    config: str
+    weights: Optional[str] = None
+    collection: Optional[str] = None
+    results: List[dict] = field(default_factory=list)
+
+
+def _read_yaml(path: str) -> dict:
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path} does not exist: the model zoo reads the metafiles of a '
+            'repository checkout (model-index.yml and configs/).')
+    with open(path, encoding='utf-8') as f:
+        return yaml.safe_load(f) or {}
+
+
+def load_model_index(index: str = MODEL_INDEX) -> Dict[str, ModelInfo]:
+    """Every model of the metafiles that ``index`` imports, by name.
+
+    Raises:
+        FileNotFoundError: A missing index, metafile or config.
+        ValueError: A name listed twice.
+    """
+    root = osp.dirname(osp.abspath(index))
+    models: Dict[str, ModelInfo] = {}
+    for metafile in _read_yaml(index).get('Import', []):
+        meta_path = osp.join(root, metafile)
+        for entry in _read_yaml(meta_path).get('Models', []):
+            name = entry['Name']
+            if name in models:
+                raise ValueError(f'{meta_path}: model {name} is listed '
+                                 'twice in the metafiles.')
+            config = osp.join(root, entry['Config'])
+            if not osp.isfile(config):
+                raise FileNotFoundError(
+                    f'{meta_path}: the config {entry["Config"]} of {name} '
+                    'does not exist.')
+            models[name] = ModelInfo(
+                name=name,
+                config=config,
+                weights=entry.get('Weights'),
+                collection=entry.get('In Collection'),
+                results=entry.get('Results') or [])
+    return models
+
+
+def list_models(pattern: Optional[str] = None,
+                exclude_patterns: Optional[List[str]] = None) -> List[str]:
+    """Names of the listed models, sorted, as ``mmpretrain.list_models``.
+
+    Args:
+        pattern: A wildcard pattern (``fnmatch``, case-insensitive;
+            ``'*mask-ratio*'``); a pattern without ``*`` matches names that
+            contain it.
+        exclude_patterns: Patterns of names to leave out.
+
+    Returns:
+        list[str]: Matching model names.
+    """
+
+    def wildcard(text: str) -> str:
+        return text.lower() if '*' in text else f'*{text.lower()}*'
+
+    names = sorted(load_model_index())
+    if pattern:
+        names = [
+            n for n in names if fnmatch.fnmatch(n.lower(), wildcard(pattern))
+        ]
+    for excluded in exclude_patterns or []:
+        names = [
+            n for n in names
+            if not fnmatch.fnmatch(n.lower(), wildcard(excluded))
+        ]
+    return names
+
+
+def model_info(name: str) -> ModelInfo:
+    """The metafile entry of ``name``.
+
+    Raises:
+        ValueError: An unknown name; the message lists the known ones.
+    """
+    models = load_model_index()
+    if name not in models:
+        close = [n for n in sorted(models) if name.lower() in n.lower()]
+        raise ValueError(
+            f'Unknown model {name!r}. ' +
+            (f'Did you mean one of {close}? ' if close else '') +
+            f'Known models ({len(models)}): {", ".join(sorted(models))} '
+            '(mvlt.apis.list_models()).')
+    return models[name]
+
+
+def model_config(config):
+    """The config file of a model name of the metafile; anything else (a
+    path, a ``Config``) unchanged."""
+    if isinstance(config, str) and not osp.exists(config) and \
+            config in load_model_index():
+        return load_model_index()[config].config
+    return config
+
+
+def get_model(model: Union[str, Config],
+              pretrained: Union[bool, str, None] = None,
+              device: str = 'cpu',
+              **kwargs):
+    """Build a model by name or config, as ``mmpretrain.get_model``.
+
+    Args:
+        model: A name from :func:`list_models`, a config file or a
+            ``Config``.
+        pretrained: None / False: the weights as initialised; a checkpoint
+            path: those weights; True: the metafile's ``Weights`` (a local
+            path; no model of this project has released weights yet).
+        device: Where the model goes.
+        **kwargs: Overrides merged into the config's ``model`` (e.g.
+            ``data_preprocessor=dict(tokenizer=dict(vocab_file=...))``).
+
+    Returns:
+        mvlt.models.MVLT: The model in eval mode; ``model.cfg`` is its
+        config.
+
+    Raises:
+        ValueError: An unknown name (the message lists the known ones), or
+            ``pretrained=True`` for a model without released weights.
+        FileNotFoundError: A missing checkpoint.
+    """
+    from mmengine.runner import load_checkpoint
+
+    from mvlt.registry import MODELS
+    from mvlt.utils import register_all_modules
+    from mvlt.utils.config import load_config
+    register_all_modules()
+    weights = None
+    if isinstance(model, Config):
+        cfg = copy.deepcopy(model)
+    elif osp.isfile(model):
+        cfg = load_config(model)
+    else:
+        info = model_info(model)
+        cfg = load_config(info.config)
+        weights = info.weights
+    if kwargs:
+        cfg.merge_from_dict({'model': kwargs})
+    if pretrained is True:
+        if not weights:
+            raise ValueError(
+                f'{model} has no released weights in the metafile; pass '
+                'pretrained=PATH of a checkpoint you trained.')
+        pretrained = weights
+    model_cfg = copy.deepcopy(cfg.model)
+    if pretrained and 'backbone' in model_cfg:
+        # Whole-model weights follow; no ImageNet initialisation first.
+        model_cfg.backbone.pop('init_cfg', None)
+    built = MODELS.build(model_cfg)
+    if pretrained:
+        if not osp.isfile(pretrained):
+            raise FileNotFoundError(
+                f'Checkpoint {pretrained} does not exist (nothing is '
+                'downloaded: pass a local file).')
+        load_checkpoint(built, pretrained, map_location='cpu', strict=False)
+    built.cfg = cfg
+    return built.to(device).eval()
