@@ -8,8 +8,7 @@ methods of their own (a cached two-sided gallery does not fit a
 one-input-at-a-time cycle).
 """
 import copy
-import hashlib
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -18,17 +17,15 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.infer import BaseInferencer
 
 from mvlt.image import decode_image
-from mvlt.models.utils import itc_similarity, rank_candidates
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
 from mvlt.utils.checkpoint_loading import (CheckpointHeads,
                                            load_model_checkpoint)
 from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
+from .gallery_ranking import GalleryRankingMixin, ImageInput
 from .model_zoo import model_config
 from .zero_shot import ZeroShotMixin
-
-ImageInput = Union[str, np.ndarray]
 
 #: Transforms of a test pipeline the inferencer does itself.
 _SKIPPED = ('LoadImage', 'LoadFashionGenImage', 'LoadImageFromFile',
@@ -52,18 +49,7 @@ def _metainfo_of(cfg: Config) -> Optional[dict]:
     return dict(meta) if meta else None
 
 
-def _key_of(items: Sequence) -> str:
-    """Cache key of a gallery: its paths / captions, or its pixels."""
-    digest = hashlib.sha1()
-    for item in items:
-        digest.update(
-            item.encode('utf-8') if isinstance(item, str) else np.
-            ascontiguousarray(item).tobytes())
-        digest.update(b'\0')
-    return digest.hexdigest()
-
-
-class MVLTInferencer(ZeroShotMixin, BaseInferencer):
+class MVLTInferencer(ZeroShotMixin, GalleryRankingMixin, BaseInferencer):
     """Load an MVLT config and checkpoint and run it on images and captions.
 
     Images are file paths or RGB uint8 arrays (H, W, 3); they go through the
@@ -336,104 +322,6 @@ class MVLTInferencer(ZeroShotMixin, BaseInferencer):
     def _embed_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         return self.model.embed_images(
             self._normalise(pixels), batch_size=self.batch_size).cpu().numpy()
-
-    def _image_gallery(self, images: Sequence[ImageInput]) -> dict:
-        key = 'images:' + _key_of(images)
-        if key not in self._galleries:
-            pixels = self.load_images(images)
-            embeds = self._embed_pixels(pixels) if self.has_itc else None
-            self._galleries[key] = dict(pixels=pixels, embeds=embeds)
-        return self._galleries[key]
-
-    def _caption_gallery(self, captions: Sequence[str]) -> dict:
-        key = 'captions:' + _key_of(captions)
-        if key not in self._galleries:
-            ids, mask = self.tokenize_captions(captions)
-            embeds = self.embed_captions(captions) if self.has_itc else None
-            self._galleries[key] = dict(ids=ids, mask=mask, embeds=embeds)
-        return self._galleries[key]
-
-    def _rank(self, size: int, query_embed: Callable[[], np.ndarray],
-              gallery_embeds: Optional[np.ndarray],
-              itm_of: Callable[[np.ndarray], np.ndarray], topk: Optional[int],
-              rerank_k: Optional[int]) -> List[dict]:
-        """Rank ``size`` gallery items: ITM on all of them, or ITM on the ITC
-        top ``rerank_k`` ranked above the rest in ITC order
-        (:func:`mvlt.models.utils.rank_candidates`)."""
-        if rerank_k is None or rerank_k >= size:
-            ranking = rank_candidates(
-                lambda columns: itm_of(columns[0])[None],
-                topk=topk,
-                shape=(1, size))
-        else:
-            if gallery_embeds is None:
-                raise KeyError('rerank_k needs the ITC head (model.heads.itc)'
-                               ' in the config and the checkpoint.')
-            ranking = rank_candidates(
-                lambda shortlist: itm_of(shortlist[0])[None],
-                itc_similarity(query_embed(), gallery_embeds),
-                rerank_k,
-                topk=topk)
-        return [
-            dict(index=index, score=score, by=by)
-            for index, score, by in ranking.hits()
-        ]
-
-    def rank_images(self,
-                    caption: str,
-                    images: Sequence[ImageInput],
-                    topk: Optional[int] = 5,
-                    rerank_k: Optional[int] = None) -> List[dict]:
-        """Rank a gallery of images for a caption.
-
-        Args:
-            caption: The query.
-            images: The gallery (decoded, and embedded when the model has an
-                ITC head, once per distinct gallery).
-            topk: Results returned (None = the whole gallery).
-            rerank_k: Re-rank only the ITC top k with ITM
-                (:func:`mvlt.models.utils.rank_candidates`);
-                None = ITM on the whole gallery.
-
-        Returns:
-            list[dict]: ``index`` (into ``images``), ``score`` and ``by``
-            (``'itm'``: ITM probability; ``'itc'``: ITC similarity of an
-            item below the re-ranked ones), best first.
-        """
-        self._require('itm')
-        gallery = self._image_gallery(images)
-        ids, mask = self.tokenize_captions([caption])
-        pixels = gallery['pixels']
-
-        def itm_of(index: np.ndarray) -> np.ndarray:
-            count = len(index)
-            return self._itm(pixels[index], ids.expand(count, -1),
-                             mask.expand(count, -1))
-
-        return self._rank(
-            len(pixels), lambda: self.embed_captions([caption]),
-            gallery['embeds'], itm_of, topk, rerank_k)
-
-    def rank_captions(self,
-                      image: ImageInput,
-                      captions: Sequence[str],
-                      topk: Optional[int] = 5,
-                      rerank_k: Optional[int] = None) -> List[dict]:
-        """Rank a gallery of captions for an image (see
-        :meth:`rank_images`)."""
-        self._require('itm')
-        gallery = self._caption_gallery(captions)
-        pixels = self.load_images([image])
-
-        def itm_of(index: np.ndarray) -> np.ndarray:
-            count = len(index)
-            return self._itm(
-                pixels.expand(count, -1, -1, -1), gallery['ids'][index],
-                gallery['mask'][index])
-
-        return self._rank(
-            len(gallery['ids']), lambda: self._embed_pixels(pixels),
-            gallery['embeds'], itm_of, topk, rerank_k)
 
     # ----------------------------------------------------------------- MIG
     @torch.no_grad()
