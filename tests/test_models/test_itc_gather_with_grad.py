@@ -79,7 +79,10 @@ def _two_ranks(tmp_path, with_grad: bool):
         _rank,
         args=(_free_port(), with_grad, out),
         nprocs=WORLD,
-        start_method='fork')
+        # spawn, not fork: a child forked after the parent has used OpenMP
+        # (any earlier test of the suite) hangs in its first parallel region
+        # (libgomp after fork; faiss #5206 is the same hang).
+        start_method='spawn')
     ranks = [torch.load(f'{out}_{r}.pt') for r in range(WORLD)]
     return dict(
         loss=ranks[0]['loss'],
