@@ -28,7 +28,7 @@ def _rows(out: dict) -> list:
     return [(r['row'], round(r['score'], 6)) for r in out['results']]
 
 
-def _child_search(index_dir: str, queue) -> None:
+def _child_search(queue) -> None:
     """In a forked child: search with the index the parent opened."""
     queue.put(_rows(FORKED['search'].search_text(QUERIES[0], 5, 0)))
 
@@ -37,32 +37,47 @@ def _child_search(index_dir: str, queue) -> None:
 FORKED = {}
 
 
+def _fork_after_search(index_dir: str, results) -> None:
+    """A serving parent: open the index, search on two faiss threads, fork
+    a child that searches; put (hung, exit code, child's rows, expected)."""
+    import faiss
+    register_all_modules()
+    search = CatalogueSearch(SearchIndex(index_dir))
+    expected = _rows(search.search_text(QUERIES[0], 5, 0))
+    faiss.omp_set_num_threads(2)  # as a multi-threaded parent would
+    search.index.image_index.search(search.index.image_embeds[:4], 3)
+    FORKED['search'] = search
+    context = multiprocessing.get_context('fork')
+    queue = context.Queue()
+    child = context.Process(target=_child_search, args=(queue, ))
+    child.start()
+    # A bound on a hang, not a speed limit: the search takes ms.
+    child.join(300)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    rows = None if hung else queue.get(timeout=10)
+    results.put((hung, child.exitcode, rows, expected))
+
+
 def test_fork_after_search_answers(built):
     """faiss #5206: a child forked after faiss searched on several OpenMP
     threads hangs in its first search unless it runs faiss on one thread
-    (SearchIndex registers that for every forked child)."""
-    import faiss
-    search = CatalogueSearch(SearchIndex(built['out']))
-    expected = _rows(search.search_text(QUERIES[0], 5, 0))
-    faiss.omp_set_num_threads(2)  # as a multi-threaded parent would
-    try:
-        search.index.image_index.search(search.index.image_embeds[:4], 3)
-        FORKED['search'] = search
-        context = multiprocessing.get_context('fork')
-        queue = context.Queue()
-        child = context.Process(
-            target=_child_search, args=(built['out'], queue))
-        child.start()
-        # A bound on a hang, not a speed limit: the search takes ms.
-        child.join(300)
-        hung = child.is_alive()
-        if hung:
-            child.kill()
-        assert not hung, 'the forked child hung in its first faiss search'
-        assert child.exitcode == 0 and queue.get(timeout=10) == expected
-    finally:
-        faiss.omp_set_num_threads(1)
-        FORKED.clear()
+    (SearchIndex registers that for every forked child).
+
+    The serving parent is a freshly spawned process: threads that earlier
+    tests left in the pytest process (servers, thread pools) could hold a
+    lock at fork time, which is not what this test is about.
+    """
+    context = multiprocessing.get_context('spawn')
+    results = context.Queue()
+    parent = context.Process(
+        target=_fork_after_search, args=(built['out'], results))
+    parent.start()
+    hung, exitcode, rows, expected = results.get(timeout=900)
+    parent.join(60)
+    assert not hung, 'the forked child hung in its first faiss search'
+    assert exitcode == 0 and rows == expected
 
 
 def test_concurrent_queries_equal_sequential(built):

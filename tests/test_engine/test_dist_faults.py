@@ -59,7 +59,8 @@ def test_failing_rank_is_named_and_all_ranks_exit(tmp_path):
     stderr = [err for _, err in outputs]
     assert [p.returncode for p in processes] == [1, 1], stderr[0][-2000:]
 
-    cause = 'ValueError: sample 3 ('
+    # The one decoder's error (a ValueError) names the file and keeps its type.
+    cause = 'ImageDecodeError: sample 3 ('
     # Rank 1 names itself and the sample; rank 0 names rank 1 and its error
     # (it learned it from the store, not by waiting for the timeout).
     assert '[rank 1 of 2] this rank failed with ' + cause in stderr[1]
