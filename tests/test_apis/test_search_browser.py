@@ -108,6 +108,26 @@ def server(synthetic_fashiongen, tmp_path_factory):
     log.close()
 
 
+def _click_until(driver, button, found, tries: int = 8):
+    """Click ``button`` until ``found(driver)`` is truthy; returns it.
+
+    The page's event handlers are attached after its elements are drawn, so
+    a first click can be lost on a slow machine; a click is repeated every
+    15 s (up to ``tries`` times) rather than failing on one.
+    """
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+    for _ in range(tries):
+        button.click()
+        try:
+            return WebDriverWait(driver, 15).until(found)
+        except TimeoutException:
+            continue
+    pytest.fail(f'Nothing appeared after {tries} clicks on '
+                f'{button.get_attribute("id")!r}; page text:\n'
+                f'{driver.find_element("tag name", "body").text[:2000]}')
+
+
 @pytest.mark.slow
 def test_search_page_in_chromium(browser, server, tmp_path):
     from selenium.webdriver.common.by import By
@@ -123,12 +143,16 @@ def test_search_page_in_chromium(browser, server, tmp_path):
     wait = WebDriverWait(driver, 120)
     try:
         driver.get(server['url'])
+        # Gradio renders its components progressively: the query box can be
+        # on the page before the button is (seen in CI with Chromium 156), so
+        # each element is waited for, not looked up once.
         box = wait.until(lambda d: d.find_element(
             By.CSS_SELECTOR, '#query textarea, #query input'))
-        button = driver.find_element(By.ID, 'search')
+        button = wait.until(lambda d: next(
+            (b for b in d.find_elements(By.ID, 'search')
+             if b.is_displayed() and b.is_enabled()), False))
         # An empty query gets a message, not a traceback.
-        button.click()
-        error = wait.until(lambda d: d.find_element(
+        error = _click_until(driver, button, lambda d: d.find_element(
             By.CSS_SELECTOR, '#text-results .mvlt-error'))
         assert 'empty' in error.text
         # A product's exact attributes (its caption) find it first.
