@@ -1,6 +1,7 @@
 """The search service under load: /metrics, concurrent queries, a process
 forked after a faiss search, several worker processes (the load-test
 script)."""
+import json
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 
@@ -125,9 +126,17 @@ def test_two_workers_under_load(built, tmp_path):
     pytest.importorskip('gradio')
     result = load_tool('analysis_tools/search_load_test.py').main([
         built['out'], '--workers', '2', '--clients', '4', '--queries', '40',
-        '--distinct', '8', '--out',
+        '--distinct', '8', '--rounds', '2', '--out',
         str(tmp_path / 'load.json')
     ])
     assert result['errors'] == 0 and result['mismatches'] == 0
-    assert result['metrics_search_requests'] >= 8
+    # 8 sequential answers, then two rounds of 40 (the first warms up).
+    assert result['metrics_search_requests'] >= 8 + 2 * 40
     assert result['p50_ms'] <= result['p99_ms']
+    assert [r['errors'] for r in result['rounds']] == [0, 0]
+    assert result['rss_mb_after'] == result['rounds'][-1]['rss_mb_after']
+    assert result['rss_growth_mb'] == pytest.approx(
+        result['rounds'][1]['rss_mb_after'] -
+        result['rounds'][0]['rss_mb_after'],
+        abs=0.11)
+    assert json.loads((tmp_path / 'load.json').read_text())['rounds']

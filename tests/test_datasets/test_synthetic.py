@@ -198,3 +198,31 @@ def test_draw_garment_colours_are_nominal():
     assert len(
         list(itertools.product(GARMENT_TYPES, LENGTHS, COLOURS,
                                PATTERNS))) == 480
+
+
+def test_synthetic_catalogue_shards(tmp_path):
+    """A shop catalogue as tar shards: the photos asked for, several per
+    product, the product's description as caption, readable as a gallery,
+    the same bytes for the same seed."""
+    pytest.importorskip('wids')
+    from mvlt.apis.gallery import open_gallery
+    from mvlt.datasets.synthetic import (synthetic_catalogue_samples,
+                                         write_synthetic_catalogue)
+    manifest = write_synthetic_catalogue(
+        str(tmp_path / 'shop'), 20, img_size=48, max_samples=8)
+    assert manifest['samples'] == 20 and len(manifest['shards']) == 3
+    gallery = open_gallery(str(tmp_path / 'shop' / 'manifest.json'))
+    assert gallery.kind == 'shards' and len(gallery) == 20
+    photos = {}
+    for row in gallery.rows:
+        photos.setdefault(row['product_id'], set()).add(row['caption'])
+    # 3-6 photos per product, one caption per product (the last product
+    # may be cut short).
+    assert len(photos) <= 7 and all(len(c) == 1 for c in photos.values())
+    assert gallery.read(19).shape == (48, 48, 3)
+    again = list(synthetic_catalogue_samples(20, img_size=48))
+    first = list(synthetic_catalogue_samples(20, img_size=48))
+    assert [s['image'] for s in again] == [s['image'] for s in first]
+    assert first[0]['caption'] == gallery.rows[0]['caption']
+    with pytest.raises(ValueError, match='num_images'):
+        next(synthetic_catalogue_samples(0))

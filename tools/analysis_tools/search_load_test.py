@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/search_load_test.py INDEX_DIR \
         [--workers 2] [--clients 16] [--queries 2000] [--distinct 200] \
-        [--k 10] [--rerank 0] [--deadline-s 1800] [--out FILE.json]
+        [--k 10] [--rerank 0] [--rounds 1] [--deadline-s 1800] \
+        [--out FILE.json]
 
 Starts ``tools/demo/search_app.py INDEX_DIR --workers N`` on a free port of
 127.0.0.1 (nothing else is contacted), asks each of ``--distinct`` queries
@@ -13,6 +14,13 @@ p50 / p99 latency, and the resident memory of the server's processes before
 and after the load (it must not grow with the number of queries). Every
 request has a timeout and the whole run a deadline; the server is stopped
 at the end.
+
+With ``--rounds R`` > 1 the load is sent R times: the first round warms the
+workers up (allocator pools, caches, lazily loaded code), and the resident
+memory after each later round shows whether memory grows with the number
+of queries (``rss_growth_mb``: after the last round minus after the first)
+or only warmed up (``rss_warmup_mb``: after the first round minus before).
+The latency figures are those of the rounds after the warm-up.
 """
 import argparse
 import json
@@ -44,6 +52,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--distinct', type=int, default=200)
     parser.add_argument('--k', type=int, default=10)
     parser.add_argument('--rerank', type=int, default=0)
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='send the --queries this many times (the first warms up; '
+        'memory is read after each)')
     parser.add_argument('--request-timeout-s', type=float, default=120)
     parser.add_argument('--deadline-s', type=float, default=1800)
     parser.add_argument('--out')
@@ -106,6 +120,38 @@ def start_server(args: argparse.Namespace, port: int, log) -> tuple:
     raise SystemExit('The server did not start in time; see ' + log.name)
 
 
+def load_round(plan: List[str], expected: dict, one, clients: int) -> dict:
+    """Send the queries of ``plan`` from ``clients`` threads at once and
+    compare each answer with ``expected`` (the sequential one).
+
+    Returns:
+        dict: ``errors`` (count), ``first_errors``, ``mismatches``,
+        ``latencies`` (ms of the answered queries), ``p50_ms``, ``p99_ms``
+        and ``queries_per_second``.
+    """
+    errors, mismatches, latencies = [], 0, []
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(one, text) for text in plan]
+        for text, future in zip(plan, futures):
+            try:
+                answer, ms = future.result()
+            except Exception as err:  # noqa: BLE001 - counted, reported
+                errors.append(f'{type(err).__name__}: {err}'[:200])
+                continue
+            latencies.append(ms)
+            mismatches += answer != expected[text]
+    seconds = time.perf_counter() - start
+    return dict(
+        errors=len(errors),
+        first_errors=errors[:5],
+        mismatches=mismatches,
+        latencies=latencies,
+        p50_ms=float(np.percentile(latencies, 50)) if latencies else None,
+        p99_ms=float(np.percentile(latencies, 99)) if latencies else None,
+        queries_per_second=len(latencies) / seconds)
+
+
 def run(args: argparse.Namespace) -> dict:
     """Start the server, load it, stop it; return the figures."""
     with open(osp.join(args.index_dir, 'captions.json'),
@@ -129,26 +175,18 @@ def run(args: argparse.Namespace) -> dict:
         rss_before = tree_rss_mb(process.pid)
         plan = [texts[i % len(texts)] for i in range(args.queries)]
         deadline = start + args.deadline_s
-        errors, mismatches, latencies = [], 0, []
 
         def one(text: str):
             if time.monotonic() > deadline:
                 raise TimeoutError('deadline passed')
             return ask(text)
 
-        load_start = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            futures = [pool.submit(one, text) for text in plan]
-            for text, future in zip(plan, futures):
-                try:
-                    answer, ms = future.result()
-                except Exception as err:  # noqa: BLE001 - counted, reported
-                    errors.append(f'{type(err).__name__}: {err}'[:200])
-                    continue
-                latencies.append(ms)
-                mismatches += answer != expected[text]
-        load_seconds = time.perf_counter() - load_start
-        rss_after = tree_rss_mb(process.pid)
+        rounds = []
+        for _ in range(max(1, args.rounds)):
+            rounds.append(load_round(plan, expected, one, args.clients))
+            rounds[-1].update(
+                rss_mb_after=round(tree_rss_mb(process.pid), 1),
+                load_average=os.getloadavg()[0])
         metrics = urllib.request.urlopen(
             base + '/metrics', timeout=30).read().decode()
     finally:
@@ -162,19 +200,27 @@ def run(args: argparse.Namespace) -> dict:
     counted = sum(
         float(line.rsplit(' ', 1)[1]) for line in metrics.splitlines()
         if line.startswith(search_counter))
+    measured = rounds[1:] or rounds  # the first of several warms up
+    latencies = [ms for r in measured for ms in r.pop('latencies')]
+    rounds[0].pop('latencies', None)
+    rss_after = [r['rss_mb_after'] for r in rounds]
     return dict(
         workers=args.workers,
         clients=args.clients,
         queries=args.queries,
+        rounds=rounds,
         distinct=len(texts),
-        errors=len(errors),
-        first_errors=errors[:5],
-        mismatches=mismatches,
+        errors=sum(r['errors'] for r in rounds),
+        first_errors=[e for r in rounds for e in r['first_errors']][:5],
+        mismatches=sum(r['mismatches'] for r in rounds),
         p50_ms=float(np.percentile(latencies, 50)) if latencies else None,
         p99_ms=float(np.percentile(latencies, 99)) if latencies else None,
-        queries_per_second=len(latencies) / load_seconds,
+        queries_per_second=float(
+            np.mean([r['queries_per_second'] for r in measured])),
         rss_mb_before=round(rss_before, 1),
-        rss_mb_after=round(rss_after, 1),
+        rss_mb_after=rss_after[-1],
+        rss_warmup_mb=round(rss_after[0] - rss_before, 1),
+        rss_growth_mb=round(rss_after[-1] - rss_after[0], 1),
         server_startup_s=round(startup, 2),
         metrics_search_requests=counted,
         load_average=os.getloadavg(),
@@ -192,6 +238,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
           f"{result['queries_per_second']:.1f} queries/s; server memory "
           f"{result['rss_mb_before']:.0f} -> {result['rss_mb_after']:.0f} MiB"
           f" (load average {result['load_average'][0]:.1f})")
+    if len(result['rounds']) > 1:
+        print('  per round (the first warms up): ' + '; '.join(
+            f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
+            f"{r['errors']} errors, {r['mismatches']} mismatches, memory "
+            f"after {r['rss_mb_after']:.0f} MiB" for r in result['rounds']) +
+              f"; warm-up {result['rss_warmup_mb']:+.1f} MiB, growth after "
+              f"it {result['rss_growth_mb']:+.1f} MiB")
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=2)
