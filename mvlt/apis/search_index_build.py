@@ -135,11 +135,16 @@ def build_search_index(inferencer: 'MVLTInferencer',
         return (np.concatenate(embeds) if embeds else None), items
 
     total = len(gallery)
+    # Where the build's time goes (meta['stage_seconds']): fixed costs
+    # (hashes, ANN training and tuning, the ranking measurement) against
+    # the per-image embedding.
+    marks = dict(prepare=start, embed=time.perf_counter())
     table = embed_in_shards(out_dir, total, shard_size, embed_rows, rank,
                             world_size, progress)
     if table is None:  # another process assembles the index
         return None
     embeds, items = table
+    marks['captions'] = time.perf_counter()
     with open(osp.join(out_dir, ITEMS_FILE), 'w', encoding='utf-8') as f:
         for item in items:
             f.write(json.dumps(item, ensure_ascii=False) + '\n')
@@ -157,12 +162,14 @@ def build_search_index(inferencer: 'MVLTInferencer',
             for i in range(0, len(texts), chunk_size)
         ])
         budget = int(memory_budget_mb * 2**20) if memory_budget_mb else None
+        marks['ann'] = time.perf_counter()
         ann = dict(
             images=write_ann(out_dir, IMAGE_INDEX.split('.')[0], image_embeds,
                              caption_embeds, index, budget, target_recall),
             captions=write_ann(out_dir, CAPTION_INDEX.split('.')[0],
                                caption_embeds, image_embeds, 'auto', budget,
                                target_recall))
+        marks['ranking'] = time.perf_counter()
         ranking = measure_ranking(inferencer, gallery, items, image_embeds,
                                   rank_queries)
         with open(
@@ -172,6 +179,13 @@ def build_search_index(inferencer: 'MVLTInferencer',
                       ensure_ascii=False)
 
     seconds = time.perf_counter() - start
+    marks['end'] = time.perf_counter()
+    times = sorted(marks.values())
+    stage_seconds = {
+        # each stage runs from its mark to the next one
+        name: round(times[times.index(at) + 1] - at, 3)
+        for name, at in marks.items() if name != 'end'
+    }
     meta = dict(
         format=INDEX_FORMAT,
         mode='exact-itm' if exact_itm else 'itc',
@@ -195,6 +209,7 @@ def build_search_index(inferencer: 'MVLTInferencer',
         gallery=dict(**gallery.spec, sha256=gallery_sha),
         build_seconds=round(seconds, 3),
         images_per_second=round(total / max(seconds, 1e-9), 2),
+        stage_seconds=stage_seconds,
         backend=getattr(inferencer, 'backend', 'pytorch'),
         onnx_dir=getattr(inferencer, 'export_dir', None),
         mvlt_version=__version__,

@@ -413,3 +413,32 @@ def test_benchmark_tool(built, tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'images/s' in out and 'ITM re-rank' in out
     assert (tmp_path / 'search_benchmark.json').is_file()
+
+
+def test_benchmark_tool_end_to_end(built, tmp_path, capsys):
+    """The end-to-end mode: a generated catalogue (written once, reused),
+    indexed by the model, with the build's stages, size and recall."""
+    pytest.importorskip('wids')
+    tool = load_tool('analysis_tools/search_benchmark.py')
+    manifest = tmp_path / 'shop' / 'manifest.json'
+    args = [
+        built['config'], built['checkpoint'], '--generate', '24', '--gallery',
+        str(manifest), '--queries', '2', '--warmup', '0', '--rerank-k', '2',
+        '--rank-queries', '4', '--work-dir',
+        str(tmp_path / 'work'), '--out',
+        str(tmp_path / 'e2e.json')
+    ]
+    result = tool.main(args)
+    assert result['num_images'] == 24
+    assert set(result['stage_seconds']) == {
+        'prepare', 'embed', 'captions', 'ann', 'ranking'
+    }
+    assert result['ann']['images']['recall_at_10'] == 1.0  # exact: Flat
+    assert 0 < result['index_bytes'] < sum(
+        result['index_files_bytes'].values())  # the shards are apart
+    assert 'index on disk' in capsys.readouterr().out
+    written = manifest.stat().st_mtime_ns
+    assert tool.main(args)['num_images'] == 24
+    assert manifest.stat().st_mtime_ns == written  # reused, not rewritten
+    with pytest.raises(SystemExit, match='holds 24 photos, not 30'):
+        tool.main(args[:3] + ['30'] + args[4:])

@@ -15,6 +15,19 @@ the model keeps its seeded random initialisation: the timings do not depend
 on the weights. The model needs an ITC head (in the config, or added with
 ``--cfg-options model.heads.itc.type=ITCHead ...``).
 
+The end-to-end mode does the same on a generated shop catalogue of N
+photos (tar shards of the demo's garment drawer, several photos per
+product; written once into the folder of ``--gallery``, reused after):
+
+    python tools/analysis_tools/search_benchmark.py CONFIG CHECKPOINT \
+        --generate 100000 --gallery DIR/manifest.json --work-dir WORK \
+        [--index auto] --out FILE.json
+
+and records the build's images/s, its time per stage, the index's size on
+disk and the recall@10 the builder measured (``benchmark_modes/e2e.py``).
+The build is resumable: run again with the same WORK, finished shards are
+kept.
+
 The synthetic mode measures the approximate-nearest-neighbour layer alone,
 on clustered random embeddings of the model's width (no model, no images):
 
@@ -48,6 +61,8 @@ from mvlt.utils.cli import add_cfg_options, load_args_config
 if osp.dirname(osp.abspath(__file__)) not in sys.path:
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
+from benchmark_modes.e2e import (build_figures, build_progress,  # noqa: E402
+                                 ensure_catalogue, print_build_figures)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -85,8 +100,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'of uploads of these sizes, e.g. 256x256 4000x3000')
     parser.add_argument('--image-rounds', type=int, default=5)
     parser.add_argument('--work-dir', help='keep the index here')
+    parser.add_argument(
+        '--generate',
+        type=int,
+        metavar='N',
+        help='write a synthetic catalogue of N photos to the folder of '
+        '--gallery (DIR/manifest.json) unless it is there')
+    parser.add_argument(
+        '--rank-queries',
+        type=int,
+        default=100,
+        help="held-out captions of the build's ITC vs ITM measurement")
     parser.add_argument('--seed', type=int, default=0)
-    synthetic = parser.add_argument_group('synthetic ANN mode')
+    synthetic = parser.add_argument_group(
+        'synthetic ANN mode (--index, --target-recall and '
+        '--memory-budget-mb also apply to builds)')
     synthetic.add_argument(
         '--synthetic', type=int, metavar='N', help='items (no model)')
     synthetic.add_argument('--dim', type=int, default=256)
@@ -161,6 +189,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         checkpoint = osp.join(work_dir, 'random_init.pth')
         torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
         del model
+    if args.generate:
+        ensure_catalogue(args.gallery, args.generate)
     gallery = open_gallery(args.gallery, args.image_root)
     inferencer = MVLTInferencer(
         cfg, checkpoint, batch_size=args.build_batch_size)
@@ -169,13 +199,19 @@ def main(argv: Optional[List[str]] = None) -> dict:
                          'or with --cfg-options model.heads.itc.type=ITCHead'
                          ' model.heads.itc.visual_channels=C ...')
     index_dir = osp.join(work_dir, 'index')
+    load_before = os.getloadavg()
     meta = build_search_index(
         inferencer,
         gallery,
         index_dir,
         config_source=args.config,
         config_options=args.cfg_options,
-        chunk_size=args.build_batch_size)
+        chunk_size=args.build_batch_size,
+        index=args.index,
+        memory_budget_mb=args.memory_budget_mb,
+        target_recall=args.target_recall,
+        rank_queries=args.rank_queries,
+        progress=build_progress(len(gallery)))
     del inferencer
     search = CatalogueSearch(
         SearchIndex(index_dir, batch_size=args.batch_size))
@@ -194,6 +230,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         num_images=len(gallery),
         build_seconds=meta['build_seconds'],
         build_images_per_second=meta['images_per_second'],
+        **build_figures(meta, index_dir),
         queries=args.queries,
         topk=args.topk,
         rerank_k=args.rerank_k,
@@ -204,6 +241,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         image_query_ms=image_ms,
         torch_threads=torch.get_num_threads(),
         cpu_count=os.cpu_count(),
+        load_average_before=load_before,
         load_average=os.getloadavg(),
         processor=platform.processor() or platform.machine())
     print(f"Index build: {len(gallery)} images in {meta['build_seconds']:.1f}"
@@ -220,8 +258,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     for size, ms in image_ms.items():
         print(f'  image query {size:>10}: median {ms:8.1f} ms (ITM re-rank '
               f'of {args.rerank_k} captions)')
-    with open(osp.join(work_dir, 'search_benchmark.json'), 'w') as f:
-        json.dump(result, f, indent=2)
+    print_build_figures(result)
+    for path in (osp.join(work_dir, 'search_benchmark.json'), args.out):
+        if path:
+            with open(path, 'w') as f:
+                json.dump(result, f, indent=2)
     return result
 
 

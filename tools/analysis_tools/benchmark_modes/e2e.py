@@ -1,0 +1,138 @@
+"""The end-to-end mode of tools/analysis_tools/search_benchmark.py: a
+generated shop catalogue indexed by a trained model, with the figures of its
+build (rate, time per stage, size on disk, measured recall).
+
+The catalogue is written once by
+:func:`mvlt.datasets.synthetic.write_synthetic_catalogue` (tar shards of the
+demo's garment drawer) and reused by later runs; the build is the index
+builder's (:func:`mvlt.apis.build_search_index`), so a killed run resumes
+after its last finished embedding shard.
+"""
+import os
+import os.path as osp
+import time
+from typing import Callable, Dict
+
+from mvlt.datasets.shards import read_manifest
+
+
+def ensure_catalogue(spec: str, num_images: int) -> dict:
+    """The manifest of the synthetic catalogue named by ``spec``
+    (``[shards:]DIR/manifest.json``), written now if DIR has none.
+
+    Raises:
+        SystemExit: ``spec`` is not a manifest path, or DIR holds a
+            catalogue of another size.
+    """
+    path = spec.split(':', 1)[1] if spec.startswith('shards:') else spec
+    path = osp.abspath(path)
+    if osp.basename(path) != 'manifest.json':
+        raise SystemExit(f'--generate writes tar shards: give --gallery '
+                         f'DIR/manifest.json, not {spec}.')
+    if osp.exists(path):
+        manifest = read_manifest(path)
+        if manifest['samples'] != num_images:
+            raise SystemExit(
+                f'{path} holds {manifest["samples"]} photos, not '
+                f'{num_images}; choose another folder for --gallery.')
+        return manifest
+    from mvlt.datasets.synthetic import write_synthetic_catalogue
+    start = time.perf_counter()
+    manifest = write_synthetic_catalogue(osp.dirname(path), num_images)
+    print(f'Catalogue: {manifest["samples"]} photos of '
+          f'{manifest["products"]} products in {len(manifest["shards"])} '
+          f'shards ({manifest["bytes"] / 2**20:.0f} MiB) written in '
+          f'{time.perf_counter() - start:.0f} s -> {path}')
+    return manifest
+
+
+def build_progress(total: int,
+                   every: float = 0.05) -> Callable[[int, int], None]:
+    """A progress function for the builder that prints a line every
+    ``every`` of the gallery: images done, images/s since the first call
+    and the time left at that rate (a log, unlike the tool's rich bar)."""
+    state = dict(start=None, first=0, next=0)
+
+    def progress(done: int, _total: int) -> None:
+        now = time.perf_counter()
+        if state['start'] is None:  # resumed shards count as done
+            state.update(start=now, first=done)
+        if done < state['next'] and done < total:
+            return
+        state['next'] = done + max(1, int(every * total))
+        rate = (done - state['first']) / max(now - state['start'], 1e-9)
+        left = (total - done) / rate if rate > 0 else float('nan')
+        print(f'  embedded {done}/{total} ({rate:.1f} images/s, '
+              f'{left:.0f} s left, load average {os.getloadavg()[0]:.1f})',
+              flush=True)
+
+    return progress
+
+
+def _bytes_under(path: str) -> int:
+    if osp.isfile(path):
+        return osp.getsize(path)
+    return sum(
+        osp.getsize(osp.join(folder, name))
+        for folder, _, names in os.walk(path) for name in names)
+
+
+def build_figures(meta: dict, index_dir: str) -> dict:
+    """What the build of ``index_dir`` cost and gave: its time per stage,
+    its size on disk per part (the embedding shards are the resumable
+    build's and can be deleted once the index is written), the recall@10
+    of its tables against exact search (measured by the builder) and the
+    ranking comparison."""
+    parts: Dict[str, int] = {}
+    for name in sorted(os.listdir(index_dir)):
+        if name.endswith('.log'):
+            continue
+        parts[name] = _bytes_under(osp.join(index_dir, name))
+    ann = meta.get('ann') or {}
+    return dict(
+        stage_seconds=meta.get('stage_seconds'),
+        index_files_bytes=parts,
+        index_bytes=sum(v for k, v in parts.items() if k != 'shards'),
+        ann={
+            table: {
+                key: entry.get(key)
+                for key in ('factory', 'params', 'recall_at_10', 'queries',
+                            'index_bytes')
+            }
+            for table, entry in ann.items()
+        },
+        ranking=meta.get('ranking'),
+        cpu=cpu_model(),
+        threads=int(os.environ.get('OMP_NUM_THREADS', 0)) or None)
+
+
+def cpu_model() -> str:
+    """The processor's name from /proc/cpuinfo (Linux), else ''."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return ''
+
+
+def print_build_figures(result: dict) -> None:
+    """Print the figures of :func:`build_figures`."""
+    if 'index_bytes' not in result:
+        return
+    stages = result.get('stage_seconds') or {}
+    print('  stages: ' + ', '.join(f'{k} {v:.1f} s'
+                                   for k, v in stages.items()))
+    files = ', '.join(f'{name} {size / 2**20:.1f}'
+                      for name, size in result['index_files_bytes'].items())
+    print(f"  index on disk: {result['index_bytes'] / 2**20:.1f} MiB "
+          f'without the embedding shards ({files} MiB)')
+    for table, entry in result['ann'].items():
+        print(f"  {table}: {entry['factory']} {entry['params']}, recall@10 "
+              f"{entry['recall_at_10']:.3f} vs exact search on "
+              f"{entry['queries']} held-out queries, "
+              f"{entry['index_bytes'] / 2**20:.1f} MiB")
+    print(f"  CPU: {result['cpu']} ({os.cpu_count()} logical), threads "
+          f"{result['threads']}")
