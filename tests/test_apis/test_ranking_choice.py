@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mvlt.apis.ranking_choice import (compare_rankings, default_rerank_k,
-                                      shortlist_scores)
+                                      score_shortlists, shortlist_scores)
 
 
 def itm_table(table: np.ndarray):
@@ -57,3 +57,40 @@ def test_fused_score_when_each_alone_errs():
     assert shortlist_scores(similarity, None, itm, 'itc') is None
     with pytest.raises(ValueError, match='Unknown ranking'):
         shortlist_scores(similarity, np.array([[0], [0]]), itm[:, :1], 'x')
+
+
+def test_shortlists_are_scored_together():
+    """score_shortlists: the ITM probability of exactly each query's ITC
+    top k' (others NaN), in blocks of pairs, each image read once per
+    block, equal to scoring each query's shortlist on its own."""
+    class Gallery:
+        reads = []
+
+        def read_many(self, rows):
+            self.reads.append(list(rows))
+            return [np.full((2, 2, 3), r, np.uint8) for r in rows]
+
+    class Inferencer:
+        calls = []
+
+        def score(self, images, captions):
+            self.calls.append(len(images))
+            # a pair's probability depends on its image and caption only
+            return np.array([(im[0, 0, 0] * 7 + len(c)) % 10 / 10
+                             for im, c in zip(images, captions)])
+
+    rng = np.random.default_rng(0)
+    columns = np.stack([rng.permutation(12)[:6] for _ in range(5)])
+    similarity = rng.random((5, 6))
+    queries = ['a', 'bb', 'ccc', 'dddd', 'eeeee']
+    gallery, inferencer = Gallery(), Inferencer()
+    scores = score_shortlists(inferencer, gallery, queries, columns,
+                              similarity, 3, block=4)
+    assert inferencer.calls == [4, 4, 4, 3]  # 15 pairs in blocks of 4
+    assert all(len(set(r)) == len(r) for r in gallery.reads)
+    for q in range(5):
+        top = np.argsort(-similarity[q], kind='stable')[:3]
+        assert np.isnan(np.delete(scores[q], top)).all()
+        expected = [(columns[q, p] * 7 + len(queries[q])) % 10 / 10
+                    for p in top]
+        np.testing.assert_allclose(scores[q, top], expected, rtol=1e-6)
