@@ -220,9 +220,11 @@ def test_synthetic_catalogue_shards(tmp_path):
     # may be cut short).
     assert len(photos) <= 7 and all(len(c) == 1 for c in photos.values())
     assert gallery.read(19).shape == (48, 48, 3)
-    again = list(synthetic_catalogue_samples(20, img_size=48))
     first = list(synthetic_catalogue_samples(20, img_size=48))
+    # Drawn by a spawned worker: the same photos.
+    again = list(synthetic_catalogue_samples(20, img_size=48, workers=1))
     assert [s['image'] for s in again] == [s['image'] for s in first]
+    assert [s['meta'] for s in again] == [s['meta'] for s in first]
     assert first[0]['caption'] == gallery.rows[0]['caption']
     with pytest.raises(ValueError, match='num_images'):
         next(synthetic_catalogue_samples(0))

@@ -61,8 +61,9 @@ from mvlt.utils.cli import add_cfg_options, load_args_config
 if osp.dirname(osp.abspath(__file__)) not in sys.path:
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
-from benchmark_modes.e2e import (build_figures, build_progress,  # noqa: E402
-                                 ensure_catalogue, print_build_figures)
+from benchmark_modes.e2e import build_figures, build_progress  # noqa: E402
+from benchmark_modes.e2e import ensure_catalogue  # noqa: E402
+from benchmark_modes.e2e import print_build_figures  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -106,6 +107,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         metavar='N',
         help='write a synthetic catalogue of N photos to the folder of '
         '--gallery (DIR/manifest.json) unless it is there')
+    parser.add_argument(
+        '--generate-workers',
+        type=int,
+        default=0,
+        help='processes that draw the catalogue (0: this one)')
     parser.add_argument(
         '--rank-queries',
         type=int,
@@ -190,7 +196,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
         del model
     if args.generate:
-        ensure_catalogue(args.gallery, args.generate)
+        ensure_catalogue(args.gallery, args.generate, args.generate_workers)
     gallery = open_gallery(args.gallery, args.image_root)
     inferencer = MVLTInferencer(
         cfg, checkpoint, batch_size=args.build_batch_size)

@@ -16,9 +16,10 @@ from typing import Callable, Dict
 from mvlt.datasets.shards import read_manifest
 
 
-def ensure_catalogue(spec: str, num_images: int) -> dict:
+def ensure_catalogue(spec: str, num_images: int, workers: int = 0) -> dict:
     """The manifest of the synthetic catalogue named by ``spec``
-    (``[shards:]DIR/manifest.json``), written now if DIR has none.
+    (``[shards:]DIR/manifest.json``), written now if DIR has none (drawn
+    by ``workers`` spawned processes; 0: this one).
 
     Raises:
         SystemExit: ``spec`` is not a manifest path, or DIR holds a
@@ -38,7 +39,8 @@ def ensure_catalogue(spec: str, num_images: int) -> dict:
         return manifest
     from mvlt.datasets.synthetic import write_synthetic_catalogue
     start = time.perf_counter()
-    manifest = write_synthetic_catalogue(osp.dirname(path), num_images)
+    manifest = write_synthetic_catalogue(
+        osp.dirname(path), num_images, workers=workers)
     print(f'Catalogue: {manifest["samples"]} photos of '
           f'{manifest["products"]} products in {len(manifest["shards"])} '
           f'shards ({manifest["bytes"] / 2**20:.0f} MiB) written in '
@@ -62,9 +64,10 @@ def build_progress(total: int,
         state['next'] = done + max(1, int(every * total))
         rate = (done - state['first']) / max(now - state['start'], 1e-9)
         left = (total - done) / rate if rate > 0 else float('nan')
-        print(f'  embedded {done}/{total} ({rate:.1f} images/s, '
-              f'{left:.0f} s left, load average {os.getloadavg()[0]:.1f})',
-              flush=True)
+        print(
+            f'  embedded {done}/{total} ({rate:.1f} images/s, '
+            f'{left:.0f} s left, load average {os.getloadavg()[0]:.1f})',
+            flush=True)
 
     return progress
 
