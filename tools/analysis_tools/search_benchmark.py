@@ -61,9 +61,9 @@ from mvlt.utils.cli import add_cfg_options, load_args_config
 if osp.dirname(osp.abspath(__file__)) not in sys.path:
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
-from benchmark_modes.e2e import build_figures, build_progress  # noqa: E402
 from benchmark_modes.e2e import ensure_catalogue  # noqa: E402
 from benchmark_modes.e2e import print_build_figures  # noqa: E402
+from benchmark_modes.e2e import build_figures, build_progress  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
