@@ -169,10 +169,14 @@ def score_shortlists(inferencer,
     shortlist :func:`compare_rankings` re-ranks), scored together in blocks
     of about ``block`` pairs, each gallery image of a block read once.
 
-    On this project's CPU one ITM call of 16 pairs (one query's shortlist)
-    cost about 4x per pair what calls of 64 pairs did (8.0-9.6 against
-    1.9-2.5 ms per pair, the demo model, one thread; the probabilities
-    were equal), so the queries' shortlists are not scored one by one.
+    Every call is padded to the inferencer's batch size
+    (:func:`mvlt.models.utils.run_in_batches`, so that a pair's output is
+    bitwise the same whatever pairs surround it): one query's 16 pairs
+    scored alone cost a whole batch of 64. Measured on the demo model (one
+    thread, 2-core AMD EPYC, shared): 8.0-9.6 ms a pair one query at a
+    time against 1.9-2.5 ms in full batches, the same probabilities; the
+    build's ranking measurement of 100 queries fell from 15.0-17.3 s to
+    5.6-7.2 s.
 
     Args:
         inferencer: The model (``score``).
