@@ -51,19 +51,18 @@ def ensure_catalogue(spec: str, num_images: int, workers: int = 0) -> dict:
 def build_progress(total: int,
                    every: float = 0.05) -> Callable[[int, int], None]:
     """A progress function for the builder that prints a line every
-    ``every`` of the gallery: images done, images/s since the first call
-    and the time left at that rate (a log, unlike the tool's rich bar)."""
-    state = dict(start=None, first=0, next=0)
+    ``every`` of the gallery: images done, images/s since the last line
+    (shards a resumed build kept count as done at once) and the time left
+    at that rate (a log, unlike the tool's rich bar)."""
+    last = dict(done=0, at=time.perf_counter(), next=0)
 
     def progress(done: int, _total: int) -> None:
-        now = time.perf_counter()
-        if state['start'] is None:  # resumed shards count as done
-            state.update(start=now, first=done)
-        if done < state['next'] and done < total:
+        if done < last['next'] and done < total:
             return
-        state['next'] = done + max(1, int(every * total))
-        rate = (done - state['first']) / max(now - state['start'], 1e-9)
+        now = time.perf_counter()
+        rate = (done - last['done']) / max(now - last['at'], 1e-9)
         left = (total - done) / rate if rate > 0 else float('nan')
+        last.update(done=done, at=now, next=done + max(1, int(every * total)))
         print(
             f'  embedded {done}/{total} ({rate:.1f} images/s, '
             f'{left:.0f} s left, load average {os.getloadavg()[0]:.1f})',
@@ -110,15 +109,20 @@ def build_figures(meta: dict, index_dir: str) -> dict:
 
 
 def cpu_model() -> str:
-    """The processor's name from /proc/cpuinfo (Linux), else ''."""
+    """The processor's name and widest SIMD from /proc/cpuinfo (Linux),
+    e.g. ``'AMD EPYC (AVX2)'``; '' elsewhere."""
+    name, flags = '', []
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
+                if line.startswith('model name') and not name:
+                    name = line.split(':', 1)[1].strip()
+                elif line.startswith('flags') and not flags:
+                    flags = line.split(':', 1)[1].split()
     except OSError:
-        pass
-    return ''
+        return ''
+    simd = next((s.upper() for s in ('avx512f', 'avx2') if s in flags), '')
+    return f'{name} ({simd})' if simd else name
 
 
 def print_build_figures(result: dict) -> None:
