@@ -442,3 +442,25 @@ def test_benchmark_tool_end_to_end(built, tmp_path, capsys):
     assert manifest.stat().st_mtime_ns == written  # reused, not rewritten
     with pytest.raises(SystemExit, match='holds 24 photos, not 30'):
         tool.main(args[:3] + ['30'] + args[4:])
+
+
+def test_shards_gallery_opens_each_shard_once(tmp_path, monkeypatch):
+    """A shards gallery read in any order (a re-rank's photos) opens each
+    of its shards once, even past the data set's default LRU of 8."""
+    wids = pytest.importorskip('wids.wids')
+    from mvlt.datasets.synthetic import write_synthetic_catalogue
+    write_synthetic_catalogue(
+        str(tmp_path / 'shop'), 24, img_size=32, max_samples=2)
+    opened = []
+    original = wids.IndexedTarSamples
+
+    def counting(*args, **kwargs):
+        opened.append(kwargs.get('path'))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(wids, 'IndexedTarSamples', counting)
+    gallery = open_gallery(str(tmp_path / 'shop' / 'manifest.json'))
+    for _ in range(2):  # every shard in turn, twice: an LRU of 8 thrashes
+        images = gallery.read_many(range(0, 24, 2))
+    assert len(images) == 12 and images[0].shape == (32, 32, 3)
+    assert len(opened) == len(set(opened)) == 12
