@@ -155,7 +155,7 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
     with gr.Blocks(
             title='MVLT catalogue search', analytics_enabled=False) as page:
         gr.Markdown(f'## MVLT catalogue search\n{len(search)} images of '
-                    f'{len({i["product_id"] for i in index.items})} products '
+                    f'{index.items.num_products} products '
                     f'({index.meta["gallery"]["kind"]} gallery, '
                     f'{"ITC + ITM" if index.has_itc else "exact ITM"}). '
                     + describe_ann(index.meta) + describe_ranking(index.meta))
