@@ -64,6 +64,9 @@ class SearchIndex:
         inferencer (MVLTInferencer): The model.
         image_index / caption_index: faiss indexes (None in exact-ITM mode).
         image_embeds / caption_embeds (np.ndarray): (N, D) / (C, D).
+        removed (dict): ``images`` / ``captions``: the
+            :class:`~mvlt.apis.ann_index.RemovedIds` of rows and captions
+            that updates removed (never served).
 
     Raises:
         FileNotFoundError: No complete index in ``index_dir`` or a missing

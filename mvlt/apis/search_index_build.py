@@ -10,6 +10,8 @@ cosine similarity, as :func:`mvlt.models.utils.itc_similarity`).
 """
 import os
 import os.path as osp
+import re
+import shutil
 import time
 from typing import TYPE_CHECKING, Dict, List, Optional
 
@@ -21,12 +23,15 @@ from .ann_index import DEFAULT_TARGET_RECALL
 from .embed_shards import (DEFAULT_SHARD_SIZE, embed_in_shards, prepare_plan,
                            read_shard)
 from .gallery import Gallery, file_sha256
-from .item_store import ITEMS_DB
+from .item_store import ITEMS_DB, PACK_DIR
 from .item_store_writer import write_item_store
 from .ranking_choice import DEFAULT_QUERIES, measure_ranking
 from .search_index_layout import (CAPTION_INDEX, CAPTIONS_FILE, CONFIG_FILE,
                                   IMAGE_INDEX, INDEX_FORMAT, ITEMS_FILE,
                                   META_FILE, THUMB_DIR, ProgressFn, write_meta)
+
+#: Files an update writes (mvlt/apis/search_index_update.py).
+UPDATED_FILE = re.compile(r'^(items|images|captions)\.g\d+\.')
 
 if TYPE_CHECKING:  # the inferencer needs torch; ONNX serving does not
     from .inferencer import MVLTInferencer
@@ -100,9 +105,10 @@ def build_search_index(inferencer: 'MVLTInferencer',
                        ' for exact ITM scoring instead.')
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    for name in (META_FILE, IMAGE_INDEX, CAPTION_INDEX, CAPTIONS_FILE,
-                 ITEMS_FILE, ITEMS_DB, 'images.npy', 'captions.npy'):
-        if osp.exists(osp.join(out_dir, name)):
+    for name in os.listdir(out_dir):  # an older index's, updates' too
+        if name in (META_FILE, IMAGE_INDEX, CAPTION_INDEX, CAPTIONS_FILE,
+                    ITEMS_FILE, ITEMS_DB, 'images.npy', 'captions.npy') or \
+                UPDATED_FILE.match(name):
             os.remove(osp.join(out_dir, name))
     checkpoint_sha = file_sha256(inferencer.checkpoint)
     gallery_sha = gallery.content_hash()
@@ -147,6 +153,8 @@ def build_search_index(inferencer: 'MVLTInferencer',
             items.extend(shard_items)
             yield from zip(shard_items, thumbs)
 
+    # Packs of an older index (and of its updates) are written anew.
+    shutil.rmtree(osp.join(out_dir, PACK_DIR), ignore_errors=True)
     store = write_item_store(out_dir, shard_rows())
     embeds = np.concatenate(embeds) if embeds else None
 

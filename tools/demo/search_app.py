@@ -120,7 +120,7 @@ def build_app(search: CatalogueSearch,
     def info():
         meta = search.index.meta
         return dict(
-            num_items=len(search),
+            num_items=search.index.items.num_live,
             mode=meta['mode'],
             backend=search.index.backend,
             gallery=meta['gallery']['path'],
