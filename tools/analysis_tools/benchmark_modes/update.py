@@ -87,13 +87,14 @@ def assemble_index(index_dir: str, ann_dir: str, store_dir: str) -> dict:
     with open(osp.join(store_dir, 'store.json')) as f:
         info = json.load(f)
     num = info['num_items']
-    for name in ('images.faiss', 'images.npy', ITEMS_DB):
-        source = osp.join(ann_dir if name.startswith('images') else store_dir,
-                          name)
-        os.link(source, osp.join(index_dir, name))
-    for pack in info['store']['packs']:
-        os.link(osp.join(store_dir, pack['file']),
-                osp.join(index_dir, pack['file']))
+    files = [(ann_dir if name.startswith('images') else store_dir, name)
+             for name in ('images.faiss', 'images.npy', ITEMS_DB)]
+    files += [(store_dir, pack['file']) for pack in info['store']['packs']]
+    for folder, name in files:
+        try:  # the update never changes a file in place
+            os.link(osp.join(folder, name), osp.join(index_dir, name))
+        except OSError:  # another file system
+            shutil.copyfile(osp.join(folder, name), osp.join(index_dir, name))
     dim = np.load(osp.join(ann_dir, 'images.npy'), mmap_mode='r').shape[1]
     captions = ItemStore(index_dir, info['store'], num, '').num_captions
     caption_embeds = clustered_embeddings(captions, dim, 7)
