@@ -25,6 +25,7 @@ content hash (``additions``: checked when the index is opened, as the built
 gallery is) and ``catalogue_sha256``, a hash chained over the built gallery
 and every update, which identifies the catalogue an index serves.
 """
+import fcntl
 import hashlib
 import json
 import os
@@ -46,6 +47,9 @@ from .search_index_layout import (INDEX_FORMAT, META_FILE, IndexMismatchError,
 
 if TYPE_CHECKING:
     from .inferencer import MVLTInferencer
+
+#: Held (flock) while an update runs.
+LOCK_FILE = 'update.lock'
 
 
 def catalogue_hash(previous: str, added_sha: Optional[str],
@@ -180,11 +184,25 @@ def update_search_index(index_dir: str,
             with another checkpoint than the index's.
         ValueError: Nothing to do, or a product id to remove that the index
             does not serve.
+        RuntimeError: Another update of the index is running.
     """
-    meta_path = osp.join(index_dir, META_FILE)
-    if not osp.isfile(meta_path):
+    if not osp.isfile(osp.join(index_dir, META_FILE)):
         raise FileNotFoundError(f'{index_dir} is not a complete search index '
                                 f'(no {META_FILE}).')
+    with open(osp.join(index_dir, LOCK_FILE), 'w') as lock:
+        try:  # two updates would write the same new file names
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f'Another update of {index_dir} is running; '
+                               'try again when it has finished.') from None
+        return _apply_update(index_dir, inferencer, add, remove, chunk_size,
+                             progress)
+
+
+def _apply_update(index_dir: str, inferencer, add: Optional[Gallery],
+                  remove: Sequence[str], chunk_size: int,
+                  progress: Optional[ProgressFn]) -> dict:
+    meta_path = osp.join(index_dir, META_FILE)
     with open(meta_path, encoding='utf-8') as f:
         meta = json.load(f)
     rebuild = rebuild_command(meta, index_dir)

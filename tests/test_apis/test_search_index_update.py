@@ -3,6 +3,7 @@ removed ones never returned, replaced ones show their new caption and
 thumbnail; the catalogue hash changes, a changed added gallery is refused,
 and a failed update leaves the old index served."""
 import copy
+import fcntl
 import json
 import os
 import os.path as osp
@@ -190,6 +191,10 @@ def test_bad_updates_are_refused(setup, tmp_path):
         tool.main([out, '--remove', 'no-such,0'])
     with pytest.raises(SystemExit, match='not a complete search index'):
         tool.main([str(tmp_path), '--remove', '0'])
+    with open(osp.join(out, update_module.LOCK_FILE), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another update is running
+        with pytest.raises(SystemExit, match='Another update'):
+            tool.main([out, '--remove', '0'])
     assert SearchIndex(out).meta.get('generation') is None
 
 

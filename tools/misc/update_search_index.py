@@ -96,7 +96,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
             gallery,
             parse_product_ids(args.remove),
             chunk_size=args.batch_size)
-    except (IndexMismatchError, ValueError, FileNotFoundError) as err:
+    except (IndexMismatchError, ValueError, FileNotFoundError,
+            RuntimeError) as err:
         sys.exit(f'{err}\nThe index was not changed.')
     done = meta['updates'][-1]
     print(f"Updated {args.index_dir}: {done['added_products']} product(s) "
