@@ -290,6 +290,8 @@ def _apply_update(index_dir: str, inferencer, add: Optional[Gallery],
             new_stem = f'{name}.g{generation}'
             faiss.write_index(index,
                               osp.join(index_dir, f'{new_stem}.faiss.tmp'))
+            with open(osp.join(index_dir, f'{new_stem}.faiss.tmp'), 'rb') as f:
+                os.fsync(f.fileno())  # on disk before meta.json names it
             os.replace(
                 osp.join(index_dir, f'{new_stem}.faiss.tmp'),
                 osp.join(index_dir, f'{new_stem}.faiss'))
