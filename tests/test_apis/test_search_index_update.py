@@ -8,13 +8,17 @@ import json
 import os
 import os.path as osp
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
 from search_test_utils import fit_itc_projections, save_model
 
-from conftest import draw_product, load_tool
+from conftest import REPO, draw_product, load_tool
 from mvlt.apis import (CatalogueSearch, IndexMismatchError, SearchIndex,
                        open_gallery)
 from mvlt.apis import search_index_update as update_module
@@ -246,3 +250,35 @@ def test_exact_itm_index_update(setup, nano_config, nano_data, tmp_path):
                                    0)['captions']
     texts = {c['caption'] for c in captions}
     assert NEW[2][1] in texts and len(texts) == 8  # 8 - 2 old + 2 new
+
+
+@pytest.mark.slow
+def test_killed_update_leaves_a_usable_index(setup, tmp_path):
+    """SIGKILL while the update writes its new files: the index opens and
+    answers as the old version (or, had it switched, as the new one)."""
+    out = _copy(setup, tmp_path)
+    query = setup['base'].rows[0]['caption']
+    expected = _rows(CatalogueSearch(SearchIndex(out)), query)
+    process = subprocess.Popen([
+        sys.executable,
+        osp.join(REPO, 'tools', 'misc', 'update_search_index.py'), out,
+        '--add', setup['new'], '--remove', REMOVED
+    ],
+                               cwd=REPO,
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    while process.poll() is None and not any(
+            '.g1.' in name for name in os.listdir(out)):
+        time.sleep(0.001)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    served = SearchIndex(out)
+    hits = _rows(CatalogueSearch(served), query)
+    if served.meta.get('generation') is None:  # killed before the switch
+        assert hits == expected
+    else:
+        assert REMOVED not in {h['product_id'] for h in hits}
+    meta = load_tool('misc/update_search_index.py').main(
+        [out, '--remove', 'n1'] if served.meta.get('generation') else
+        [out, '--add', setup['new'], '--remove', REMOVED])
+    assert meta['generation'] == served.meta.get('generation', 0) + 1
