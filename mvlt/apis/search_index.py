@@ -211,7 +211,11 @@ class SearchIndex:
             f'Refusing to serve {self.index_dir}: {what} Rebuild the index '
             'for the checkpoint and gallery you want to serve: '
             f'{rebuild_command(self.meta, self.index_dir)} (with your '
-            'checkpoint / gallery in place of the recorded ones).')
+            'checkpoint / gallery in place of the recorded ones)' +
+            ('; then add the products of its updates again: '
+             'tools/misc/update_search_index.py INDEX --add SPEC for each '
+             'gallery in meta.json "additions".'
+             if self.meta.get('additions') else '.'))
 
     def _check_checkpoint(self, checkpoint: Optional[str]) -> str:
         recorded = self.meta['checkpoint']
