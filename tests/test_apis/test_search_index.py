@@ -119,7 +119,7 @@ def test_ranking_equals_the_inferencer(built, client):
             params=dict(group='photo', rerank=16),
             content=f.read())
     assert response.status_code == 200
-    captions = [c['caption'] for c in built['search'].index.captions]
+    captions = built['search'].index.items.live_captions()
     expected = reference.rank_captions(
         built['paths'][3], captions, topk=10, rerank_k=16)
     got = response.json()
@@ -431,7 +431,7 @@ def test_benchmark_tool_end_to_end(built, tmp_path, capsys):
     result = tool.main(args)
     assert result['num_images'] == 24
     assert set(result['stage_seconds']) == {
-        'prepare', 'embed', 'captions', 'ann', 'ranking'
+        'prepare', 'embed', 'store', 'captions', 'ann', 'ranking'
     }
     assert result['ann']['images']['recall_at_10'] == 1.0  # exact: Flat
     assert 0 < result['index_bytes'] < sum(

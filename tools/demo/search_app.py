@@ -39,7 +39,7 @@ import tempfile
 from typing import List, Optional, Sequence
 
 from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
-from mvlt.apis.ann_files import ann_summary
+from mvlt.apis.ann_files import IndexFileError, ann_summary
 from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
                                         decode_image, parse_group)
 from mvlt.apis.ranking_choice import default_rerank_k
@@ -53,7 +53,7 @@ from mvlt.apis.search_page import CSS, _quiet_gradio, build_page
 from mvlt.apis.serving import add_serving_args, serve, worker_argv
 from mvlt.apis.web_guard import allowed_hosts, guard_hosts
 
-THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
+THUMB_NAME = re.compile(r'^(\d{6,10})\.jpg$')
 #: Any of gradio's routes that serve a file by path.
 FILE_ROUTE = re.compile(r'/file[=/](.*)$')
 
@@ -79,11 +79,10 @@ def build_app(search: CatalogueSearch,
     # None: what the index build measured best (docs/search_at_scale.md).
     rerank_k = default_rerank_k(search.index.meta, 16, rerank_k)
     from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.responses import JSONResponse, Response
     from gradio.utils import get_upload_folder
 
     max_bytes = int(max_upload_mb * 2**20)
-    thumbs = search.index.thumbs_dir
     uploads = osp.realpath(get_upload_folder())
     app = FastAPI(title='MVLT catalogue search', docs_url=None, redoc_url=None)
     guard_hosts(app, allowed_hosts(host, extra_hosts))
@@ -106,16 +105,22 @@ def build_app(search: CatalogueSearch,
 
     @app.get('/thumbs/{name}')
     def thumbnail(name: str):
-        path = osp.join(thumbs, name)
-        if not THUMB_NAME.match(name) or not osp.isfile(path):
+        # From the index's thumbnail packs (mvlt/apis/item_store.py).
+        match = THUMB_NAME.match(name)
+        try:
+            data = search.index.items.thumbnail(int(match.group(1))) \
+                if match else None
+        except IndexFileError as err:  # a damaged pack: say which
+            return refused(500, str(err))
+        if data is None:
             return refused(404, f'No thumbnail {name!r} in this index.')
-        return FileResponse(path, media_type='image/jpeg')
+        return Response(data, media_type='image/jpeg')
 
     @app.get('/api/info')
     def info():
         meta = search.index.meta
         return dict(
-            num_items=len(search),
+            num_items=search.index.items.num_live,
             mode=meta['mode'],
             backend=search.index.backend,
             gallery=meta['gallery']['path'],
