@@ -246,12 +246,17 @@ class CatalogueSearch(ComposedSearchMixin):
         """
         query = check_query(query, self.max_query_chars)
         _check_counts(topk, rerank_k)
-        error, warning = judge_word_pieces(
-            self.inferencer.tokenizer, query)
-        if error:
-            raise SearchInputError(error)
         count = self._photo_count(topk, by_product)
         with self._lock:
+            # Under the lock: a transformers fast tokenizer keeps its
+            # padding setting in shared state, so this unpadded call beside
+            # another thread's padded one (embed_captions) left that one's
+            # ids unpadded ("cannot reshape array of size 10 into shape
+            # (32)": the load test, 16 clients on the 100K index).
+            error, warning = judge_word_pieces(
+                self.inferencer.tokenizer, query)
+            if error:
+                raise SearchInputError(error)
             start = time.perf_counter()
             timing = dict(itc=0.0, itm=0.0)
             if not self.index.has_itc:

@@ -91,6 +91,24 @@ def test_concurrent_queries_equal_sequential(built):
     assert answers == [expected[q] for q in plan]
 
 
+def test_query_tokenized_under_the_lock(built, monkeypatch):
+    """The query's word-piece check runs under the search lock: a fast
+    tokenizer's padding setting is shared state, and an unpadded call
+    beside a padded one in another thread broke the padded one."""
+    import mvlt.apis.catalogue_search as module
+    search = built['search']
+    judge = module.judge_word_pieces
+    held = []
+
+    def checked(tokenizer, query):
+        held.append(search._lock.locked())
+        return judge(tokenizer, query)
+
+    monkeypatch.setattr(module, 'judge_word_pieces', checked)
+    search.search_text(QUERIES[0], 5, 0)
+    assert held == [True]
+
+
 def test_metrics_in_prometheus_format(built, tmp_path):
     pytest.importorskip('prometheus_client')
     pytest.importorskip('gradio')
