@@ -92,7 +92,7 @@ def draw_product(colour: str,
 
 def write_jsonl_dataset(root: str, views: int = 2) -> dict:
     """Write images/, train.jsonl, test.jsonl and vocab.txt under root."""
-    from mvlt.utils import build_vocab
+    from mvlt.text import build_vocab
     os.makedirs(osp.join(root, 'images'), exist_ok=True)
     rows = []
     product = 0

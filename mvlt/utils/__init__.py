@@ -1,7 +1,7 @@
-"""Utilities: module registration, environment set-up, tokenizer.
+"""Utilities: module registration, environment set-up, checkpoints.
 
 The names below are imported on first use (PEP 562), so that the torch-free
-modules of this package (``mvlt.utils.tokenizer``, ``mvlt.utils.ranking``)
+modules of this package (``mvlt.utils.ranking``, ``mvlt.utils.hdf5``)
 can be imported where torch is not installed (the ONNX Runtime serving
 path, docs/deployment.md).
 """
@@ -16,5 +16,4 @@ __getattr__, __dir__, __all__ = lazy_exports(
         'dist': ('run_reporting_failures', 'setup_distributed'),
         'heads_check': ('check_checkpoint_heads', 'checkpoint_state_dict'),
         'setup_env': ('register_all_modules',),
-        'tokenizer': ('build_tokenizer', 'build_vocab'),
     }, globals())

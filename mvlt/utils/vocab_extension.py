@@ -21,7 +21,7 @@ import torch
 
 from .checkpoint import (VOCAB_KEYS, load_checkpoint_file, replace_atomically,
                          temporary_path)
-from .tokenizer import build_tokenizer, build_vocab
+from mvlt.text.tokenizer import build_tokenizer, build_vocab
 
 
 def iter_captions(path: str) -> Iterator[str]:

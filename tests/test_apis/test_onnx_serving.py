@@ -191,7 +191,7 @@ def test_serving_modules_import_without_torch(tmp_path):
         else:
             raise SystemExit('torch imported')
         import mvlt.apis.catalogue_search, mvlt.apis.search_index
-        import mvlt.deploy, mvlt.utils.tokenizer, mvlt.utils.ranking
+        import mvlt.deploy, mvlt.text.tokenizer, mvlt.utils.ranking
         from mvlt.apis import CatalogueSearch, SearchIndex  # noqa: F401
         print(sorted(m for m in sys.modules if m.split('.')[0] in
                      ('torch', 'torchvision', 'timm')))

@@ -14,7 +14,8 @@ from mvlt.datasets.retrieval_protocol import (ProtocolRows,
                                               load_candidate_protocol,
                                               save_protocol)
 from mvlt.registry import DATASETS
-from mvlt.utils import build_tokenizer, register_all_modules
+from mvlt.text import build_tokenizer
+from mvlt.utils import register_all_modules
 
 register_all_modules()
 

@@ -148,7 +148,7 @@ def test_deterministic_for_a_seed(tmp_path):
 
 
 def test_vocabulary_covers_every_caption(synthetic_fashiongen):
-    from mvlt.utils import build_tokenizer
+    from mvlt.text import build_tokenizer
     tokenizer = build_tokenizer(synthetic_fashiongen['vocab'])
     with h5py.File(synthetic_fashiongen['validation'], 'r') as f:
         texts = _column(f, 'input_description') + _column(f, 'input_name')

@@ -23,7 +23,8 @@ from mvlt.engine.loops import RetrievalScorer
 from mvlt.engine.loops.test_loop import pad_batch
 from mvlt.evaluation import positive_ranks
 from mvlt.registry import DATASETS, MODELS
-from mvlt.utils import build_vocab, register_all_modules
+from mvlt.text import build_vocab
+from mvlt.utils import register_all_modules
 
 register_all_modules()
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 
 from conftest import NANO_CONFIG, REPO, baseline_of, nano_cfg_options
-from mvlt.utils import build_tokenizer
+from mvlt.text import build_tokenizer
 from mvlt.utils.benchmark import (PeakMemory, config_changes, count_flops,
                                   growth_exponent, interleaved_timings,
                                   summarize, synthetic_samples,

@@ -9,8 +9,8 @@ import torch
 
 from conftest import REPO
 from mvlt.registry import MODELS
-from mvlt.utils import (build_tokenizer, load_checkpoint_file,
-                        register_all_modules)
+from mvlt.text import build_tokenizer
+from mvlt.utils import load_checkpoint_file, register_all_modules
 from mvlt.utils.checkpoint import check_state_dict_shapes
 
 register_all_modules()

@@ -26,7 +26,7 @@ import torch.nn as nn
 from mvlt.registry import MODELS
 from mvlt.utils.benchmark import count_flops
 from mvlt.utils.cli import config_parser, load_args_config
-from mvlt.utils.tokenizer import SPECIAL_TOKENS
+from mvlt.text.tokenizer import SPECIAL_TOKENS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

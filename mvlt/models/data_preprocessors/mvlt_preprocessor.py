@@ -8,7 +8,7 @@ from mmengine.model import BaseDataPreprocessor
 from mvlt.deploy.preprocessing import prepare_image
 from mvlt.image import RESIZE_KERNELS
 from mvlt.registry import MASK_GENERATORS, MODELS
-from mvlt.utils.tokenizer import CaptionEncoder, build_tokenizer
+from mvlt.text.tokenizer import CaptionEncoder, build_tokenizer
 from ..utils import bert_mask_tokens
 from .image_ops import ImageBatch, crop_resize, decode_images, foreground_boxes
 
@@ -34,7 +34,7 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
     ``PackMVLTInputs`` packs them); here the white background is cropped
     (``foreground_crop``, once per batch instead of per sample in the loader
     workers), the crop resized to ``img_size`` and each distinct caption
-    tokenised once (:class:`mvlt.utils.tokenizer.CaptionEncoder`). Images
+    tokenised once (:class:`mvlt.text.tokenizer.CaptionEncoder`). Images
     already at ``img_size`` and pre-tokenised captions (``input_ids`` /
     ``attention_mask``) pass through.
 
