@@ -27,7 +27,7 @@ def baseline_of(cfg):
 
     from mmengine.config import Config
 
-    from mvlt.utils.benchmark import config_changes
+    from benchmark_modes.measure import config_changes
     keys = ('model', 'optim_wrapper')
     fast = Config.fromfile(
         osp.join(BENCHMARK_CONFIGS, 'mvlt_pvt-tiny_256px.py'))

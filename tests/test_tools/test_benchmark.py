@@ -9,14 +9,14 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from benchmark_modes.measure import (PeakMemory, config_changes, count_flops,
+                                     growth_exponent, interleaved_timings,
+                                     summarize, synthetic_samples,
+                                     write_throwaway_vocab)
 from mmengine.config import Config
 
 from conftest import NANO_CONFIG, REPO, baseline_of, nano_cfg_options
 from mvlt.text import build_tokenizer
-from mvlt.utils.benchmark import (PeakMemory, config_changes, count_flops,
-                                  growth_exponent, interleaved_timings,
-                                  summarize, synthetic_samples,
-                                  write_throwaway_vocab)
 
 BENCH = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
 # A nano model at 32 px with captions of 16 tokens: seconds per step.
