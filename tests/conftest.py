@@ -25,9 +25,8 @@ def baseline_of(cfg):
     config it derives from: the baseline is stated once, there."""
     import copy
 
-    from mmengine.config import Config
-
     from benchmark_modes.measure import config_changes
+    from mmengine.config import Config
     keys = ('model', 'optim_wrapper')
     fast = Config.fromfile(
         osp.join(BENCHMARK_CONFIGS, 'mvlt_pvt-tiny_256px.py'))

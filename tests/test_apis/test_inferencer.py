@@ -123,6 +123,7 @@ def test_missing_heads_are_named(api_setup, nano_config, tmp_path):
         inferencer.rank_images('a red circle', api_setup['images'], rerank_k=2)
 
 
+@pytest.mark.slow
 def test_demo_scripts(api_setup, tmp_path):
     base = [api_setup['config'], api_setup['checkpoint']]
     result = subprocess.run(

@@ -105,6 +105,7 @@ def _search_path(query: str) -> str:
     return f'/api/search?q={quote(query)}&k=3&rerank=0'
 
 
+@pytest.mark.slow
 def test_spoofed_host_is_refused(page):
     png = cv2.imencode('.png', draw_product('red', 'circle', 0))[1].tobytes()
     evil = {'Host': 'rebind.evil.example'}
@@ -123,6 +124,7 @@ def test_spoofed_host_is_refused(page):
         assert status == 200 and json.loads(body)['results']
 
 
+@pytest.mark.slow
 def test_foreign_origin_gets_no_cors(page):
     own = f'127.0.0.1:{page}'
     for origin in ('http://rebind.evil.example', 'null',

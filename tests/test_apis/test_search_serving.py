@@ -60,6 +60,7 @@ def _fork_after_search(index_dir: str, results) -> None:
     results.put((hung, child.exitcode, rows, expected))
 
 
+@pytest.mark.slow
 def test_fork_after_search_answers(built):
     """faiss #5206: a child forked after faiss searched on several OpenMP
     threads hangs in its first search unless it runs faiss on one thread

@@ -90,6 +90,7 @@ def test_categories_follow_attributes(synthetic_fashiongen):
     assert len(set(subcategories)) == 8 and len(set(categories)) == 4
 
 
+@pytest.mark.slow
 def test_one_attribute_change_is_visible():
     """Two garments that differ in exactly one attribute (any of them) are
     drawn differently in a sizeable part of a 64 px image, so a caption

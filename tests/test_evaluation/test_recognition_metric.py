@@ -77,6 +77,7 @@ def test_metric_names_missing_fields():
         metric.process(None, [BaseDataElement(category_label=1)])
 
 
+@pytest.mark.slow
 def test_zero_shot_config_reports_recognition(synthetic_fashiongen, tmp_path):
     """The zero-shot task config (ITC similarity to prompt captions, no
     fine-tuning) reports M-CR / S-CR accuracy, macro-F1 and SumC through

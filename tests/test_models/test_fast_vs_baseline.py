@@ -191,6 +191,7 @@ def _loss(losses: dict) -> torch.Tensor:
     return sum(v for k, v in losses.items() if k.startswith('loss'))
 
 
+@pytest.mark.slow
 def test_compile_regions_give_same_losses(cfg):
     """Dynamo + AOT autograd capture (the graphs ``--compile`` hands to
     inductor) of every block on its own, and of the whole forward."""

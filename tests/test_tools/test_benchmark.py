@@ -151,6 +151,7 @@ def test_baseline_config_changes_per_module_options():
     }
 
 
+@pytest.mark.slow
 def test_tool_train_mode(tmp_path, nano_baseline):
     tool = load_tool()
     out = tmp_path / 'train.json'
@@ -210,6 +211,7 @@ def test_tool_train_memory(nano_baseline):
     assert result['memory_ratio_fast_vs_baseline']['increase'] > 0
 
 
+@pytest.mark.slow
 def test_tool_retrieval_mode(nano_baseline):
     tool = load_tool()
     result = tool.main(TINY_RUN + [
@@ -224,6 +226,7 @@ def test_tool_retrieval_mode(nano_baseline):
     assert 0 < estimate['rerank_minutes'] < estimate['exact_hours'] * 60
 
 
+@pytest.mark.slow
 def test_tool_sweep():
     tool = load_tool()
     result = tool.main(TINY_RUN + [
@@ -249,6 +252,7 @@ def data_args(nano_data, mode: str) -> list:
     ] + [f'{k}={v}' for k, v in options.items()]
 
 
+@pytest.mark.slow
 def test_tool_data_mode(nano_data):
     tool = load_tool()
     result = tool.main(

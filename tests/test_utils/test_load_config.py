@@ -116,6 +116,7 @@ def test_plugin_failing_inside_names_its_own_error(tmp_path, clean_path):
         info.value)
 
 
+@pytest.mark.slow
 def test_project_config_loads_without_pythonpath(tmp_path):
     """The block_mask project config from another folder, with nothing but
     the installed package on sys.path (a fresh process)."""

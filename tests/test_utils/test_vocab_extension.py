@@ -5,6 +5,7 @@ import copy
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import REPO
@@ -21,6 +22,7 @@ SHOP_CAPTIONS = [
 ] * 3
 
 
+@pytest.mark.slow
 def test_extend_vocab_keeps_old_ids_and_loads(nano_config, tmp_path):
     vocab = nano_config.model.data_preprocessor.tokenizer.vocab_file
     old_tokenizer = build_tokenizer(dict(vocab_file=vocab))
