@@ -14,7 +14,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-NANO_CONFIG = osp.join(REPO, 'configs', 'mvlt', 'mvlt_nano_cpu_jsonl.py')
+#: The tests' own configs (tests/configs/): not model-zoo experiments.
+NANO_CONFIG = osp.join(REPO, 'tests', 'configs', 'mvlt_nano_cpu_jsonl.py')
 BENCHMARK_CONFIGS = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
 
 
