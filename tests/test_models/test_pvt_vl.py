@@ -7,7 +7,8 @@ from mmengine.config import Config
 
 from conftest import REPO
 from mvlt.models.backbones import PVTVL
-from mvlt.models.layers import SpatialReductionAttention, eager_attention
+from mvlt.models.layers import (PVTVLBlock, SpatialReductionAttention,
+                                eager_attention)
 
 STRIDES = (4, 8, 16, 32)
 DEMO_MODEL = osp.join(REPO, 'configs', '_base_', 'models',
@@ -153,15 +154,29 @@ def test_drop_path_is_linear_over_blocks():
     assert all(a <= b for a, b in zip(rates, rates[1:]))
 
 
-@pytest.mark.parametrize('with_cp', [True, (True, False, True, False)])
+@pytest.mark.parametrize(
+    'with_cp, drop_rate, chunk',
+    [(True, 0.1, 512), ((True, False, True, False), 0.1, 512),
+     (True, 0.0, 100)])
 def test_activation_checkpointing_gives_the_same_losses_and_gradients(
-        with_cp):
+        with_cp, drop_rate, chunk, monkeypatch):
     """with_cp recomputes the blocks in backward (dropout and stochastic
-    depth replay their random draws): same outputs and gradients."""
+    depth replay their random draws): same outputs and gradients. Without
+    MLP dropout the MLP of a checkpointed block is recomputed in chunks of
+    ``cp_mlp_chunk_size`` tokens (stage 1 here: 16 x 16 patches + 16 text
+    tokens = 272, three chunks of at most 100)."""
     arch = dict(
         embed_dims=(16, 32, 64, 128),
         depths=(1, 2, 1, 1),
         num_heads=(1, 2, 2, 4))
+    pieces = []
+    mlp = PVTVLBlock._mlp
+
+    def counted(self, x):
+        pieces.append(x.shape[1])
+        return mlp(self, x)
+
+    monkeypatch.setattr(PVTVLBlock, '_mlp', counted)
     outputs = []
     for flag in (False, with_cp):
         torch.manual_seed(0)
@@ -171,12 +186,14 @@ def test_activation_checkpointing_gives_the_same_losses_and_gradients(
             text_len=16,
             vocab_size=50,
             text_hidden=32,
-            drop_rate=0.1,
+            drop_rate=drop_rate,
             drop_path_rate=0.2,
-            with_cp=flag).train()
+            with_cp=flag,
+            cp_mlp_chunk_size=chunk).train()
         torch.manual_seed(1)
         images = torch.randn(2, 3, 64, 64)
         ids = torch.randint(1, 50, (2, 16))
+        pieces.clear()
         feats = model(images, ids, torch.ones_like(ids))
         loss = sum(f.square().mean() for f in feats.visual + feats.text)
         loss.backward()
@@ -184,7 +201,11 @@ def test_activation_checkpointing_gives_the_same_losses_and_gradients(
             name: p.grad.clone()
             for name, p in model.named_parameters() if p.grad is not None
         }))
-    assert torch.equal(outputs[0][0], outputs[1][0])
+    # The forward's MLP inputs (recomputations come in backward).
+    assert (272 in pieces) == (drop_rate > 0)
+    assert (100 in pieces) == (drop_rate == 0)
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-6,
+                               atol=0)
     assert outputs[0][1].keys() == outputs[1][1].keys()
     for name, grad in outputs[0][1].items():
         assert torch.allclose(grad, outputs[1][1][name], atol=1e-6), name

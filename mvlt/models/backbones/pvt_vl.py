@@ -87,11 +87,17 @@ class PVTVL(BaseModule):
             recomputes the rest in backward, one block at a time. One bool
             for every stage or four, one per stage (e.g. ``(True, True,
             False, False)``: the large early stages). Off by default.
-            Measured (docs/benchmark.md): PVT-tiny, 256 px, batch 8, CPU:
-            step memory above weights and optimizer states 764 -> 532 MiB
-            (-30 %) for 1.23x the step time. Checkpointing whole stages
-            instead was tried and kept more (641 MiB): recomputing a stage
-            holds all its blocks' activations at once.
+            Within a checkpointed block the MLP is also recomputed in
+            chunks of ``cp_mlp_chunk_size`` tokens. Checkpointing whole
+            stages instead was tried and kept more: recomputing a stage
+            holds all its blocks' activations at once. Figures in
+            docs/benchmark.md ("Memory levers").
+        cp_mlp_chunk_size (int, optional): Tokens per checkpointed MLP
+            chunk in the blocks of checkpointed stages (``PVTVLBlock``'s
+            ``mlp_chunk_size``): the recomputed MLP of the first stage
+            (4,224 tokens x 512 hidden units per sample at 256 px) is
+            otherwise the step's largest tensor. None: the MLP in one
+            piece. 512 by default (measured in docs/benchmark.md).
         init_cfg (dict, optional): MMEngine initialisation config.
     """
 
@@ -135,6 +141,7 @@ class PVTVL(BaseModule):
                  recompute_gelu: bool = True,
                  onednn: bool = True,
                  with_cp: Union[bool, Sequence[bool]] = False,
+                 cp_mlp_chunk_size: Optional[int] = 512,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if img_size is None or text_len is None:
@@ -198,7 +205,9 @@ class PVTVL(BaseModule):
                     norm_eps=norm_eps,
                     embed_norm_eps=embed_norm_eps,
                     recompute_gelu=recompute_gelu,
-                    onednn=onednn))
+                    onednn=onednn,
+                    mlp_chunk_size=cp_mlp_chunk_size
+                    if self.with_cp[k] else None))
             in_ch = text_in = settings['embed_dims'][k]
         self._init_parameters()
 

@@ -1,5 +1,5 @@
 """One stage of PVT-VL: patch and text embeddings, then the joint blocks."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -22,6 +22,8 @@ class PVTVLStage(nn.Module):
             size; size of the learned visual position embedding.
         text_len (int): Size of the learned text position embedding.
         drop_path_rates (list[float]): One stochastic-depth rate per block.
+        mlp_chunk_size (int, optional): Tokens per checkpointed MLP chunk in
+            training (see ``PVTVLBlock``); None: the MLP in one piece.
     """
 
     def __init__(self,
@@ -44,7 +46,8 @@ class PVTVLStage(nn.Module):
                  norm_eps: float,
                  embed_norm_eps: float = 1e-5,
                  recompute_gelu: bool = True,
-                 onednn: bool = True) -> None:
+                 onednn: bool = True,
+                 mlp_chunk_size: Optional[int] = None) -> None:
         super().__init__()
         self.num_patches = tuple(num_patches)
         self.patch_embed = PatchEmbed(in_channels, embed_dim, patch_size,
@@ -69,5 +72,6 @@ class PVTVLStage(nn.Module):
                 norm_eps=norm_eps,
                 sr_norm_eps=embed_norm_eps,
                 recompute_gelu=recompute_gelu,
-                onednn=onednn) for i in range(depth)
+                onednn=onednn,
+                mlp_chunk_size=mlp_chunk_size) for i in range(depth)
         ])

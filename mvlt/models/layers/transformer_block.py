@@ -3,6 +3,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from timm.layers import DropPath, Mlp
 
 from .attention import SpatialReductionAttention
@@ -31,6 +32,17 @@ class PVTVLBlock(nn.Module):
             :func:`gelu_linear`). Acts only without MLP dropout.
         onednn (bool): Run the projections and the MLP (GELU fused) through
             oneDNN's fused linear kernel in CPU float32 inference.
+        mlp_chunk_size (int, optional): In training, apply the MLP to chunks
+            of this many tokens, each checkpointed: its (B, chunk,
+            mlp_ratio * dim) hidden activations are recomputed in backward
+            one chunk at a time instead of being kept for all tokens (as
+            the feed-forward chunking of Reformer / transformers'
+            ``chunk_size_feed_forward``, with checkpointing so that it also
+            saves memory in backward). PVTVL sets it in the blocks of
+            checkpointed stages (``with_cp``), where the recomputed MLP of
+            the first stage is otherwise the largest tensor of the step.
+            Off (None) by default, and inactive while MLP dropout acts (its
+            masks would be drawn per chunk, unlike the unchunked block's).
     """
 
     def __init__(self,
@@ -46,8 +58,13 @@ class PVTVLBlock(nn.Module):
                  norm_eps: float = 1e-6,
                  sr_norm_eps: float = 1e-5,
                  recompute_gelu: bool = True,
-                 onednn: bool = True) -> None:
+                 onednn: bool = True,
+                 mlp_chunk_size: Optional[int] = None) -> None:
         super().__init__()
+        if mlp_chunk_size is not None and mlp_chunk_size < 1:
+            raise ValueError('PVTVLBlock: mlp_chunk_size must be a positive '
+                             f'number of tokens or None, got {mlp_chunk_size}.')
+        self.mlp_chunk_size = mlp_chunk_size
         self.recompute_gelu = recompute_gelu
         self.onednn = onednn
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
@@ -86,7 +103,19 @@ class PVTVLBlock(nn.Module):
         if num_queries is not None:
             x = x[:, :num_queries]
         x = x + self.drop_path(attended)
-        return x + self.drop_path(self._mlp(self.norm2(x)))
+        return x + self.drop_path(self._chunked_mlp(self.norm2(x)))
+
+    def _chunked_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        size = self.mlp_chunk_size
+        mlp = self.mlp
+        if size is None or x.shape[1] <= size or not (
+                self.training and torch.is_grad_enabled()) or (
+                    mlp.drop1.p > 0 or mlp.drop2.p > 0):
+            return self._mlp(x)
+        return torch.cat([
+            cp.checkpoint(self._mlp, part, use_reentrant=False)
+            for part in x.split(size, dim=1)
+        ], dim=1)
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:
         mlp = self.mlp
