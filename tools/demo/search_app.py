@@ -33,162 +33,15 @@ index's checkpoint) and this process never imports torch
 import argparse
 import os
 import os.path as osp
-import re
 import sys
 import tempfile
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
-from mvlt.apis import CatalogueSearch, SearchIndex, SearchInputError
-from mvlt.apis.ann_files import ann_summary
-from mvlt.apis.catalogue_search import (MAX_IMAGE_PIXELS, MAX_QUERY_CHARS,
-                                        decode_image, parse_group)
-from mvlt.apis.ranking_choice import default_rerank_k
+from mvlt.apis import CatalogueSearch, SearchIndex
+from mvlt.apis.catalogue_search import MAX_IMAGE_PIXELS, MAX_QUERY_CHARS
+from mvlt.apis.search_app import build_app
 from mvlt.apis.search_index import BACKENDS
-from mvlt.apis.search_metrics import add_metrics
-# The page's HTML is importable from here as before it moved.
-from mvlt.apis.search_page import captions_html  # noqa: F401
-from mvlt.apis.search_page import products_html  # noqa: F401
-from mvlt.apis.search_page import text_results_html  # noqa: F401
-from mvlt.apis.search_page import CSS, _quiet_gradio, build_page
 from mvlt.apis.serving import add_serving_args, serve, worker_argv
-from mvlt.apis.web_guard import allowed_hosts, guard_hosts
-
-THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
-#: Any of gradio's routes that serve a file by path.
-FILE_ROUTE = re.compile(r'/file[=/](.*)$')
-
-
-def build_app(search: CatalogueSearch,
-              host: str = '127.0.0.1',
-              port: int = 7860,
-              topk: int = 10,
-              rerank_k: Optional[int] = None,
-              max_upload_mb: float = 10.0,
-              max_pixels: int = MAX_IMAGE_PIXELS,
-              extra_hosts: Sequence[str] = ()):
-    """The FastAPI app: JSON endpoints, thumbnails and the page at ``/``.
-
-    Uploads go to ``$GRADIO_TEMP_DIR`` (:func:`main` makes a private one);
-    gradio's file routes serve nothing outside it. Only requests to the
-    loopback names, ``host`` and ``extra_hosts``, from those origins, are
-    answered (:mod:`mvlt.apis.web_guard`).
-    """
-    gr = _quiet_gradio()
-    from fastapi import FastAPI, Request
-
-    # None: what the index build measured best (docs/search_at_scale.md).
-    rerank_k = default_rerank_k(search.index.meta, 16, rerank_k)
-    from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import FileResponse, JSONResponse
-    from gradio.utils import get_upload_folder
-
-    max_bytes = int(max_upload_mb * 2**20)
-    thumbs = search.index.thumbs_dir
-    uploads = osp.realpath(get_upload_folder())
-    app = FastAPI(title='MVLT catalogue search', docs_url=None, redoc_url=None)
-    guard_hosts(app, allowed_hosts(host, extra_hosts))
-
-    def refused(status: int, message: str) -> JSONResponse:
-        return JSONResponse({'error': message}, status_code=status)
-
-    add_metrics(app)
-
-    @app.middleware('http')
-    async def only_own_files(request: Request, call_next):
-        match = FILE_ROUTE.search(request.url.path)
-        if match:
-            target = osp.realpath(match.group(1))
-            if osp.commonpath([target, uploads]) != uploads:
-                return refused(
-                    403, 'This page serves only its index\'s thumbnails '
-                    'and this session\'s uploads, not ' + match.group(1))
-        return await call_next(request)
-
-    @app.get('/thumbs/{name}')
-    def thumbnail(name: str):
-        path = osp.join(thumbs, name)
-        if not THUMB_NAME.match(name) or not osp.isfile(path):
-            return refused(404, f'No thumbnail {name!r} in this index.')
-        return FileResponse(path, media_type='image/jpeg')
-
-    @app.get('/api/info')
-    def info():
-        meta = search.index.meta
-        return dict(
-            num_items=len(search),
-            mode=meta['mode'],
-            backend=search.index.backend,
-            gallery=meta['gallery']['path'],
-            checkpoint=meta['checkpoint']['path'],
-            max_query_chars=search.max_query_chars,
-            max_upload_bytes=max_bytes,
-            max_pixels=max_pixels,
-            ann=ann_summary(meta),
-            ranking=meta.get('ranking'), default_rerank_k=rerank_k)
-
-    @app.get('/api/search')
-    def api_search(q: str = '', k: int = topk, rerank: int = rerank_k,
-                   group: str = 'product'):
-        try:
-            return search.search_text(q, k, rerank, parse_group(group))
-        except SearchInputError as err:
-            return refused(400, str(err))
-
-    @app.get('/api/similar')
-    def api_similar(row: int, k: int = topk, group: str = 'product'):
-        try:
-            return search.more_like(row, k, parse_group(group))
-        except SearchInputError as err:
-            return refused(400, str(err))
-
-    async def image_query(request: Request, query):
-        """Read the body (refused past ``max_bytes`` while it streams),
-        decode it and answer ``query(image)`` in a worker thread."""
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_bytes:
-                return refused(
-                    413, f'The upload is over {max_bytes / 2**20:.1f} MiB, '
-                    'the limit.')
-
-        def run():
-            return query(decode_image(bytes(body), max_bytes, max_pixels))
-
-        try:
-            return await run_in_threadpool(run)
-        except SearchInputError as err:
-            return refused(400, str(err))
-
-    @app.post('/api/image')
-    async def api_image(request: Request,
-                        k: int = topk,
-                        rerank: int = rerank_k,
-                        group: str = 'product'):
-        return await image_query(
-            request, lambda image: search.search_image(
-                image, k, rerank, parse_group(group)))
-
-    @app.post('/api/composed')
-    async def api_composed(request: Request, q: str = '', k: int = topk):
-        return await image_query(
-            request, lambda image: search.search_composed(image, q, k))
-
-    page = build_page(search, topk, rerank_k, max_bytes, max_pixels)
-    return gr.mount_gradio_app(
-        app,
-        page,
-        path='/',
-        server_name=host,
-        server_port=port,
-        footer_links=[],
-        run_history=False,
-        max_file_size=max_bytes,
-        ssr_mode=False,
-        mcp_server=False,
-        enable_monitoring=False,
-        pwa=False,
-        css=CSS)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -273,9 +126,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.environ.setdefault('GRADIO_TEMP_DIR',
                           tempfile.mkdtemp(prefix='mvlt-search-'))
     app = open_app(args)  # also checks the index before workers start
-    print(f'MVLT catalogue search of {args.index_dir}: http://{args.host}:'
-          f'{args.port}/ ({args.workers} worker(s); Ctrl+C stops it)',
-          flush=True)
+    print(
+        f'MVLT catalogue search of {args.index_dir}: http://{args.host}:'
+        f'{args.port}/ ({args.workers} worker(s); Ctrl+C stops it)',
+        flush=True)
     serve(app, args.host, args.port, args.workers, 'search_app:worker_app',
           osp.dirname(osp.abspath(__file__)),
           sys.argv[1:] if argv is None else argv)
