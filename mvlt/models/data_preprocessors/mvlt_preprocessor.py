@@ -316,6 +316,13 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
             inputs = dict(inputs)
             inputs['input_ids'], inputs['attention_mask'] = self.tokenize(
                 inputs['captions'])
+            if training:
+                # Which captions are identical (mvlt.text.caption_key):
+                # ITM / ITC negatives leave them out.
+                batch['caption_key'] = self._stack(
+                    torch.from_numpy(
+                        self.caption_encoder.key_ids(list(
+                            inputs['captions']))))
         for key in ('input_ids', 'attention_mask'):
             if inputs.get(key) is not None:
                 batch[key] = self._stack(inputs[key]).long()
