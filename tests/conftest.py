@@ -63,6 +63,22 @@ def save_model_checkpoint(model_cfg: dict, path: str, seed: int = 0) -> str:
     return path
 
 
+def save_without_heads(state_dict: dict, path: str, *heads: str) -> str:
+    """Save ``state_dict`` less the weights of ``heads`` (names under
+    ``model.heads``) as an MMEngine checkpoint at ``path``: a checkpoint
+    trained without those heads."""
+    import torch
+    prefixes = tuple(f'heads.{name}.' for name in heads)
+    torch.save(
+        dict(
+            state_dict={
+                k: v
+                for k, v in state_dict.items() if not k.startswith(prefixes)
+            },
+            meta={}), path)
+    return path
+
+
 COLOURS = {
     'red': (220, 30, 30),
     'green': (30, 180, 40),
