@@ -63,6 +63,20 @@ def save_model_checkpoint(model_cfg: dict, path: str, seed: int = 0) -> str:
     return path
 
 
+def run_python(code: str, cwd: str = REPO, env: dict = None) -> str:
+    """Run ``python -c code`` in a fresh interpreter (``cwd``, ``env``:
+    default this process's environment); assert that it succeeded (the
+    failure shows the end of its stderr) and return its stdout."""
+    import sys
+    result = subprocess.run([sys.executable, '-c', code],
+                            cwd=cwd,
+                            env=env,
+                            capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 def save_without_heads(state_dict: dict, path: str, *heads: str) -> str:
     """Save ``state_dict`` less the weights of ``heads`` (names under
     ``model.heads``) as an MMEngine checkpoint at ``path``: a checkpoint

@@ -17,7 +17,7 @@ import pytest
 import torch
 from search_test_utils import NANO_ITC, free_port, save_model
 
-from conftest import REPO, load_tool
+from conftest import REPO, load_tool, run_python
 from mvlt.apis import CatalogueSearch, MVLTInferencer, SearchIndex
 from mvlt.apis.search_app import build_app
 from mvlt.deploy import ManifestMismatchError, OnnxInferencer, foreground_box
@@ -196,13 +196,8 @@ def test_serving_modules_import_without_torch(tmp_path):
         print(sorted(m for m in sys.modules if m.split('.')[0] in
                      ('torch', 'torchvision', 'timm')))
     ''')
-    out = subprocess.run([sys.executable, '-c', script],
-                         env=no_torch_env(tmp_path),
-                         cwd=REPO,
-                         capture_output=True,
-                         text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip() == '[]'
+    out = run_python(script, env=no_torch_env(tmp_path))
+    assert out.strip() == '[]'
 
 
 def _get(url: str, data: bytes = None) -> dict:

@@ -3,8 +3,6 @@ import copy
 import importlib.util
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,7 +13,8 @@ from benchmark_modes.measure import (PeakMemory, config_changes, count_flops,
                                      write_throwaway_vocab)
 from mmengine.config import Config
 
-from conftest import NANO_CONFIG, REPO, baseline_of, nano_cfg_options
+from conftest import (NANO_CONFIG, REPO, baseline_of, nano_cfg_options,
+                      run_python)
 from mvlt.text import build_tokenizer
 
 BENCH = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
@@ -301,17 +300,13 @@ def test_tool_runs_without_optional_packages():
                'matplotlib')
     code = (f'import sys\nfor name in {blocked!r}:\n'
             '    sys.modules[name] = None\n'
-            'sys.path.insert(0, "tests")\n'
+            'sys.path[:0] = ["tests", "tools/analysis_tools"]\n'
             'from test_tools.test_benchmark import TINY_RUN, load_tool\n'
             'tool = load_tool()\n'
             'for mode in ("train", "retrieval"):\n'
             '    tool.main(TINY_RUN + ["--mode", mode, "--no-memory", '
             '"--iters", "1"])\n')
-    done = subprocess.run([sys.executable, '-c', code],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_python(code)
 
 
 @pytest.mark.slow
