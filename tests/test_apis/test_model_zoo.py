@@ -78,6 +78,7 @@ def test_get_model_builds_every_listed_model(name, bert_vocab):
         bert_vocab
 
 
+@pytest.mark.slow
 def test_pretrained_weights_and_inferencer_by_name(bert_vocab, tmp_path):
     name = 'pretrain_fashiongen'
     options = dict(

@@ -117,6 +117,7 @@ def test_foreign_origin_gets_no_cors(page):
     assert status == 200 and json.loads(body)['results']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('query', INVISIBLE)
 def test_invisible_query_is_refused_as_empty(page, query):
     status, _, body = _request(page, 'GET', _search_path(query),
@@ -125,6 +126,7 @@ def test_invisible_query_is_refused_as_empty(page, query):
     assert 'empty' in json.loads(body)['error']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('query', UNKNOWN)
 def test_all_unknown_query_is_answered_with_a_warning(page, query):
     status, _, body = _request(page, 'GET', _search_path(query),
@@ -137,7 +139,7 @@ def test_all_unknown_query_is_answered_with_a_warning(page, query):
     assert 'warning' not in json.loads(body)
 
 
-def test_page_shows_the_unknown_words_warning(page):
+def test_page_shows_the_unknown_words_warning():
     """The page's text search puts the warning above the results."""
     from mvlt.apis.query_check import UNKNOWN_WORDS_WARNING
     shown = text_results_html(

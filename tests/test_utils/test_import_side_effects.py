@@ -4,6 +4,7 @@ import json
 import os
 import textwrap
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -76,6 +77,7 @@ def _snapshots() -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_import_mvlt_changes_no_global_state():
     states = _snapshots()
     before, after = states['before'], states['after_import']
