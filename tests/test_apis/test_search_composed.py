@@ -59,6 +59,7 @@ def clients(nano_config, nano_data, tmp_path_factory):
             yield dict(composed=one, plain=two, search=composed)
 
 
+@pytest.mark.slow
 def test_image_and_words_query(clients, nano_data):
     path = osp.join(nano_data['root'], 'images',
                     nano_data['rows'][0]['img_path'])
@@ -81,6 +82,7 @@ def test_image_and_words_query(clients, nano_data):
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bad_input_gets_the_same_messages(clients, nano_data):
     client = clients['composed']
     path = osp.join(nano_data['root'], 'images',

@@ -283,6 +283,7 @@ def test_serves_only_its_own_files(client, built):
     assert app.parse_args(['index']).host == '127.0.0.1'
 
 
+@pytest.mark.slow
 def test_mismatched_index_is_refused(built, tmp_path):
     # Other weights: the same model with another seed.
     _, other = save_model(built['cfg'], str(tmp_path), 'other', seed=1)

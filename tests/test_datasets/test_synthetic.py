@@ -131,6 +131,7 @@ def test_one_attribute_change_is_visible():
     assert smallest['pattern'] > 0.12
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(tmp_path):
     kwargs = dict(train_products=5, val_products=3, views=(1, 2), img_size=32)
     first = write_synthetic_fashiongen(str(tmp_path / 'a'), seed=7, **kwargs)
