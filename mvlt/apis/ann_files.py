@@ -166,10 +166,18 @@ def write_ann(out_dir: str,
     return dict(info, **tuned)
 
 
-def open_ann(index_dir: str, name: str, entry: Optional[dict],
-             num_items: int, dim: int, rebuild: str) -> tuple:
+def open_ann(index_dir: str,
+             name: str,
+             entry: Optional[dict],
+             num_items: int,
+             dim: int,
+             rebuild: str,
+             ntotal: Optional[int] = None) -> tuple:
     """Open one table written by :func:`write_ann` (or by a version before
     it: a flat ``NAME.faiss`` alone), with its recorded search parameters.
+
+    ``ntotal``: the vectors the faiss index holds when an update removed
+    some from it (else ``num_items``, the rows of ``NAME.npy``).
 
     Returns:
         tuple: (faiss index, (N, D) float32 embeddings: an
@@ -181,7 +189,8 @@ def open_ann(index_dir: str, name: str, entry: Optional[dict],
             names it and gives ``rebuild``).
     """
     index = open_faiss_index(
-        osp.join(index_dir, f'{name}.faiss'), num_items, dim, rebuild)
+        osp.join(index_dir, f'{name}.faiss'),
+        num_items if ntotal is None else ntotal, dim, rebuild)
     npy = osp.join(index_dir, f'{name}.npy')
     if entry is None and not osp.exists(npy):
         return index, index.reconstruct_n(0, index.ntotal)

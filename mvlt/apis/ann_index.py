@@ -283,8 +283,40 @@ def parse_search_params(text: str) -> Dict[str, int]:
     return params
 
 
-def shortlists(index, embeds: np.ndarray, queries: np.ndarray,
-               count: int) -> List[Tuple[np.ndarray, np.ndarray]]:
+class RemovedIds:
+    """Ids (rows) of a table that must never be returned: products removed
+    by an update (:mod:`mvlt.apis.search_index_update`).
+
+    An IVF index drops them (faiss ``remove_ids``); an index without
+    removal in faiss (``Flat``, ``HNSW``) still holds them, and the search
+    then asks for ``in_index`` more candidates and drops them from the
+    shortlist, so the shortlist keeps its length.
+
+    Args:
+        ids: The removed ids.
+        in_index: How many of them the faiss index still holds.
+    """
+
+    def __init__(self, ids: Sequence[int] = (), in_index: int = 0) -> None:
+        self.ids = np.unique(np.asarray(ids, np.int64))
+        self.in_index = int(in_index)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def keep(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` without the removed ids (order kept)."""
+        if not len(self.ids):
+            return rows
+        return rows[~np.isin(rows, self.ids)]
+
+
+def shortlists(index,
+               embeds: np.ndarray,
+               queries: np.ndarray,
+               count: int,
+               removed: Optional[RemovedIds] = None
+               ) -> List[Tuple[np.ndarray, np.ndarray]]:
     """Per query, the index's ``count`` candidates and their exact ITC
     similarities: the shortlist every served query is ranked from.
 
@@ -294,16 +326,18 @@ def shortlists(index, embeds: np.ndarray, queries: np.ndarray,
             :class:`EmbeddingRows`: only the candidates' rows are read).
         queries: (Q, D) float32.
         count: Candidates asked of faiss (capped at N).
+        removed: Ids never returned (removed by updates).
 
     Returns:
         list: Per query, rows (ascending int64) and their similarities
         (1, len(rows)) by :func:`mvlt.models.utils.itc_similarity`.
     """
-    count = min(len(embeds), count)
+    removed = removed or RemovedIds()
+    count = min(len(embeds), count + removed.in_index)
     _, found = index.search(np.ascontiguousarray(queries, np.float32), count)
     out = []
     for query, ids in zip(queries, found):
-        rows = np.sort(ids[ids >= 0])
+        rows = np.sort(removed.keep(ids[ids >= 0]))
         out.append((rows, itc_similarity(query, embeds[rows])))
     return out
 

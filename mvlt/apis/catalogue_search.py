@@ -130,6 +130,7 @@ class CatalogueSearch(ComposedSearchMixin):
         self.max_query_chars = max_query_chars
         self._lock = threading.Lock()
         self._images: Optional[List[np.ndarray]] = None
+        self._live: Optional[np.ndarray] = None
         self.photos = ProductPhotos(index.items)
         #: How a text query's ITC top k' is re-scored: ITM, or ITM + ITC
         #: where the build measured the fused score best.
@@ -137,12 +138,17 @@ class CatalogueSearch(ComposedSearchMixin):
             'default') == 'fused' else 'itm'
 
     def __len__(self) -> int:
+        """Rows (photos) of the index, removed ones included (row ids are
+        never reused)."""
         return len(self.index.items)
 
     def _gallery_images(self) -> List[np.ndarray]:
-        """Every gallery image, decoded once (exact-ITM indexes only)."""
+        """Every served gallery image, decoded once (exact-ITM indexes
+        only); ``self._live[i]`` is the row of image i."""
         if self._images is None:
-            self._images = self.index.gallery.read_many(range(len(self)))
+            removed = self.index.removed['images']
+            self._live = removed.keep(np.arange(len(self)))
+            self._images = self.index.gallery.read_many(self._live)
         return self._images
 
     def _item(self, row: int, score: float, by: str) -> dict:
@@ -154,19 +160,28 @@ class CatalogueSearch(ComposedSearchMixin):
                 f'{what} needs ITC embeddings, and this index was built for '
                 'exact ITM scoring (the model has no ITC head).')
 
-    @staticmethod
-    def _shortlist(faiss_index, embeds: np.ndarray, query: np.ndarray,
-                   count: int) -> tuple:
-        """Candidate rows (ascending) and their exact ITC similarities."""
+    def _shortlist(self, table: str, query: np.ndarray, count: int) -> tuple:
+        """Candidate rows (ascending) of ``table`` (``'images'`` or
+        ``'captions'``) and their exact ITC similarities; rows removed by
+        updates are never among them."""
+        index = self.index
+        faiss_index, embeds = (index.image_index, index.image_embeds) \
+            if table == 'images' else (index.caption_index,
+                                       index.caption_embeds)
         return shortlists(faiss_index, embeds, query,
-                          count + SHORTLIST_MARGIN)[0]
+                          count + SHORTLIST_MARGIN, index.removed[table])[0]
 
     @staticmethod
-    def _exact(hits: List[dict], start: float, timing: dict) -> List[tuple]:
+    def _exact(hits: List[dict],
+               start: float,
+               timing: dict,
+               rows: Optional[np.ndarray] = None) -> List[tuple]:
         """(row, score, by) of the inferencer's exact-ITM ranking ``hits``,
-        which took the ITM time since ``start``."""
+        which took the ITM time since ``start``; ``rows[i]`` is the row of
+        hit index i (identity when None)."""
         timing['itm'] = 1000 * (time.perf_counter() - start)
-        return [(h['index'], h['score'], h['by']) for h in hits]
+        return [(h['index'] if rows is None else int(rows[h['index']]),
+                 h['score'], h['by']) for h in hits]
 
     @staticmethod
     def _rank(rows: np.ndarray,
@@ -240,14 +255,14 @@ class CatalogueSearch(ComposedSearchMixin):
             start = time.perf_counter()
             timing = dict(itc=0.0, itm=0.0)
             if not self.index.has_itc:
+                images = self._gallery_images()
                 ranked = self._exact(
-                    self.inferencer.rank_images(query, self._gallery_images(),
-                                                count), start, timing)
+                    self.inferencer.rank_images(query, images, count), start,
+                    timing, self._live)
             else:
                 embed = self.inferencer.embed_captions([query])
-                rows, similarity = self._shortlist(self.index.image_index,
-                                                   self.index.image_embeds,
-                                                   embed, max(count, rerank_k))
+                rows, similarity = self._shortlist('images', embed,
+                                                   max(count, rerank_k))
                 timing['itc'] = 1000 * (time.perf_counter() - start)
 
                 def itm_of(picked: np.ndarray) -> np.ndarray:
@@ -290,9 +305,8 @@ class CatalogueSearch(ComposedSearchMixin):
             start = time.perf_counter()
             timing = dict(itc=0.0, itm=0.0)
             products: List[dict] = []
-            texts = [c['caption'] for c in self.index.captions] or sorted(
-                {item['caption']
-                 for item in self.index.items})
+            texts = None if self.index.has_itc else \
+                sorted(self.index.items.live_captions())
             if not self.index.has_itc:
                 ranked = self._exact(
                     self.inferencer.rank_captions(image, texts, topk), start,
@@ -303,21 +317,18 @@ class CatalogueSearch(ComposedSearchMixin):
                 pixels = self.inferencer.load_images([image])
                 embed = self.inferencer.embed_images(pixels)
                 count = self._photo_count(topk, by_product)
-                rows, similarity = self._shortlist(self.index.image_index,
-                                                   self.index.image_embeds,
-                                                   embed, count)
+                rows, similarity = self._shortlist('images', embed, count)
                 products = self._cards(
                     self._rank(rows, similarity, count, 0, None, timing),
                     topk, by_product)
-                picks, similarity = self._shortlist(self.index.caption_index,
-                                                    self.index.caption_embeds,
-                                                    embed, max(topk, rerank_k))
+                picks, similarity = self._shortlist('captions', embed,
+                                                    max(topk, rerank_k))
                 timing['itc'] = 1000 * (time.perf_counter() - start)
 
                 def itm_of(picked: np.ndarray) -> np.ndarray:
                     return self.inferencer.score(
                         pixels[[0] * len(picked)],  # torch or numpy
-                        [texts[i] for i in picked])
+                        [self.index.items.caption(i) for i in picked])
 
                 ranked = self._rank(picks, similarity, topk, rerank_k, itm_of,
                                     timing)
@@ -327,18 +338,19 @@ class CatalogueSearch(ComposedSearchMixin):
             products=products,
             timing=timing)
 
-    def _caption_hit(self, texts: Sequence[str], index: int, score: float,
-                     by: str) -> dict:
-        rows = [
-            item['row'] for item in self.index.items
-            if item['caption'] == texts[index]
-        ]
+    def _caption_hit(self, texts: Optional[Sequence[str]], index: int,
+                     score: float, by: str) -> dict:
+        """A ranked caption with its rows and products; ``index`` is a row
+        of the caption table (ITC) or of ``texts`` (exact ITM)."""
+        store = self.index.items
+        caption = store.caption(index) if texts is None else texts[index]
+        rows = store.caption_rows(
+            index if texts is None else store.caption_id(caption))
         return dict(
-            caption=texts[index],
+            caption=caption,
             rows=rows,
-            product_ids=sorted(
-                {self.index.items[r]['product_id']
-                 for r in rows}),
+            product_ids=sorted({store[r]['product_id']
+                                for r in rows}),
             score=score,
             by=by)
 
@@ -354,7 +366,8 @@ class CatalogueSearch(ComposedSearchMixin):
             dict: ``source`` (the item), ``results`` and ``timing``.
 
         Raises:
-            SearchInputError: An unknown row, or an exact-ITM index.
+            SearchInputError: An unknown or removed row, or an exact-ITM
+                index.
         """
         _check_counts(topk, 0)
         if not isinstance(row, (int, np.integer)) or \
@@ -362,16 +375,17 @@ class CatalogueSearch(ComposedSearchMixin):
             raise SearchInputError(
                 f'No product row {row}: the index has rows 0 to '
                 f'{len(self) - 1}.')
+        if not self.index.items.is_live(row):
+            raise SearchInputError(
+                f'Product row {row} was removed from the index.')
         self._require_itc('"More like this"')
         product = self.index.items[row]['product_id']
-        same = len(self.photos.rows[product])
+        same = len(self.photos.of(product))
         count = self._photo_count(topk, by_product)
         with self._lock:
             start = time.perf_counter()
             embed = self.index.image_embeds[row][None]
-            rows, similarity = self._shortlist(self.index.image_index,
-                                               self.index.image_embeds, embed,
-                                               count + same)
+            rows, similarity = self._shortlist('images', embed, count + same)
             keep = np.array(
                 [self.index.items[r]['product_id'] != product for r in rows],
                 bool)

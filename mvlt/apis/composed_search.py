@@ -59,9 +59,7 @@ class ComposedSearchMixin:
         with self._lock:
             start = time.perf_counter()
             embed = self.inferencer.embed_composed([image], [text])
-            rows, similarity = self._shortlist(self.index.image_index,
-                                               self.index.image_embeds, embed,
-                                               topk)
+            rows, similarity = self._shortlist('images', embed, topk)
             timing = dict(itm=0.0)
             ranked = self._rank(rows, similarity, topk, 0, None, timing)
             timing['itc'] = timing['total'] = 1000 * (

@@ -3,8 +3,9 @@ several processes.
 
 The gallery's rows are cut into shards of ``shard_size`` rows. Each shard
 is read, thumbnailed and embedded on its own and written as it finishes
-(``shards/NNNNNN.npz``, written under a temporary name and renamed, so a
-killed process never leaves a half-written shard). A build that finds the
+(``shards/NNNNNN.npz``: embeddings, item rows and JPEG thumbnails, written
+under a temporary name and renamed, so a killed process never leaves a
+half-written shard). A build that finds the
 shards of the same plan (checkpoint and gallery content hashes, shard size,
 thumbnail size, mode) skips them: a build killed part-way resumes where it
 stopped, and never re-embeds a finished shard. Process ``rank`` of
@@ -77,28 +78,30 @@ def embed_in_shards(
     out_dir: str,
     num_items: int,
     shard_size: int,
-    embed_rows: Callable[[range], Tuple[Optional[np.ndarray], List[dict]]],
+    embed_rows: Callable[[range], Tuple[Optional[np.ndarray], List[dict],
+                                        List[bytes]]],
     rank: int = 0,
     world_size: int = 1,
     progress: Optional[Callable[[int, int], None]] = None,
     wait_s: float = 24 * 3600
-) -> Optional[Tuple[Optional[np.ndarray], List[dict]]]:
+) -> Optional[List[str]]:
     """Embed this process's missing shards; on process 0, wait for all and
-    return the whole gallery's (embeddings or None, items) in row order.
+    return their files in row order (read each with :func:`read_shard`).
 
     Args:
         out_dir: The index folder (shards go to ``shards/``; call
             :func:`prepare_plan` first).
         num_items: Gallery rows.
         shard_size: Rows per shard.
-        embed_rows: ``rows -> (embeddings (len(rows), D) or None, items)``.
+        embed_rows: ``rows -> (embeddings (len(rows), D) or None, items,
+            JPEG thumbnails)``.
         rank / world_size: This process and how many share the build.
         progress: Called with (rows done, including skipped shards, total).
         wait_s: How long process 0 waits for a missing shard of another
             process before giving up.
 
     Returns:
-        tuple | None: On process 0 the assembled table; None elsewhere.
+        list | None: On process 0 the shard files; None elsewhere.
 
     Raises:
         TimeoutError: Another process's shard did not appear in ``wait_s``
@@ -111,20 +114,22 @@ def embed_in_shards(
                      min((shard + 1) * shard_size, num_items))
         path = _shard_path(out_dir, shard)
         if not osp.exists(path):
-            embeds, items = embed_rows(rows)
+            embeds, items, thumbs = embed_rows(rows)
             with open(path + '.tmp', 'wb') as f:
                 np.savez(
                     f,
                     embeds=np.zeros((0, 0), np.float32)
                     if embeds is None else embeds,
-                    items=np.array(json.dumps(items, ensure_ascii=False)))
+                    items=np.array(json.dumps(items, ensure_ascii=False)),
+                    thumbs=np.frombuffer(b''.join(thumbs), np.uint8),
+                    thumb_sizes=np.array([len(t) for t in thumbs], np.int64))
             os.replace(path + '.tmp', path)
         done += len(rows)
         if progress is not None:
             progress(done, num_items)
     if rank != 0:
         return None
-    embeds, items = [], []
+    paths = []
     for shard in shards:
         path = _shard_path(out_dir, shard)
         until = time.monotonic() + wait_s
@@ -135,8 +140,18 @@ def embed_in_shards(
                     ' s by the process that owns it; run the build again to '
                     'resume (finished shards are kept).')
             time.sleep(0.5)
-        with np.load(path) as data:
-            if data['embeds'].size:
-                embeds.append(data['embeds'])
-            items += json.loads(str(data['items']))
-    return (np.concatenate(embeds) if embeds else None), items
+        paths.append(path)
+    return paths
+
+
+def read_shard(path: str) -> Tuple[Optional[np.ndarray], List[dict],
+                                   List[bytes]]:
+    """A shard written by :func:`embed_in_shards`: (embeddings or None,
+    items, JPEG thumbnails)."""
+    with np.load(path) as data:
+        embeds = data['embeds'] if data['embeds'].size else None
+        items = json.loads(str(data['items']))
+        blob = data['thumbs'].tobytes()
+        ends = np.cumsum(data['thumb_sizes'])
+    thumbs = [blob[a:b] for a, b in zip(np.r_[0, ends[:-1]], ends)]
+    return embeds, items, thumbs

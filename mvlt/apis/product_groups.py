@@ -11,22 +11,32 @@ from typing import Dict, List, Sequence
 
 
 class ProductPhotos:
-    """Rows of every product of an item table.
+    """Rows of every product of an item table, looked up when needed.
 
     Args:
-        items: Per row a dict with ``product_id`` (row order).
+        items: The index's :class:`~mvlt.apis.item_store.ItemStore` (its
+            ``product_rows`` and ``max_photos``), or for a small table a
+            sequence of dicts with ``product_id`` (row order).
 
     Attributes:
-        rows (dict): product id -> its rows, ascending.
         max_photos (int): The most photos of one product (how many photo
             hits can be needed per product card).
     """
 
-    def __init__(self, items: Sequence[dict]) -> None:
-        self.rows: Dict[str, List[int]] = {}
+    def __init__(self, items) -> None:
+        if hasattr(items, 'product_rows'):
+            self._rows_of = items.product_rows
+            self.max_photos = items.max_photos
+            return
+        rows: Dict[str, List[int]] = {}
         for row, item in enumerate(items):
-            self.rows.setdefault(item['product_id'], []).append(row)
-        self.max_photos = max((len(r) for r in self.rows.values()), default=1)
+            rows.setdefault(item['product_id'], []).append(row)
+        self._rows_of = rows.__getitem__
+        self.max_photos = max((len(r) for r in rows.values()), default=1)
+
+    def of(self, product_id: str) -> List[int]:
+        """The product's rows (served photos), ascending."""
+        return self._rows_of(product_id)
 
     def photo_hits_needed(self, topk: int, cap: int = 1024) -> int:
         """Photo hits that always hold ``topk`` distinct products (at most
@@ -57,7 +67,7 @@ def group_by_product(hits: Sequence[dict], topk: int,
             continue
         if len(cards) == topk:
             continue
-        others = [r for r in photos.rows[product] if r != hit['row']]
+        others = [r for r in photos.of(product) if r != hit['row']]
         cards[product] = dict(
             hit, photos=[hit['row']] + others, matched_photos=1)
     return list(cards.values())

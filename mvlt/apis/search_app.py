@@ -10,7 +10,7 @@ import os.path as osp
 import re
 from typing import Optional, Sequence
 
-from .ann_files import ann_summary
+from .ann_files import IndexFileError, ann_summary
 from .catalogue_search import (MAX_IMAGE_PIXELS, CatalogueSearch,
                                SearchInputError, decode_image, parse_group)
 from .ranking_choice import default_rerank_k
@@ -18,8 +18,8 @@ from .search_metrics import add_metrics
 from .search_page import CSS, _quiet_gradio, build_page
 from .web_guard import allowed_hosts, guard_hosts
 
-#: The file names of the index's thumbnails (row number, search_index_build).
-THUMB_NAME = re.compile(r'^\d{6}\.jpg$')
+#: The file names of the index's thumbnails (their row number).
+THUMB_NAME = re.compile(r'^(\d{6,10})\.jpg$')
 #: Any of gradio's routes that serve a file by path.
 FILE_ROUTE = re.compile(r'/file[=/](.*)$')
 
@@ -45,11 +45,10 @@ def build_app(search: CatalogueSearch,
     # None: what the index build measured best (docs/search_at_scale.md).
     rerank_k = default_rerank_k(search.index.meta, 16, rerank_k)
     from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.responses import JSONResponse, Response
     from gradio.utils import get_upload_folder
 
     max_bytes = int(max_upload_mb * 2**20)
-    thumbs = search.index.thumbs_dir
     uploads = osp.realpath(get_upload_folder())
     app = FastAPI(title='MVLT catalogue search', docs_url=None, redoc_url=None)
     guard_hosts(app, allowed_hosts(host, extra_hosts))
@@ -72,16 +71,22 @@ def build_app(search: CatalogueSearch,
 
     @app.get('/thumbs/{name}')
     def thumbnail(name: str):
-        path = osp.join(thumbs, name)
-        if not THUMB_NAME.match(name) or not osp.isfile(path):
+        # From the index's thumbnail packs (mvlt/apis/item_store.py).
+        match = THUMB_NAME.match(name)
+        try:
+            data = search.index.items.thumbnail(int(match.group(1))) \
+                if match else None
+        except IndexFileError as err:  # a damaged pack: say which
+            return refused(500, str(err))
+        if data is None:
             return refused(404, f'No thumbnail {name!r} in this index.')
-        return FileResponse(path, media_type='image/jpeg')
+        return Response(data, media_type='image/jpeg')
 
     @app.get('/api/info')
     def info():
         meta = search.index.meta
         return dict(
-            num_items=len(search),
+            num_items=search.index.items.num_live,
             mode=meta['mode'],
             backend=search.index.backend,
             gallery=meta['gallery']['path'],

@@ -10,20 +10,21 @@ cosine similarity, as :func:`mvlt.models.utils.itc_similarity`).
 """
 import json
 import os.path as osp
-from typing import List, Optional
+from typing import Optional
 
 from .ann_files import open_ann
-from .ann_index import (parse_search_params, serve_single_threaded,
+from .ann_index import (RemovedIds, parse_search_params, serve_single_threaded,
                         set_search_params)
-from .gallery import Gallery, file_sha256, gallery_of_rows, open_gallery
+from .gallery import file_sha256
+from .index_sources import SourcesGallery, open_sources
+from .item_store import ItemStore
 # Importable from here as before the build moved to its own module.
 from .search_index_build import build_search_index  # noqa: F401
 from .search_index_build import estimate_exact_itm_seconds  # noqa: F401
 from .search_index_layout import ProgressFn  # noqa: F401
-from .search_index_layout import (BACKENDS, CAPTION_INDEX, CAPTIONS_FILE,
-                                  CONFIG_FILE, IMAGE_INDEX, INDEX_FORMAT,
-                                  ITEMS_FILE, META_FILE, MODES, THUMB_DIR,
-                                  IndexMismatchError, rebuild_command)
+from .search_index_layout import (BACKENDS, CONFIG_FILE, INDEX_FORMAT,
+                                  META_FILE, MODES, IndexMismatchError,
+                                  rebuild_command, table_file)
 
 
 class SearchIndex:
@@ -54,13 +55,18 @@ class SearchIndex:
 
     Attributes:
         meta (dict): ``meta.json``.
-        items (list[dict]): Per row: ``row``, ``product_id``, ``caption``,
-            ``category``, ``thumbnail`` (relative to ``index_dir``).
-        gallery (Gallery): The gallery (images for ITM re-ranking).
+        items (ItemStore): The item table (SQLite) and thumbnails (packs),
+            read by row when needed (:mod:`mvlt.apis.item_store`):
+            ``items[row]`` is a dict of ``row``, ``product_id``,
+            ``caption``, ``category``, ``thumbnail`` (its URL path).
+        gallery (Gallery | SourcesGallery): The images of the rows (for ITM
+            re-ranking): the gallery, and those updates added from.
         inferencer (MVLTInferencer): The model.
         image_index / caption_index: faiss indexes (None in exact-ITM mode).
         image_embeds / caption_embeds (np.ndarray): (N, D) / (C, D).
-        captions (list[dict]): Distinct ``caption`` with their ``rows``.
+        removed (dict): ``images`` / ``captions``: the
+            :class:`~mvlt.apis.ann_index.RemovedIds` of rows and captions
+            that updates removed (never served).
 
     Raises:
         FileNotFoundError: No complete index in ``index_dir`` or a missing
@@ -105,8 +111,9 @@ class SearchIndex:
                 f'{self.meta.get("format")}, this mvlt reads format '
                 f'{INDEX_FORMAT}; rebuild it: '
                 f'{rebuild_command(self.meta, index_dir)}')
-        with open(osp.join(self.index_dir, ITEMS_FILE), encoding='utf-8') as f:
-            self.items = [json.loads(line) for line in f if line.strip()]
+        rebuild = rebuild_command(self.meta, index_dir)
+        self.items = ItemStore(self.index_dir, self.meta['store'],
+                               self.meta['num_items'], rebuild)
         if backend == 'onnxruntime':
             self._open_onnx(onnx_dir, checkpoint, batch_size, verify_gallery,
                             threads)
@@ -114,22 +121,28 @@ class SearchIndex:
             self._open_pytorch(checkpoint, device, batch_size, verify_gallery)
         self.image_index = self.caption_index = None
         self.image_embeds = self.caption_embeds = None
-        self.captions: List[dict] = []
+        # Rows / captions removed by updates: never served.
+        self.removed = dict(
+            images=RemovedIds(self.items.removed('items')),
+            captions=RemovedIds(self.items.removed('captions')))
         if self.has_itc:
-            with open(
-                    osp.join(self.index_dir, CAPTIONS_FILE),
-                    encoding='utf-8') as f:
-                self.captions = json.load(f)
             serve_single_threaded()
             ann = self.meta.get('ann') or {}
-            rebuild = rebuild_command(self.meta, index_dir)
-            self.image_index, self.image_embeds = open_ann(
-                self.index_dir, IMAGE_INDEX.split('.')[0], ann.get('images'),
-                self.meta['num_items'], self.meta['embed_dim'], rebuild)
-            self.caption_index, self.caption_embeds = open_ann(
-                self.index_dir, CAPTION_INDEX.split('.')[0],
-                ann.get('captions'), len(self.captions),
-                self.meta['embed_dim'], rebuild)
+            opened = {}
+            for name, count in (('images', self.meta['num_items']),
+                                ('captions', self.items.num_captions)):
+                stem, ntotal, tombstones = table_file(self.meta, name)
+                index, embeds = open_ann(self.index_dir, stem, ann.get(name),
+                                         count, self.meta['embed_dim'],
+                                         rebuild, ntotal)
+                # ``tombstones`` of the removed ids are still in the faiss
+                # index (asked for in extra).
+                opened[name] = index, embeds, RemovedIds(
+                    self.removed[name].ids, tombstones)
+            self.image_index, self.image_embeds, self.removed['images'] = \
+                opened['images']
+            self.caption_index, self.caption_embeds, \
+                self.removed['captions'] = opened['captions']
             self.set_search_params(parse_search_params(search_params))
 
     def _open_pytorch(self, checkpoint: Optional[str], device: str,
@@ -160,7 +173,7 @@ class SearchIndex:
                    threads: Optional[int]) -> None:
         """The ONNX Runtime backend: graphs checked against the index's
         checkpoint hash (and ``checkpoint``'s, when given); the gallery's
-        rows from ``items.jsonl``, its images read without torch."""
+        rows from the item table, its images read without torch."""
         from mvlt.deploy import OnnxInferencer
         if not self.has_itc:
             raise IndexMismatchError(
@@ -175,7 +188,7 @@ class SearchIndex:
         # The rows recorded at build time: reading them from a Fashion-Gen
         # / JSON-lines source needs the data sets (torch); the content hash
         # still proves the source unchanged.
-        self.gallery = self._open_gallery(verify_gallery, self.items)
+        self.gallery = self._open_gallery(verify_gallery, recorded=True)
 
     def set_search_params(self, params: dict) -> None:
         """Change the faiss search parameters of the image table (``nprobe``
@@ -193,17 +206,16 @@ class SearchIndex:
         """Whether the index holds ITC embeddings (else exact ITM only)."""
         return self.meta['mode'] == 'itc'
 
-    @property
-    def thumbs_dir(self) -> str:
-        """The folder of the thumbnails (the only files a page serves)."""
-        return osp.join(self.index_dir, THUMB_DIR)
-
     def _mismatch(self, what: str) -> IndexMismatchError:
         return IndexMismatchError(
             f'Refusing to serve {self.index_dir}: {what} Rebuild the index '
             'for the checkpoint and gallery you want to serve: '
             f'{rebuild_command(self.meta, self.index_dir)} (with your '
-            'checkpoint / gallery in place of the recorded ones).')
+            'checkpoint / gallery in place of the recorded ones)' +
+            ('; then add the products of its updates again: '
+             'tools/misc/update_search_index.py INDEX --add SPEC for each '
+             'gallery in meta.json "additions".'
+             if self.meta.get('additions') else '.'))
 
     def _check_checkpoint(self, checkpoint: Optional[str]) -> str:
         recorded = self.meta['checkpoint']
@@ -221,26 +233,14 @@ class SearchIndex:
                 f'{digest[:12]}...: its embeddings belong to other weights.')
         return path
 
-    def _open_gallery(self,
-                      verify: bool,
-                      items: Optional[List[dict]] = None) -> Gallery:
-        spec = self.meta['gallery']
-        if items is not None:
-            try:
-                gallery = gallery_of_rows(spec, items)
-            except ValueError as err:
-                raise IndexMismatchError(f'{self.index_dir}: {err}') from None
-        else:
-            gallery = open_gallery(
-                f"{spec['kind']}:{spec['path']}",
-                spec.get('image_root'),
-                exclude=spec.get('exclude', ()))
-        if len(gallery) != self.meta['num_items']:
-            raise self._mismatch(
-                f'the gallery {spec["path"]} now has {len(gallery)} rows, '
-                f'the index {self.meta["num_items"]}.')
-        if verify and gallery.content_hash() != spec['sha256']:
-            raise self._mismatch(
-                f'the gallery {spec["path"]} changed since the index was '
-                'built (its content hash differs).')
-        return gallery
+    def _open_gallery(self, verify: bool, recorded: bool = False):
+        """The gallery of the index's rows: the built one, or with updates
+        a :class:`SourcesGallery` over it and the added ones; each checked
+        (:func:`open_sources`). ``recorded``: their rows from the item table
+        (torch-free, the ONNX backend)."""
+        parts = open_sources(
+            self.meta, verify, self._mismatch,
+            self.items.source_items if recorded else None)
+        if len(parts) == 1:
+            return parts[0]
+        return SourcesGallery(parts, self.items.sources, len(self.items))

@@ -8,9 +8,10 @@ Run by ``tools/misc/build_search_index.py``; the index is opened by
 and finds nearest neighbours (inner product of L2-normalised vectors =
 cosine similarity, as :func:`mvlt.models.utils.itc_similarity`).
 """
-import json
 import os
 import os.path as osp
+import re
+import shutil
 import time
 from typing import TYPE_CHECKING, Dict, List, Optional
 
@@ -19,12 +20,18 @@ import numpy as np
 from mvlt.version import __version__
 from .ann_files import write_ann
 from .ann_index import DEFAULT_TARGET_RECALL
-from .embed_shards import DEFAULT_SHARD_SIZE, embed_in_shards, prepare_plan
+from .embed_shards import (DEFAULT_SHARD_SIZE, embed_in_shards, prepare_plan,
+                           read_shard)
 from .gallery import Gallery, file_sha256
+from .item_store import ITEMS_DB, PACK_DIR
+from .item_store_writer import write_item_store
 from .ranking_choice import DEFAULT_QUERIES, measure_ranking
 from .search_index_layout import (CAPTION_INDEX, CAPTIONS_FILE, CONFIG_FILE,
                                   IMAGE_INDEX, INDEX_FORMAT, ITEMS_FILE,
-                                  META_FILE, THUMB_DIR, ProgressFn)
+                                  META_FILE, THUMB_DIR, ProgressFn, write_meta)
+
+#: Files an update writes (mvlt/apis/search_index_update.py).
+UPDATED_FILE = re.compile(r'^(items|images|captions)\.g\d+\.')
 
 if TYPE_CHECKING:  # the inferencer needs torch; ONNX serving does not
     from .inferencer import MVLTInferencer
@@ -88,7 +95,7 @@ def build_search_index(inferencer: 'MVLTInferencer',
         KeyError: The model has no ITC head and ``exact_itm`` is False.
     """
     # Needs torch (mvlt.visualization); serving an index does not.
-    from mvlt.visualization import write_rgb_image
+    from mvlt.visualization import encode_rgb_image
     if not inferencer.checkpoint:
         raise ValueError('build_search_index needs an inferencer with a '
                          'checkpoint: the index records its content hash.')
@@ -98,9 +105,10 @@ def build_search_index(inferencer: 'MVLTInferencer',
                        ' for exact ITM scoring instead.')
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    for name in (META_FILE, IMAGE_INDEX, CAPTION_INDEX, CAPTIONS_FILE,
-                 'images.npy', 'captions.npy'):
-        if osp.exists(osp.join(out_dir, name)):
+    for name in os.listdir(out_dir):  # an older index's, updates' too
+        if name in (META_FILE, IMAGE_INDEX, CAPTION_INDEX, CAPTIONS_FILE,
+                    ITEMS_FILE, ITEMS_DB, 'images.npy', 'captions.npy') or \
+                UPDATED_FILE.match(name):
             os.remove(osp.join(out_dir, name))
     checkpoint_sha = file_sha256(inferencer.checkpoint)
     gallery_sha = gallery.content_hash()
@@ -113,36 +121,42 @@ def build_search_index(inferencer: 'MVLTInferencer',
             shard_size=shard_size,
             chunk_size=chunk_size,
             thumb_size=thumb_size,
-            exact_itm=exact_itm), THUMB_DIR, rank, wait_s=3600)
+            exact_itm=exact_itm,
+            format=INDEX_FORMAT), THUMB_DIR, rank, wait_s=3600)
     inferencer.cfg.dump(osp.join(out_dir, CONFIG_FILE))
 
     def embed_rows(rows: range) -> tuple:
-        embeds, items = [], []
+        embeds, items, thumbs = [], [], []
         for first in range(rows.start, rows.stop, chunk_size):
             chunk = range(first, min(first + chunk_size, rows.stop))
             images = gallery.read_many(chunk)
             for row, image in zip(chunk, images):
-                thumb = f'{THUMB_DIR}/{row:06d}.jpg'
-                write_rgb_image(
-                    osp.join(out_dir, thumb),
-                    image,
-                    thumb_size,
-                    jpeg_quality=90)
-                items.append(
-                    dict(row=row, **gallery.rows[row], thumbnail=thumb))
+                thumbs.append(
+                    encode_rgb_image(image, '.jpg', thumb_size, 90))
+                items.append(dict(row=row, **gallery.rows[row]))
             if not exact_itm:
                 embeds.append(inferencer.embed_images(images))
-        return (np.concatenate(embeds) if embeds else None), items
+        return (np.concatenate(embeds) if embeds else None), items, thumbs
 
     total = len(gallery)
-    table = embed_in_shards(out_dir, total, shard_size, embed_rows, rank,
-                            world_size, progress)
-    if table is None:  # another process assembles the index
+    shards = embed_in_shards(out_dir, total, shard_size, embed_rows, rank,
+                             world_size, progress)
+    if shards is None:  # another process assembles the index
         return None
-    embeds, items = table
-    with open(osp.join(out_dir, ITEMS_FILE), 'w', encoding='utf-8') as f:
-        for item in items:
-            f.write(json.dumps(item, ensure_ascii=False) + '\n')
+    embeds, items = [], []
+
+    def shard_rows():
+        for path in shards:
+            shard_embeds, shard_items, thumbs = read_shard(path)
+            if shard_embeds is not None:
+                embeds.append(shard_embeds)
+            items.extend(shard_items)
+            yield from zip(shard_items, thumbs)
+
+    # Packs of an older index (and of its updates) are written anew.
+    shutil.rmtree(osp.join(out_dir, PACK_DIR), ignore_errors=True)
+    store = write_item_store(out_dir, shard_rows())
+    embeds = np.concatenate(embeds) if embeds else None
 
     embed_dim, ann, ranking = None, None, None
     if not exact_itm:
@@ -165,11 +179,6 @@ def build_search_index(inferencer: 'MVLTInferencer',
                                target_recall))
         ranking = measure_ranking(inferencer, gallery, items, image_embeds,
                                   rank_queries)
-        with open(
-                osp.join(out_dir, CAPTIONS_FILE), 'w', encoding='utf-8') as f:
-            json.dump([dict(caption=c, rows=r) for c, r in captions.items()],
-                      f,
-                      ensure_ascii=False)
 
     seconds = time.perf_counter() - start
     meta = dict(
@@ -177,6 +186,7 @@ def build_search_index(inferencer: 'MVLTInferencer',
         mode='exact-itm' if exact_itm else 'itc',
         num_items=total,
         embed_dim=embed_dim,
+        store=store,
         ann=ann,
         ranking=ranking,
         build=dict(
@@ -193,14 +203,17 @@ def build_search_index(inferencer: 'MVLTInferencer',
         checkpoint=dict(
             path=osp.abspath(inferencer.checkpoint), sha256=checkpoint_sha),
         gallery=dict(**gallery.spec, sha256=gallery_sha),
+        # The catalogue served: the gallery's hash, chained over updates
+        # (mvlt/apis/search_index_update.py).
+        catalogue_sha256=gallery_sha,
+        thumb_size=thumb_size,
         build_seconds=round(seconds, 3),
         images_per_second=round(total / max(seconds, 1e-9), 2),
         backend=getattr(inferencer, 'backend', 'pytorch'),
         onnx_dir=getattr(inferencer, 'export_dir', None),
         mvlt_version=__version__,
         created=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
-    with open(osp.join(out_dir, META_FILE), 'w', encoding='utf-8') as f:
-        json.dump(meta, f, indent=2, ensure_ascii=False)
+    write_meta(out_dir, meta)
     return meta
 
 

@@ -3,25 +3,33 @@ sources: file names, format version, serving backends, the mismatch error
 and the command that rebuilds an index.
 
 An index folder holds ``meta.json`` (written last: its presence marks a
-complete index), ``config.py`` (the model config it was built with),
-``items.jsonl`` (row, product id, caption, category, thumbnail),
-``thumbs/``, and with an ITC head ``images.faiss`` / ``captions.faiss``
+complete index, and naming the files of the current version),
+``config.py`` (the model config it was built with), ``items.sqlite`` (the
+item table: row, product id, caption, category, where the thumbnail lies;
+distinct captions) and ``thumbs/pack-NNNNNN.bin`` (the thumbnails, packed:
+:mod:`mvlt.apis.item_store`), and with an ITC head ``images.faiss`` /
+``captions.faiss``
 (exact or approximate nearest-neighbour indexes, :mod:`mvlt.apis.ann_index`;
 their factory, search parameters and measured recall@10 are in
 ``meta['ann']``), ``images.npy`` / ``captions.npy`` (the exact embeddings,
-read row by row when served) and ``captions.json`` (distinct captions and
-their rows). Without an ITC head
+read row by row when served). Without an ITC head
 an index can be built for exact ITM scoring only (``mode='exact-itm'``).
 Written by :mod:`mvlt.apis.search_index_build`, opened by
 :mod:`mvlt.apis.search_index`.
 """
+import json
+import os
+import os.path as osp
 import shlex
 from typing import Callable
 
 #: Version of the folder layout; an index of another version is refused.
-INDEX_FORMAT = 1
+#: 2: item table in SQLite and packed thumbnails (1: items.jsonl, one
+#: thumbnail file per item, captions.json).
+INDEX_FORMAT = 2
 META_FILE = 'meta.json'
 CONFIG_FILE = 'config.py'
+#: Files of format 1, removed when an index is built again in its folder.
 ITEMS_FILE = 'items.jsonl'
 CAPTIONS_FILE = 'captions.json'
 IMAGE_INDEX = 'images.faiss'
@@ -37,6 +45,28 @@ ProgressFn = Callable[[int, int], None]
 
 class IndexMismatchError(RuntimeError):
     """An index does not belong to the checkpoint or gallery at hand."""
+
+
+def table_file(meta: dict, name: str) -> tuple:
+    """Table ``name`` (``'images'`` / ``'captions'``) of an index as its
+    ``meta['tables']`` records it: (file stem of its ``.faiss`` / ``.npy``,
+    vectors its faiss index holds or None for all rows, removed ids the faiss
+    index still holds). Updates write new files under new stems
+    (:mod:`mvlt.apis.search_index_update`); a built index uses the names."""
+    entry = (meta.get('tables') or {}).get(name) or {}
+    return entry.get('file', name), entry.get('ntotal'), entry.get(
+        'tombstones', 0)
+
+
+def write_meta(index_dir: str, meta: dict) -> None:
+    """Write ``meta.json`` atomically (a temporary file, synced, renamed):
+    a reader sees the old or the new one, never a half-written one."""
+    path = osp.join(index_dir, META_FILE)
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump(meta, f, indent=2, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + '.tmp', path)
 
 
 def rebuild_command(meta: dict, out_dir: str) -> str:

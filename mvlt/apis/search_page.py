@@ -154,8 +154,8 @@ def build_page(search: CatalogueSearch, topk: int, rerank_k: int,
     index = search.index
     with gr.Blocks(
             title='MVLT catalogue search', analytics_enabled=False) as page:
-        gr.Markdown(f'## MVLT catalogue search\n{len(search)} images of '
-                    f'{len({i["product_id"] for i in index.items})} products '
+        gr.Markdown(f'## MVLT catalogue search\n{index.items.num_live} '
+                    f'images of {index.items.num_products} products '
                     f'({index.meta["gallery"]["kind"]} gallery, '
                     f'{"ITC + ITM" if index.has_itc else "exact ITM"}). '
                     + describe_ann(index.meta) + describe_ranking(index.meta))

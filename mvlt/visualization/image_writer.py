@@ -45,12 +45,41 @@ def write_rgb_image(path: str,
     Raises:
         OSError: The file cannot be written (the message names it).
     """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    try:
+        data = encode_rgb_image(image, osp.splitext(path)[1], max_size,
+                                jpeg_quality)
+    except ValueError:
+        raise OSError(f'Cannot write image {path}.') from None
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def encode_rgb_image(image: np.ndarray,
+                     ext: str = '.jpg',
+                     max_size: Optional[int] = None,
+                     jpeg_quality: Optional[int] = None) -> bytes:
+    """An RGB uint8 (H, W, 3) image encoded as the bytes of a file of type
+    ``ext`` (``'.jpg'``, ``'.png'``...): what :func:`write_rgb_image` writes,
+    for thumbnails stored in a pack (:mod:`mvlt.apis.item_store`).
+
+    Args: as :func:`write_rgb_image`.
+
+    Raises:
+        ValueError: OpenCV cannot encode the image as ``ext``.
+    """
     if max_size is not None:
         image = shrink_to_fit(image, max_size)
     params = [] if jpeg_quality is None else [
         cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)
     ]
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if not cv2.imwrite(path, np.ascontiguousarray(image[..., ::-1]), params):
-        raise OSError(f'Cannot write image {path}.')
+    try:
+        ok, data = cv2.imencode(ext, np.ascontiguousarray(image[..., ::-1]),
+                                params)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise ValueError(f'Cannot encode an image of shape {image.shape} as '
+                         f'{ext}.')
+    return data.tobytes()

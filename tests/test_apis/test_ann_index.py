@@ -149,3 +149,27 @@ def test_search_benchmark_synthetic(tmp_path):
     assert 0.9 <= saved['recall_at_10'] <= 1
     assert saved['index_bytes'] == os.path.getsize(tmp_path / 'work' /
                                                    'images.faiss')
+
+
+def test_search_benchmark_store_and_update_modes(tmp_path):
+    """The storage mode opens the item table of N items (and the ANN files
+    of a synthetic run); the update mode adds products to that index."""
+    tool = load_tool('analysis_tools/search_benchmark.py')
+    ann = str(tmp_path / 'ann')
+    tool.main([
+        '--synthetic', '3000', '--dim', '32', '--index', 'IVF16,Flat',
+        '--queries', '20', '--work-dir', ann
+    ])
+    store = tool.main([
+        '--store', '3000', '--work-dir',
+        str(tmp_path / 'store'), '--ann-dir', ann
+    ])
+    assert store['store']['ann_ntotal'] == 3000
+    assert store['store']['open_s'] >= 0 and store['jsonl']['open_s'] >= 0
+    update = tool.main([
+        '--add-products', '4', '--ann-dir', ann, '--store-dir',
+        str(tmp_path / 'store'), '--work-dir',
+        str(tmp_path / 'update')
+    ])
+    assert (update['rows_after'], update['faiss_ntotal_after'],
+            update['products_after']) == (3012, 3012, 1004)

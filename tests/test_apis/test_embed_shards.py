@@ -15,6 +15,7 @@ import pytest
 from search_test_utils import NANO_ITC, save_model
 
 from conftest import REPO, load_tool
+from mvlt.apis.item_store import ItemStore
 
 pytest.importorskip('faiss', reason='faiss-cpu (requirements/optional.txt)')
 
@@ -57,10 +58,15 @@ def _same_index(out: str, reference: str) -> None:
     for name in ('images.npy', 'captions.npy'):
         np.testing.assert_array_equal(
             np.load(osp.join(out, name)), np.load(osp.join(reference, name)))
-    for name in ('items.jsonl', 'captions.json'):
-        with open(osp.join(out, name)) as a, \
-                open(osp.join(reference, name)) as b:
-            assert a.read() == b.read(), name
+    tables = []
+    for path in (out, reference):
+        with open(osp.join(path, 'meta.json')) as f:
+            meta = json.load(f)
+        tables.append(
+            ItemStore(path, meta['store'], meta['num_items'], 'rebuild'))
+    assert list(tables[0]) == list(tables[1])
+    assert [tables[0].thumbnail(r) for r in range(len(tables[0]))] == \
+        [tables[1].thumbnail(r) for r in range(len(tables[1]))]
 
 
 @pytest.mark.slow

@@ -121,7 +121,7 @@ def test_ranking_equals_the_inferencer(built, client):
             params=dict(group='photo', rerank=16),
             content=f.read())
     assert response.status_code == 200
-    captions = [c['caption'] for c in built['search'].index.captions]
+    captions = built['search'].index.items.live_captions()
     expected = reference.rank_captions(
         built['paths'][3], captions, topk=10, rerank_k=16)
     got = response.json()

@@ -25,7 +25,19 @@ on clustered random embeddings of the model's width (no model, no images):
 
 and writes ``p50_ms``, ``p95_ms``, ``recall_at_10`` (against exact search),
 ``index_bytes``, ``startup_s`` and more to FILE.json
-(``benchmark_modes/ann.py``).
+(``benchmark_modes/ann.py``). The storage mode measures opening the item
+table and thumbnail packs of N synthetic items (and the format-1
+``items.jsonl`` read whole, for comparison; with ``--ann-dir`` the faiss
+files of a ``--synthetic N --work-dir DIR`` run too):
+
+    python tools/analysis_tools/search_benchmark.py --store 1000000 \
+        --work-dir DIR [--ann-dir ANN_DIR] --out FILE.json
+
+(``benchmark_modes/store.py``). The update mode adds products to the
+index of those two runs (synthetic embeddings; ``benchmark_modes/update.py``):
+
+    python tools/analysis_tools/search_benchmark.py --add-products 1000 \
+        --ann-dir ANN_DIR --store-dir DIR --work-dir DIR2 --out FILE.json
 """
 import argparse
 import json
@@ -48,6 +60,8 @@ from mvlt.utils.cli import add_cfg_options, load_args_config
 if osp.dirname(osp.abspath(__file__)) not in sys.path:
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
+from benchmark_modes.store import run_store  # noqa: E402
+from benchmark_modes.update import run_update  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -99,9 +113,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     synthetic.add_argument(
         '--search-params', default='', help='e.g. nprobe=16 (else tuned)')
     synthetic.add_argument('--out', help='JSON of the figures')
+    store = parser.add_argument_group('storage mode')
+    store.add_argument(
+        '--store', type=int, metavar='N', help='items (no model)')
+    store.add_argument('--ann-dir', help='--work-dir of a --synthetic N run')
+    store.add_argument(
+        '--add-products',
+        type=int,
+        metavar='M',
+        help='add M products to the index of --ann-dir and --store-dir')
+    store.add_argument('--store-dir', help='--work-dir of a --store N run')
     args = parser.parse_args(argv)
-    if args.synthetic is None and (not args.config or not args.gallery):
-        parser.error('give CONFIG and --gallery, or --synthetic N')
+    if args.add_products is not None and not (
+            args.ann_dir and args.store_dir and args.work_dir):
+        parser.error('--add-products needs --ann-dir, --store-dir and '
+                     '--work-dir')
+    if args.synthetic is None and args.store is None and \
+            args.add_products is None and (
+                not args.config or not args.gallery):
+        parser.error('give CONFIG and --gallery, --synthetic N or --store N')
+    if args.store is not None and not args.work_dir:
+        parser.error('--store N needs --work-dir (the tables are written '
+                     'there)')
     return args
 
 
@@ -136,6 +169,16 @@ def time_image_queries(search: CatalogueSearch, sizes: List[str],
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the benchmark; print and return its figures."""
     args = parse_args(argv)
+    if args.store is not None or args.add_products is not None:
+        result = run_store(args.store, args.work_dir, args.ann_dir) \
+            if args.store is not None else run_update(
+                args.ann_dir, args.store_dir, args.work_dir,
+                args.add_products)
+        print(json.dumps(result, indent=2))
+        if args.out:
+            with open(args.out, 'w') as f:
+                json.dump(result, f, indent=2)
+        return result
     if args.synthetic is not None:
         result = run_synthetic(
             args.synthetic,
@@ -179,7 +222,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     del inferencer
     search = CatalogueSearch(
         SearchIndex(index_dir, batch_size=args.batch_size))
-    captions = [c['caption'] for c in search.index.captions]
+    captions = search.index.items.live_captions()
     timings = dict(itc=[], itm=[], total=[])
     for i in range(args.warmup + args.queries):
         out = search.search_text(captions[i % len(captions)], args.topk,

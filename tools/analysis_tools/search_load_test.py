@@ -30,6 +30,9 @@ from typing import List, Optional
 import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, REPO)
+from mvlt.apis.item_store import index_captions  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -108,9 +111,7 @@ def start_server(args: argparse.Namespace, port: int, log) -> tuple:
 
 def run(args: argparse.Namespace) -> dict:
     """Start the server, load it, stop it; return the figures."""
-    with open(osp.join(args.index_dir, 'captions.json'),
-              encoding='utf-8') as f:
-        texts = [c['caption'] for c in json.load(f)][:args.distinct]
+    texts = index_captions(args.index_dir)[:args.distinct]
     start = time.monotonic()
     log = open(osp.join(args.index_dir, 'load_test_server.log'), 'w')
     process, base = start_server(args, _free_port(), log)

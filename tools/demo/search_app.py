@@ -126,10 +126,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.environ.setdefault('GRADIO_TEMP_DIR',
                           tempfile.mkdtemp(prefix='mvlt-search-'))
     app = open_app(args)  # also checks the index before workers start
-    print(
-        f'MVLT catalogue search of {args.index_dir}: http://{args.host}:'
-        f'{args.port}/ ({args.workers} worker(s); Ctrl+C stops it)',
-        flush=True)
+    print(f'MVLT catalogue search of {args.index_dir}: http://{args.host}:'
+          f'{args.port}/ ({args.workers} worker(s); Ctrl+C stops it)',
+          flush=True)
     serve(app, args.host, args.port, args.workers, 'search_app:worker_app',
           osp.dirname(osp.abspath(__file__)),
           sys.argv[1:] if argv is None else argv)
