@@ -150,6 +150,47 @@ def model_config(config):
     return config
 
 
+def config_metainfo(cfg: Config) -> Optional[dict]:
+    """Metainfo the config states for its test data set (class names), or
+    None when it states none."""
+    loader = cfg.get('test_dataloader') or {}
+    meta = (loader.get('dataset') or {}).get('metainfo')
+    return dict(meta) if meta else None
+
+
+def build_model_with_weights(cfg: Config,
+                             weights: Optional[str] = None) -> tuple:
+    """Build ``cfg.model`` and load ``weights`` with every check.
+
+    The one way a model is made for inference (``get_model``,
+    ``MVLTInferencer``): no pre-training initialisation when weights
+    follow, and the checkpoint read once and checked by
+    :func:`mvlt.utils.checkpoint_loading.load_model_checkpoint` (shapes,
+    vocabulary, the label map of the config's test data set), as the
+    Runner checks it.
+
+    Returns:
+        tuple: ``(model, checkpoint)``: the model (on the CPU, train mode
+        as built) and the read checkpoint dict (None without weights).
+
+    Raises:
+        FileNotFoundError / RuntimeError / ValueError / KeyError: as
+            :func:`~mvlt.utils.checkpoint_loading.load_model_checkpoint`.
+    """
+    from mvlt.registry import MODELS
+    from mvlt.utils.checkpoint_loading import load_model_checkpoint
+    model_cfg = copy.deepcopy(cfg.model)
+    if weights and 'backbone' in model_cfg:
+        # Whole-model weights follow; no ImageNet initialisation first.
+        model_cfg.backbone.pop('init_cfg', None)
+    model = MODELS.build(model_cfg)
+    loaded = None
+    if weights:
+        loaded = load_model_checkpoint(
+            model, weights, dataset_meta=config_metainfo(cfg))
+    return model, loaded
+
+
 def get_model(model: Union[str, Config],
               pretrained: Union[bool, str, None] = None,
               device: str = 'cpu',
@@ -175,9 +216,6 @@ def get_model(model: Union[str, Config],
             ``pretrained=True`` for a model without released weights.
         FileNotFoundError: A missing checkpoint.
     """
-    from mmengine.runner import load_checkpoint
-
-    from mvlt.registry import MODELS
     from mvlt.utils import register_all_modules
     from mvlt.utils.config import load_config
     register_all_modules()
@@ -198,16 +236,10 @@ def get_model(model: Union[str, Config],
                 f'{model} has no released weights in the metafile; pass '
                 'pretrained=PATH of a checkpoint you trained.')
         pretrained = weights
-    model_cfg = copy.deepcopy(cfg.model)
-    if pretrained and 'backbone' in model_cfg:
-        # Whole-model weights follow; no ImageNet initialisation first.
-        model_cfg.backbone.pop('init_cfg', None)
-    built = MODELS.build(model_cfg)
-    if pretrained:
-        if not osp.isfile(pretrained):
-            raise FileNotFoundError(
-                f'Checkpoint {pretrained} does not exist (nothing is '
-                'downloaded: pass a local file).')
-        load_checkpoint(built, pretrained, map_location='cpu', strict=False)
+    if pretrained and not osp.isfile(pretrained):
+        raise FileNotFoundError(
+            f'Checkpoint {pretrained} does not exist (nothing is '
+            'downloaded: pass a local file).')
+    built, _ = build_model_with_weights(cfg, pretrained or None)
     built.cfg = cfg
     return built.to(device).eval()

@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 
 from conftest import (NANO_ITC, draw_product, save_model_checkpoint,
                       save_without_heads)
-from mvlt.apis import MVLTInferencer
+from mvlt.apis import MVLTInferencer, get_model
 from mvlt.engine.loops.utils import check_model_heads
 from mvlt.utils import register_all_modules
 
@@ -47,6 +47,10 @@ def test_wrong_shapes_refused_with_the_runners_message(itc_config, tmp_path):
     assert 'heads.itc.' in str(expected) and checkpoint in str(expected)
     with pytest.raises(ValueError) as err:
         MVLTInferencer(config, checkpoint)
+    assert str(err.value) == str(expected)
+    # get_model loads through the same checks.
+    with pytest.raises(ValueError) as err:
+        get_model(config, pretrained=checkpoint)
     assert str(err.value) == str(expected)
 
 
