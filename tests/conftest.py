@@ -14,7 +14,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-NANO_CONFIG = osp.join(REPO, 'configs', 'mvlt', 'mvlt_nano_cpu_jsonl.py')
+#: The tests' own configs (tests/configs/): not model-zoo experiments.
+NANO_CONFIG = osp.join(REPO, 'tests', 'configs', 'mvlt_nano_cpu_jsonl.py')
 BENCHMARK_CONFIGS = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
 
 
@@ -25,9 +26,8 @@ def baseline_of(cfg):
     config it derives from: the baseline is stated once, there."""
     import copy
 
+    from benchmark_modes.measure import config_changes
     from mmengine.config import Config
-
-    from mvlt.utils.benchmark import config_changes
     keys = ('model', 'optim_wrapper')
     fast = Config.fromfile(
         osp.join(BENCHMARK_CONFIGS, 'mvlt_pvt-tiny_256px.py'))
@@ -63,6 +63,36 @@ def save_model_checkpoint(model_cfg: dict, path: str, seed: int = 0) -> str:
     return path
 
 
+def run_python(code: str, cwd: str = REPO, env: dict = None) -> str:
+    """Run ``python -c code`` in a fresh interpreter (``cwd``, ``env``:
+    default this process's environment); assert that it succeeded (the
+    failure shows the end of its stderr) and return its stdout."""
+    import sys
+    result = subprocess.run([sys.executable, '-c', code],
+                            cwd=cwd,
+                            env=env,
+                            capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def save_without_heads(state_dict: dict, path: str, *heads: str) -> str:
+    """Save ``state_dict`` less the weights of ``heads`` (names under
+    ``model.heads``) as an MMEngine checkpoint at ``path``: a checkpoint
+    trained without those heads."""
+    import torch
+    prefixes = tuple(f'heads.{name}.' for name in heads)
+    torch.save(
+        dict(
+            state_dict={
+                k: v
+                for k, v in state_dict.items() if not k.startswith(prefixes)
+            },
+            meta={}), path)
+    return path
+
+
 COLOURS = {
     'red': (220, 30, 30),
     'green': (30, 180, 40),
@@ -92,7 +122,7 @@ def draw_product(colour: str,
 
 def write_jsonl_dataset(root: str, views: int = 2) -> dict:
     """Write images/, train.jsonl, test.jsonl and vocab.txt under root."""
-    from mvlt.utils import build_vocab
+    from mvlt.text import build_vocab
     os.makedirs(osp.join(root, 'images'), exist_ok=True)
     rows = []
     product = 0

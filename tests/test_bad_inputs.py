@@ -16,7 +16,8 @@ from mvlt.datasets import FashionGenDataset, ImageTextDataset
 from mvlt.datasets.transforms import Tokenize
 from mvlt.engine import MVLTRunner
 from mvlt.registry import MODELS
-from mvlt.utils import build_tokenizer, register_all_modules
+from mvlt.text import build_tokenizer
+from mvlt.utils import register_all_modules
 
 register_all_modules()
 
@@ -223,7 +224,7 @@ def test_misspelt_config_key_and_type_get_suggestions(nano_config, key, value,
 
 # ------------------------------------------------------------ checkpoints
 def test_checkpoint_with_another_vocabulary(nano_config, own_data, tmp_path):
-    from mvlt.utils import build_vocab
+    from mvlt.text import build_vocab
     other_vocab = build_vocab(
         [f'word{i} token{i} piece{i}' for i in range(300)],
         str(tmp_path / 'other_vocab'),

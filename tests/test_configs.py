@@ -21,7 +21,8 @@ CONFIGS = sorted(
     glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True) +
     glob.glob(
         osp.join(REPO, 'projects', '*', 'configs', '**', '*.py'),
-        recursive=True))
+        recursive=True) +
+    glob.glob(osp.join(REPO, 'tests', 'configs', '*.py')))
 CONFIGS = [c for c in CONFIGS if f'{osp.sep}_base_{osp.sep}' not in c]
 PRETRAIN = osp.join(REPO, 'configs', 'mvlt', 'pretrain_fashiongen.py')
 ABLATIONS = osp.join(REPO, 'configs', 'mvlt', 'ablations')

@@ -13,7 +13,7 @@
 _base_ = [
     '../_base_/models/mvlt_pvt-tiny.py',
     '../_base_/datasets/coco_retrieval.py',
-    '../_base_/schedules/adamw_cosine_10e.py',
+    '../_base_/schedules/adamw_vilt_finetune_10e.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -47,26 +47,14 @@ model = dict(
 
 load_from = 'work_dirs/pretrain_fashiongen/epoch_150.pth'
 
-# ViLT's optimiser settings instead of the pre-training ones.
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(
+        # The MLM decoder shares its weight with the word embedding; the ITC
+        # temperature is never decayed (as in adamw_cosine_150e.py).
         bypass_duplicate=True,
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        # The ITC temperature is never decayed (adamw_cosine_150e.py).
-        custom_keys=dict(log_temperature=_base_.optim_wrapper.paramwise_cfg.
-                         custom_keys.log_temperature)),
-    clip_grad=dict(max_norm=5.0))
-param_scheduler = [
-    _base_.param_scheduler[0],
-    dict(_base_.param_scheduler[1], eta_min=0.0),
-]
+        custom_keys=dict(log_temperature=dict(decay_mult=0.0))))
 train_dataloader = dict(batch_size=32)
-auto_scale_lr = dict(base_batch_size=256, enable=True)
+auto_scale_lr = dict(enable=True)
 
 # Full-gallery retrieval is too slow to validate during training; test the
 # checkpoints with configs/mvlt/coco_retrieval_test.py.

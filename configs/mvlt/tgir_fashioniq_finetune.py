@@ -12,7 +12,7 @@
 _base_ = [
     '../_base_/models/mvlt_pvt-tiny.py',
     '../_base_/datasets/fashioniq.py',
-    '../_base_/schedules/adamw_cosine_10e.py',
+    '../_base_/schedules/adamw_vilt_finetune_10e.py',
     '../_base_/tasks/tgir.py',
     '../_base_/default_runtime.py',
 ]
@@ -27,17 +27,4 @@ model = dict(
 
 load_from = 'work_dirs/pretrain_fashiongen/epoch_150.pth'
 
-# ViLT's fine-tuning optimiser (as configs/mvlt/coco_retrieval_finetune.py).
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.01),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
-    clip_grad=dict(max_norm=5.0))
-param_scheduler = [
-    _base_.param_scheduler[0],
-    dict(_base_.param_scheduler[1], eta_min=0.0),
-]
 train_dataloader = dict(batch_size=32)
-auto_scale_lr = dict(base_batch_size=256)

@@ -9,23 +9,17 @@ the model zoo need torch.
 """
 from mvlt.utils.lazy import lazy_exports
 
-#: Public name -> the module of this package that defines it.
-_EXPORTS = dict(
-    CatalogueSearch='catalogue_search',
-    SearchInputError='catalogue_search',
-    check_query='catalogue_search',
-    decode_image='catalogue_search',
-    Gallery='gallery',
-    open_gallery='gallery',
-    gallery_of_rows='gallery',
-    MVLTInferencer='inferencer',
-    IndexMismatchError='search_index_layout',
-    SearchIndex='search_index',
-    build_search_index='search_index_build',
-    estimate_exact_itm_seconds='search_index_build',
-    get_model='model_zoo',
-    list_models='model_zoo',
-    ModelInfo='model_zoo')
-
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        'catalogue_search': (
+            'CatalogueSearch', 'SearchInputError', 'check_query',
+            'decode_image'),
+        'gallery': ('Gallery', 'open_gallery', 'gallery_of_rows'),
+        'inferencer': ('MVLTInferencer',),
+        'search_index_layout': ('IndexMismatchError',),
+        'search_index': ('SearchIndex',),
+        'search_index_build': (
+            'build_search_index', 'estimate_exact_itm_seconds'),
+        'model_zoo': ('get_model', 'list_models', 'ModelInfo'),
+    }, globals())

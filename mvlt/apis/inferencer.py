@@ -17,14 +17,12 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.infer import BaseInferencer
 
 from mvlt.image import decode_image
-from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
-from mvlt.utils.checkpoint_loading import (CheckpointHeads,
-                                           load_model_checkpoint)
+from mvlt.utils.checkpoint_loading import CheckpointHeads
 from mvlt.utils.config import load_config
 from mvlt.visualization import denormalize, masked_view
 from .gallery_ranking import GalleryRankingMixin, ImageInput
-from .model_zoo import model_config
+from .model_zoo import build_model_with_weights, model_config
 from .zero_shot import ZeroShotMixin
 
 #: Transforms of a test pipeline the inferencer does itself.
@@ -39,14 +37,6 @@ def _pipeline_of(cfg: Config) -> list:
     pipeline = (loader.get('dataset') or {}).get('pipeline') or \
         cfg.get('test_pipeline') or []
     return list(pipeline)
-
-
-def _metainfo_of(cfg: Config) -> Optional[dict]:
-    """Metainfo the config states for its test data set (class names), or
-    None when it states none."""
-    loader = cfg.get('test_dataloader') or {}
-    meta = (loader.get('dataset') or {}).get('metainfo')
-    return dict(meta) if meta else None
 
 
 class MVLTInferencer(ZeroShotMixin, GalleryRankingMixin, BaseInferencer):
@@ -119,15 +109,10 @@ class MVLTInferencer(ZeroShotMixin, GalleryRankingMixin, BaseInferencer):
         with every check (:func:`mvlt.utils.checkpoint_loading.
         load_model_checkpoint`: shapes, vocabulary, label map; heads are
         checked per method)."""
-        model_cfg = copy.deepcopy(cfg.model)
-        if 'backbone' in model_cfg:
-            model_cfg.backbone.pop('init_cfg', None)
-        model = MODELS.build(model_cfg)
+        model, loaded = build_model_with_weights(cfg, weights)
         #: ``meta.dataset_meta`` of the checkpoint (class names...).
         self.dataset_meta: dict = {}
-        if weights:
-            loaded = load_model_checkpoint(
-                model, weights, dataset_meta=_metainfo_of(cfg))
+        if loaded is not None:
             self._heads = CheckpointHeads(loaded, weights)
             self.dataset_meta = dict(
                 (loaded.get('meta') or {}).get('dataset_meta') or {})

@@ -1,4 +1,4 @@
-"""The catalogue-search page (gradio) of ``tools/demo/search_app.py``: its
+"""The catalogue-search page (gradio) of :mod:`mvlt.apis.search_app`: its
 HTML result cards, its CSS and the ``gr.Blocks`` with the text, image,
 image-plus-words and "more like this" searches over a
 :class:`mvlt.apis.CatalogueSearch`. gradio is an optional dependency

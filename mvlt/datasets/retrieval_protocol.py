@@ -38,9 +38,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from mvlt.text.tokenizer import caption_key, caption_keys
 from .retrieval_rows import (DIRECTIONS, IDENTICAL_CAPTIONS, ROW_FIELDS,
-                             ProtocolRows, caption_key, caption_keys,
-                             check_identical_captions, dataset_rows)
+                             ProtocolRows, check_identical_captions,
+                             dataset_rows)
 
 __all__ = [
     'DIRECTIONS', 'IDENTICAL_CAPTIONS', 'ROW_FIELDS', 'PROTOCOL_FORMAT',

@@ -7,19 +7,22 @@ can carry the same caption. Text alone cannot tell such products apart, so
 by default (``identical_captions='positive'``) a caption counts as a
 positive of every image whose product carries that caption, and the
 candidate protocol never draws such a product as a negative. Captions are
-compared by :func:`caption_key`, i.e. after the normalisation the model's
-tokenizer applies. ``identical_captions='negative'`` is the naive protocol
-(only the query's own product is a positive), kept for comparison with
-published numbers.
+compared by :func:`mvlt.text.tokenizer.caption_key`, i.e. after the
+normalisation the model's tokenizer applies: the one definition of an
+identical caption, which ITM and ITC training use as well.
+``identical_captions='negative'`` is the naive protocol (only the query's
+own product is a positive), kept for comparison with published numbers.
 """
 import hashlib
 import json
 import os.path as osp
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Sequence
+from typing import Dict, FrozenSet, List, Optional
 
 import numpy as np
+
+from mvlt.text.tokenizer import caption_keys
 
 DIRECTIONS = ('text_to_image', 'image_to_text')
 
@@ -30,53 +33,6 @@ IDENTICAL_CAPTIONS = ('positive', 'negative')
 #: Fields of a row that the protocol reads (see :func:`dataset_rows`).
 ROW_FIELDS = ('product_index', 'product_id', 'category_label',
               'subcategory_label', 'caption', 'image_key')
-
-
-def caption_key(caption: str, tokenizer) -> str:
-    """The caption as the tokenizer sees it: normalised, split into words.
-
-    The key is the tokenizer backend's normaliser output (for uncased BERT:
-    control characters removed, whitespace unified, CJK characters spaced,
-    lower case, accents stripped) split by its pre-tokenizer (whitespace and
-    punctuation) and joined by single spaces. Two captions with equal keys
-    give the same word pieces, hence the same token ids: the model cannot
-    tell them apart. Token ids themselves are not the key because they
-    merge more than the text does: distinct out-of-vocabulary words all
-    become ``[UNK]``, and captions that differ only past ``max_length`` are
-    truncated alike.
-
-    Args:
-        caption (str): The caption.
-        tokenizer: A ``transformers`` fast tokenizer (e.g. from
-            :func:`mvlt.utils.build_tokenizer`).
-
-    Raises:
-        TypeError: The tokenizer has no ``backend_tokenizer`` (not a fast
-            tokenizer).
-    """
-    backend = getattr(tokenizer, 'backend_tokenizer', None)
-    if backend is None:
-        raise TypeError(
-            f'caption_key needs a transformers fast tokenizer (with '
-            f'backend_tokenizer), got {type(tokenizer).__name__}; build one '
-            'with mvlt.utils.build_tokenizer.')
-    text = caption
-    if backend.normalizer is not None:
-        text = backend.normalizer.normalize_str(text)
-    if backend.pre_tokenizer is None:
-        return ' '.join(text.split())
-    return ' '.join(
-        word for word, _ in backend.pre_tokenizer.pre_tokenize_str(text))
-
-
-def caption_keys(captions: Sequence[str], tokenizer) -> List[str]:
-    """:func:`caption_key` of each caption (each distinct one computed
-    once)."""
-    cache: Dict[str, str] = {}
-    for caption in captions:
-        if caption not in cache:
-            cache[caption] = caption_key(caption, tokenizer)
-    return [cache[caption] for caption in captions]
 
 
 @dataclass

@@ -6,6 +6,7 @@ per sample) and are written with ``webdataset.TarWriter``; the manifest
 with its sample count, size in bytes and SHA-256, the totals, and the sorted
 category / sub-category names (the label maps ``ShardDataset`` uses).
 """
+import argparse
 import datetime
 import hashlib
 import json
@@ -178,9 +179,16 @@ def image_ext_of(path: str) -> str:
     return 'jpg' if ext == 'jpeg' else ext
 
 
-def read_image_file(path: str, where: str) -> Tuple[bytes, str]:
-    """(bytes, member extension) of an image file; errors name ``where``
-    (the source row)."""
+def image_file_sample(path: str, where: str, caption: str,
+                      meta: dict) -> ShardSample:
+    """The sample of an image file, its bytes stored as they are (member
+    extension from the file name); errors name ``where`` (the source row).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: An empty file or an extension not in
+            ``STORED_IMAGE_EXTENSIONS``.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{where}: image file {path} does not '
                                 'exist; check --image-root.')
@@ -188,7 +196,8 @@ def read_image_file(path: str, where: str) -> Tuple[bytes, str]:
         data = f.read()
     if not data:
         raise ValueError(f'{where}: image file {path} is empty.')
-    return data, image_ext_of(path)
+    return ShardSample(
+        image=data, image_ext=image_ext_of(path), caption=caption, meta=meta)
 
 
 def write_splits(samples: List[ShardSample],
@@ -212,8 +221,13 @@ def write_splits(samples: List[ShardSample],
     }
 
 
-def add_shard_arguments(parser) -> None:
-    """The output options every converter takes (argparse)."""
+def converter_parser(description: str, source: str,
+                     source_help: str) -> argparse.ArgumentParser:
+    """The command line every converter starts with: the positional
+    ``source`` (what it reads), ``out_dir`` and the shard options; read the
+    parsed options with :func:`write_from_arguments`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(source, help=source_help)
     parser.add_argument('out_dir', help='folder for the shards + manifest')
     parser.add_argument(
         '--shard-size', type=int, default=10000, help='samples per shard')
@@ -230,11 +244,12 @@ def add_shard_arguments(parser) -> None:
         '--prefix', default='shard', help='shard file name prefix')
     parser.add_argument(
         '--overwrite', action='store_true', help='replace existing shards')
+    return parser
 
 
 def write_from_arguments(samples: List[ShardSample], args,
                          source: str) -> Dict[str, dict]:
-    """:func:`write_splits` with :func:`add_shard_arguments`' options;
+    """:func:`write_splits` with :func:`converter_parser`'s options;
     prints one line per split."""
     manifests = write_splits(
         samples,

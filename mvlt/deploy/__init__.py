@@ -7,17 +7,13 @@ torch-free; the exporter, :mod:`mvlt.deploy.onnx_export`, needs torch.
 """
 from mvlt.utils.lazy import lazy_exports
 
-#: Public name -> the module of this package that defines it.
-_EXPORTS = dict(
-    GRAPH_FILES='manifest',
-    MANIFEST_FILE='manifest',
-    ManifestMismatchError='manifest',
-    check_manifest='manifest',
-    read_manifest='manifest',
-    OnnxInferencer='onnx_inferencer',
-    foreground_box='preprocessing',
-    normalize_images='preprocessing',
-    prepare_image='preprocessing')
-
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        'manifest': (
+            'GRAPH_FILES', 'MANIFEST_FILE', 'ManifestMismatchError',
+            'check_manifest', 'read_manifest'),
+        'onnx_inferencer': ('OnnxInferencer',),
+        'preprocessing': (
+            'foreground_box', 'normalize_images', 'prepare_image'),
+    }, globals())

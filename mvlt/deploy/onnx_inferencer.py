@@ -6,7 +6,7 @@ search and the index builder make (:meth:`embed_images`,
 ``tools/deployment/export_onnx.py``. Images go through
 :func:`mvlt.deploy.preprocessing.prepare_image` and
 :func:`~mvlt.deploy.preprocessing.normalize_images`, captions through
-:class:`mvlt.utils.tokenizer.CaptionEncoder`: the functions the model's
+:class:`mvlt.text.tokenizer.CaptionEncoder`: the functions the model's
 data preprocessor runs on the CPU; files are read by
 :func:`mvlt.image.decode_image`, as the inferencer reads them. Only NumPy,
 OpenCV, Pillow, ``transformers``' tokenizer and ``onnxruntime`` are
@@ -18,7 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from mvlt.image import decode_image
-from mvlt.utils.tokenizer import CaptionEncoder, build_tokenizer
+from mvlt.text.tokenizer import CaptionEncoder, build_tokenizer
 from .manifest import ManifestMismatchError, check_manifest, read_manifest
 from .preprocessing import normalize_images, prepare_image
 

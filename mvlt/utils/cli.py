@@ -38,6 +38,29 @@ def config_parser(description: str,
     return parser
 
 
+def model_parser(description: str,
+                 config_help: str = 'model config',
+                 device: bool = True,
+                 **kwargs) -> argparse.ArgumentParser:
+    """The parser of a tool that runs a trained model: ``config``,
+    ``--cfg-options`` (:func:`config_parser`), then the positional
+    ``checkpoint`` and, unless ``device`` is False, ``--device`` (default
+    ``cpu``).
+
+    Args:
+        description (str): The tool's ``--help`` description.
+        config_help (str): Help text of ``config``.
+        device (bool): Whether the tool takes ``--device``.
+        **kwargs: More ``argparse.ArgumentParser`` arguments.
+    """
+    parser = config_parser(description, config_help, **kwargs)
+    parser.add_argument('checkpoint', help='trained weights')
+    if device:
+        parser.add_argument(
+            '--device', default='cpu', help="torch device, e.g. 'cuda:0'")
+    return parser
+
+
 def add_cfg_options(parser: argparse.ArgumentParser,
                     help: str = CFG_OPTIONS_HELP) -> None:
     """Add ``--cfg-options KEY=VALUE ...``, parsed by MMEngine's

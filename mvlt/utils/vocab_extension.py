@@ -19,9 +19,9 @@ from typing import Dict, Iterable, Iterator, List, Tuple
 
 import torch
 
+from mvlt.text.tokenizer import build_tokenizer, build_vocab
 from .checkpoint import (VOCAB_KEYS, load_checkpoint_file, replace_atomically,
                          temporary_path)
-from .tokenizer import build_tokenizer, build_vocab
 
 
 def iter_captions(path: str) -> Iterator[str]:

@@ -1,9 +1,16 @@
 """Helpers of the catalogue-search tests (not a test module)."""
+import contextlib
 import copy
+import os
 import os.path as osp
-from typing import Sequence
+import socket
+import subprocess
+import sys
+import time
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -17,6 +24,65 @@ DEMO_ITC = dict(
     type='ITCHead', visual_channels=256, text_channels=256, embed_dim=256)
 DEMO_RETRIEVAL = osp.join(REPO, 'configs', 'mvlt', 'synthetic',
                           'retrieval_synthetic_zeroshot.py')
+
+
+#: The search service's command line.
+SEARCH_APP = osp.join(REPO, 'tools', 'demo', 'search_app.py')
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _accepts_connections(port: int) -> None:
+    socket.create_connection(('127.0.0.1', port), timeout=5).close()
+
+
+@contextlib.contextmanager
+def running_search_app(index_dir: str,
+                       root: str,
+                       *args: str,
+                       ready: Callable[[int], None] = _accepts_connections,
+                       deadline_s: Optional[float] = None) -> Iterator[int]:
+    """``tools/demo/search_app.py INDEX_DIR --port PORT *args`` as a user
+    starts it (uploads in ``root/uploads``, its output in
+    ``root/server.log``); yields PORT once ``ready(PORT)`` stops raising
+    ``OSError``, and stops the server afterwards.
+
+    Fails the test with the server's log when it exits first (or, with
+    ``deadline_s``, does not get ready within that many seconds).
+    """
+    port = free_port()
+    log = open(osp.join(root, 'server.log'), 'w')
+    env = dict(os.environ, GRADIO_TEMP_DIR=osp.join(root, 'uploads'))
+    process = subprocess.Popen(
+        [sys.executable, SEARCH_APP, index_dir, '--port',
+         str(port), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env)
+    started = time.monotonic()
+    while True:
+        try:
+            ready(port)
+            break
+        except OSError:
+            late = deadline_s is not None and \
+                time.monotonic() - started > deadline_s
+            if process.poll() is not None or late:
+                process.kill()
+                with open(log.name) as f:
+                    pytest.fail(f'The search app did not start:\n{f.read()}')
+            time.sleep(0.5)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
 
 
 def save_model(cfg: Config, out_dir: str, name: str, seed: int = 0) -> tuple:

@@ -6,8 +6,9 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from conftest import NANO_ITC, draw_product, save_model_checkpoint
-from mvlt.apis import MVLTInferencer
+from conftest import (NANO_ITC, draw_product, save_model_checkpoint,
+                      save_without_heads)
+from mvlt.apis import MVLTInferencer, get_model
 from mvlt.engine.loops.utils import check_model_heads
 from mvlt.utils import register_all_modules
 
@@ -47,21 +48,18 @@ def test_wrong_shapes_refused_with_the_runners_message(itc_config, tmp_path):
     with pytest.raises(ValueError) as err:
         MVLTInferencer(config, checkpoint)
     assert str(err.value) == str(expected)
+    # get_model loads through the same checks.
+    with pytest.raises(ValueError) as err:
+        get_model(config, pretrained=checkpoint)
+    assert str(err.value) == str(expected)
 
 
 def test_partial_checkpoint_refused_with_the_runners_message(
         itc_config, tmp_path):
     cfg, config = itc_config
     full = save_model_checkpoint(cfg.model, str(tmp_path / 'full.pth'))
-    state = torch.load(full)['state_dict']
-    partial = str(tmp_path / 'partial.pth')
-    torch.save(
-        dict(
-            state_dict={
-                k: v
-                for k, v in state.items() if not k.startswith('heads.itm.')
-            },
-            meta={}), partial)
+    partial = save_without_heads(
+        torch.load(full)['state_dict'], str(tmp_path / 'partial.pth'), 'itm')
     expected = _runner_error(cfg, partial, heads=('itm', ))
     assert isinstance(expected, KeyError)
     inferencer = MVLTInferencer(config, partial)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import NANO_ITC, REPO, draw_product, save_model_checkpoint
+from conftest import (NANO_ITC, REPO, draw_product, save_model_checkpoint,
+                      save_without_heads)
 from mvlt.apis import MVLTInferencer
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
@@ -109,13 +110,9 @@ def test_missing_heads_are_named(api_setup, nano_config, tmp_path):
     # A checkpoint without the ITC and MIR heads.
     cfg = copy.deepcopy(api_setup['cfg'])
     model = MODELS.build(copy.deepcopy(cfg.model))
-    state = {
-        k: v
-        for k, v in model.state_dict().items()
-        if not k.startswith(('heads.itc.', 'heads.mir.'))
-    }
-    checkpoint = str(tmp_path / 'partial.pth')
-    torch.save(dict(state_dict=state, meta={}), checkpoint)
+    checkpoint = save_without_heads(model.state_dict(),
+                                    str(tmp_path / 'partial.pth'), 'itc',
+                                    'mir')
     inferencer = MVLTInferencer(api_setup['config'], checkpoint)
     with pytest.raises(KeyError, match=r"\['mir'\]"):
         inferencer.reconstruct(draw_product('red', 'circle', 0))
@@ -123,6 +120,7 @@ def test_missing_heads_are_named(api_setup, nano_config, tmp_path):
         inferencer.rank_images('a red circle', api_setup['images'], rerank_k=2)
 
 
+@pytest.mark.slow
 def test_demo_scripts(api_setup, tmp_path):
     base = [api_setup['config'], api_setup['checkpoint']]
     result = subprocess.run(

@@ -1,11 +1,14 @@
 """list_models / get_model over configs/mvlt/metafile.yml (as mmpretrain's),
 and the inferencer built from a model name."""
+import os.path as osp
+
 import pytest
 import torch
 import yaml
 
 from conftest import REPO
 from mvlt.apis import MVLTInferencer, get_model, list_models
+from mvlt.apis.model_zoo import model_config
 from mvlt.models import MVLT
 
 
@@ -30,8 +33,24 @@ def test_list_models_reads_the_metafile():
                                                if 'mask-ratio' in n)
     assert list_models('*_fashiongen_itm*') == sorted(
         n for n in listed if '_fashiongen_itm' in n)
-    assert 'mvlt_pvt-tiny_8xb150-150e_fashiongen' not in list_models(
+    assert 'pretrain_fashiongen' not in list_models(
         exclude_patterns=['*150e_fashiongen'])
+
+
+def test_names_are_config_names_and_former_names_still_work():
+    """Name = the config file's name (mmpretrain's convention); the names
+    models had before (``Alias``) still select them."""
+    with open(f'{REPO}/configs/mvlt/metafile.yml') as f:
+        entries = yaml.safe_load(f)['Models']
+    for entry in entries:
+        assert entry['Name'] == osp.splitext(osp.basename(
+            entry['Config']))[0]
+    assert model_config('mvlt_pvt-tiny_8xb150-150e_fashiongen') == \
+        model_config('pretrain_fashiongen') == \
+        osp.join(REPO, 'configs', 'mvlt', 'pretrain_fashiongen.py')
+    assert list_models('8xb150-150e_fashiongen_mask-ratio') == list_models(
+        'pretrain_fashiongen_mask-ratio')
+    assert len(list_models('pretrain_fashiongen_mask-ratio')) == 4
 
 
 def test_unknown_name_lists_the_known_ones():
@@ -59,8 +78,9 @@ def test_get_model_builds_every_listed_model(name, bert_vocab):
         bert_vocab
 
 
+@pytest.mark.slow
 def test_pretrained_weights_and_inferencer_by_name(bert_vocab, tmp_path):
-    name = 'mvlt_pvt-tiny_8xb150-150e_fashiongen'
+    name = 'pretrain_fashiongen'
     options = dict(
         data_preprocessor=dict(tokenizer=dict(vocab_file=bert_vocab)))
     torch.manual_seed(3)

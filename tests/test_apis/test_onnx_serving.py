@@ -5,7 +5,6 @@ import json
 import os
 import os.path as osp
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,10 +15,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from search_test_utils import NANO_ITC, save_model
+from search_test_utils import NANO_ITC, free_port, save_model
 
-from conftest import REPO, load_tool
+from conftest import REPO, load_tool, run_python
 from mvlt.apis import CatalogueSearch, MVLTInferencer, SearchIndex
+from mvlt.apis.search_app import build_app
 from mvlt.deploy import ManifestMismatchError, OnnxInferencer, foreground_box
 from mvlt.models.data_preprocessors.image_ops import (crop_resize,
                                                       foreground_boxes)
@@ -191,24 +191,13 @@ def test_serving_modules_import_without_torch(tmp_path):
         else:
             raise SystemExit('torch imported')
         import mvlt.apis.catalogue_search, mvlt.apis.search_index
-        import mvlt.deploy, mvlt.utils.tokenizer, mvlt.utils.ranking
+        import mvlt.deploy, mvlt.text.tokenizer, mvlt.utils.ranking
         from mvlt.apis import CatalogueSearch, SearchIndex  # noqa: F401
         print(sorted(m for m in sys.modules if m.split('.')[0] in
                      ('torch', 'torchvision', 'timm')))
     ''')
-    out = subprocess.run([sys.executable, '-c', script],
-                         env=no_torch_env(tmp_path),
-                         cwd=REPO,
-                         capture_output=True,
-                         text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip() == '[]'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+    out = run_python(script, env=no_torch_env(tmp_path))
+    assert out.strip() == '[]'
 
 
 def _get(url: str, data: bytes = None) -> dict:
@@ -242,7 +231,7 @@ def test_search_service_without_torch_answers_as_pytorch(exported, tmp_path):
     be imported answers as the PyTorch backend on the same index."""
     pytest.importorskip('gradio', reason='requirements/optional.txt')
     from fastapi.testclient import TestClient
-    port = _free_port()
+    port = free_port()
     env = no_torch_env(tmp_path)
     env['GRADIO_TEMP_DIR'] = str(tmp_path / 'uploads_onnx')
     server = subprocess.Popen([
@@ -269,8 +258,7 @@ def test_search_service_without_torch_answers_as_pytorch(exported, tmp_path):
         assert info['backend'] == 'onnxruntime'
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv('GRADIO_TEMP_DIR', str(tmp_path / 'uploads'))
-            app = load_tool('demo/search_app.py').build_app(
-                CatalogueSearch(SearchIndex(exported['index'])))
+            app = build_app(CatalogueSearch(SearchIndex(exported['index'])))
             client = TestClient(app, base_url='http://127.0.0.1')
             for query in QUERIES:
                 for rerank in (0, 4):

@@ -9,19 +9,15 @@ import copy
 import os
 import os.path as osp
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import cv2
 import pytest
 from mmengine.config import Config
 from search_test_utils import (DEMO_ITC, DEMO_RETRIEVAL, fit_itc_projections,
-                               save_model)
+                               running_search_app, save_model)
 
-from conftest import REPO, load_tool, point_vocab
+from conftest import load_tool, point_vocab
 from mvlt.apis import open_gallery
 from mvlt.utils import register_all_modules
 
@@ -53,12 +49,6 @@ def browser() -> tuple:
     return chromium, driver
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def server(synthetic_fashiongen, tmp_path_factory):
     """The search app over the synthetic Fashion-Gen validation split, with
@@ -79,33 +69,15 @@ def server(synthetic_fashiongen, tmp_path_factory):
     out = osp.join(root, 'index')
     load_tool('misc/build_search_index.py').main(
         [config, checkpoint, '--gallery', gallery.path, '--out', out])
-    port = _free_port()
-    log = open(osp.join(root, 'server.log'), 'w')
-    env = dict(os.environ, GRADIO_TEMP_DIR=osp.join(root, 'uploads'))
-    process = subprocess.Popen([
-        sys.executable,
-        osp.join(REPO, 'tools', 'demo', 'search_app.py'), out, '--port',
-        str(port), '--rerank-k', '1'
-    ],
-                               stdout=log,
-                               stderr=subprocess.STDOUT,
-                               env=env)
-    url = f'http://127.0.0.1:{port}/'
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url + 'api/info', timeout=5)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                with open(log.name) as f:
-                    pytest.fail(f'The search app did not start:\n{f.read()}')
-            time.sleep(0.5)
-    yield dict(url=url, gallery=gallery)
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+
+    def answers(port: int) -> None:
+        urllib.request.urlopen(
+            f'http://127.0.0.1:{port}/api/info', timeout=5)
+
+    with running_search_app(
+            out, root, '--rerank-k', '1', ready=answers,
+            deadline_s=180) as port:
+        yield dict(url=f'http://127.0.0.1:{port}/', gallery=gallery)
 
 
 def _click_until(driver, button, found, tries: int = 8):

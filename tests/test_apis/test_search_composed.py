@@ -11,6 +11,7 @@ from test_search_index import png_header
 
 from conftest import load_tool
 from mvlt.apis import CatalogueSearch, SearchIndex
+from mvlt.apis.search_app import build_app
 from mvlt.models.utils import itc_similarity, rank_order
 from mvlt.utils import register_all_modules
 
@@ -48,9 +49,8 @@ def clients(nano_config, nano_data, tmp_path_factory):
     composed = _index(cfg, nano_data, root, 'tgir')
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('GRADIO_TEMP_DIR', root)
-        tool = load_tool('demo/search_app.py')
         apps = [
-            tool.build_app(s, max_upload_mb=1.0, max_pixels=4_000_000)
+            build_app(s, max_upload_mb=1.0, max_pixels=4_000_000)
             for s in (composed, plain)
         ]
         url = 'http://127.0.0.1'  # the app answers only its own Host
@@ -59,6 +59,7 @@ def clients(nano_config, nano_data, tmp_path_factory):
             yield dict(composed=one, plain=two, search=composed)
 
 
+@pytest.mark.slow
 def test_image_and_words_query(clients, nano_data):
     path = osp.join(nano_data['root'], 'images',
                     nano_data['rows'][0]['img_path'])
@@ -81,6 +82,7 @@ def test_image_and_words_query(clients, nano_data):
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bad_input_gets_the_same_messages(clients, nano_data):
     client = clients['composed']
     path = osp.join(nano_data['root'], 'images',

@@ -4,18 +4,14 @@ invisible characters or of words the vocabulary lacks."""
 import copy
 import http.client
 import json
-import os
 import os.path as osp
-import socket
-import subprocess
-import sys
-import time
 
 import cv2
 import pytest
-from search_test_utils import NANO_ITC, save_model
+from search_test_utils import NANO_ITC, running_search_app, save_model
 
-from conftest import REPO, draw_product, load_tool
+from conftest import draw_product, load_tool
+from mvlt.apis.search_page import text_results_html
 from mvlt.utils import register_all_modules
 
 pytest.importorskip('faiss', reason='faiss-cpu (requirements/optional.txt)')
@@ -25,12 +21,6 @@ register_all_modules()
 QUERY = 'a red circle on a white background'
 INVISIBLE = ['\u200b', '\ufeff', '\x00', '\u200b\ufeff \x00\u200d']
 UNKNOWN = ['\U0001F600\U0001F389', '\u6f22\u5b57 \U0001F600']
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -54,30 +44,8 @@ def page(model_files, nano_data, tmp_path_factory):
         osp.join(nano_data['root'], 'test.jsonl'), '--image-root',
         osp.join(nano_data['root'], 'images'), '--out', out
     ])
-    port = _free_port()
-    log = open(osp.join(root, 'server.log'), 'w')
-    env = dict(os.environ, GRADIO_TEMP_DIR=osp.join(root, 'uploads'))
-    process = subprocess.Popen([
-        sys.executable,
-        osp.join(REPO, 'tools', 'demo', 'search_app.py'), out, '--port',
-        str(port)
-    ],
-                               stdout=log,
-                               stderr=subprocess.STDOUT,
-                               env=env)
-    while True:  # until it listens, or exits
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=5).close()
-            break
-        except OSError:
-            if process.poll() is not None:
-                with open(log.name) as f:
-                    pytest.fail(f'The search app did not start:\n{f.read()}')
-            time.sleep(0.5)
-    yield port
-    process.terminate()
-    process.wait(timeout=60)
-    log.close()
+    with running_search_app(out, root) as port:
+        yield port
 
 
 def _request(port: int,
@@ -105,6 +73,7 @@ def _search_path(query: str) -> str:
     return f'/api/search?q={quote(query)}&k=3&rerank=0'
 
 
+@pytest.mark.slow
 def test_spoofed_host_is_refused(page):
     png = cv2.imencode('.png', draw_product('red', 'circle', 0))[1].tobytes()
     evil = {'Host': 'rebind.evil.example'}
@@ -123,6 +92,7 @@ def test_spoofed_host_is_refused(page):
         assert status == 200 and json.loads(body)['results']
 
 
+@pytest.mark.slow
 def test_foreign_origin_gets_no_cors(page):
     own = f'127.0.0.1:{page}'
     for origin in ('http://rebind.evil.example', 'null',
@@ -147,6 +117,7 @@ def test_foreign_origin_gets_no_cors(page):
     assert status == 200 and json.loads(body)['results']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('query', INVISIBLE)
 def test_invisible_query_is_refused_as_empty(page, query):
     status, _, body = _request(page, 'GET', _search_path(query),
@@ -155,6 +126,7 @@ def test_invisible_query_is_refused_as_empty(page, query):
     assert 'empty' in json.loads(body)['error']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('query', UNKNOWN)
 def test_all_unknown_query_is_answered_with_a_warning(page, query):
     status, _, body = _request(page, 'GET', _search_path(query),
@@ -167,15 +139,14 @@ def test_all_unknown_query_is_answered_with_a_warning(page, query):
     assert 'warning' not in json.loads(body)
 
 
-def test_page_shows_the_unknown_words_warning(page):
+def test_page_shows_the_unknown_words_warning():
     """The page's text search puts the warning above the results."""
     from mvlt.apis.query_check import UNKNOWN_WORDS_WARNING
-    app = load_tool('demo/search_app.py')
-    shown = app.text_results_html(
+    shown = text_results_html(
         dict(results=[], timing={}, warning=UNKNOWN_WORDS_WARNING))
     assert 'class="mvlt-warning"' in shown and 'every word piece is [UNK]' \
         in shown
-    assert 'mvlt-warning' not in app.text_results_html(
+    assert 'mvlt-warning' not in text_results_html(
         dict(results=[], timing={}))
 
 

@@ -19,6 +19,8 @@ from mvlt.apis import (CatalogueSearch, IndexMismatchError, MVLTInferencer,
                        SearchIndex, open_gallery)
 from mvlt.apis.ann_files import describe_ann
 from mvlt.apis.ranking_choice import describe_ranking
+from mvlt.apis.search_app import build_app
+from mvlt.apis.search_page import products_html
 from mvlt.utils import register_all_modules
 
 pytest.importorskip('faiss', reason='faiss-cpu (requirements/optional.txt)')
@@ -56,7 +58,7 @@ def client(built, tmp_path_factory):
     uploads = str(tmp_path_factory.mktemp('uploads'))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('GRADIO_TEMP_DIR', uploads)
-        app = load_tool('demo/search_app.py').build_app(
+        app = build_app(
             built['search'], max_upload_mb=1.0, max_pixels=4_000_000)
         # The page answers only its own Host names (loopback by default).
         with TestClient(app, base_url='http://127.0.0.1') as test_client:
@@ -164,7 +166,7 @@ def test_results_are_grouped_by_product(built, client):
     with open(built['paths'][3], 'rb') as f:
         got = client.post('/api/image', content=f.read()).json()
     assert len(got['products']) == 8
-    page = load_tool('demo/search_app.py').products_html(products)
+    page = products_html(products)
     assert page.count('class="mvlt-photo"') == 5
     response = client.get('/api/search', params=dict(q=QUERY, group='x'))
     assert response.status_code == 400 and 'group' in response.json()['error']
@@ -281,6 +283,7 @@ def test_serves_only_its_own_files(client, built):
     assert app.parse_args(['index']).host == '127.0.0.1'
 
 
+@pytest.mark.slow
 def test_mismatched_index_is_refused(built, tmp_path):
     # Other weights: the same model with another seed.
     _, other = save_model(built['cfg'], str(tmp_path), 'other', seed=1)

@@ -10,6 +10,7 @@ from search_test_utils import build_nano_index
 
 from conftest import load_tool
 from mvlt.apis import CatalogueSearch, SearchIndex
+from mvlt.apis.search_app import build_app
 from mvlt.utils import register_all_modules
 
 pytest.importorskip('faiss', reason='faiss-cpu (requirements/optional.txt)')
@@ -61,6 +62,7 @@ def _fork_after_search(index_dir: str, results) -> None:
     results.put((hung, child.exitcode, rows, expected))
 
 
+@pytest.mark.slow
 def test_fork_after_search_answers(built):
     """faiss #5206: a child forked after faiss searched on several OpenMP
     threads hangs in its first search unless it runs faiss on one thread
@@ -115,7 +117,7 @@ def test_metrics_in_prometheus_format(built, tmp_path):
     from fastapi.testclient import TestClient
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv('GRADIO_TEMP_DIR', str(tmp_path))
-        app = load_tool('demo/search_app.py').build_app(built['search'])
+        app = build_app(built['search'])
         with TestClient(app, base_url='http://127.0.0.1') as client:
             for query in QUERIES[:3]:
                 response = client.get('/api/search', params=dict(q=query))

@@ -14,8 +14,9 @@ from mvlt.datasets.fashiongen import decode_text
 from mvlt.datasets.transforms import Tokenize
 from mvlt.datasets.transforms.loading import close_hdf5, read_image_rows
 from mvlt.registry import MODELS
-from mvlt.utils import build_tokenizer, build_vocab, register_all_modules
-from mvlt.utils.tokenizer import CaptionEncoder, encode_captions
+from mvlt.text import build_tokenizer, build_vocab
+from mvlt.text.tokenizer import CaptionEncoder, encode_captions
+from mvlt.utils import register_all_modules
 
 register_all_modules()
 

@@ -156,6 +156,7 @@ def test_relative_captions_state_the_changes():
         relative_captions(ref, ref, rng)
 
 
+@pytest.mark.slow
 def test_synthetic_round_trip(tmp_path):
     written = write_synthetic_fashioniq(
         str(tmp_path),
@@ -205,6 +206,7 @@ def test_synthetic_round_trip(tmp_path):
         assert (tmp_path / name).read_bytes() == (again / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, 'argv', [
         'make_synthetic_fashioniq.py',

@@ -1,10 +1,8 @@
 """mvlt.datasets stands below mvlt.models: a loader worker imports neither
 the model code nor timm."""
 import json
-import subprocess
-import sys
 
-from conftest import REPO
+from conftest import run_python
 
 SCRIPT = '''
 import json, sys
@@ -16,10 +14,6 @@ print(json.dumps(sorted(
 
 
 def test_importing_the_datasets_imports_no_model_code():
-    result = subprocess.run([sys.executable, '-c', SCRIPT],
-                            cwd=REPO,
-                            capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_python(SCRIPT)
+    loaded = json.loads(out.strip().splitlines()[-1])
     assert loaded == []

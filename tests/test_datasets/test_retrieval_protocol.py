@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from mvlt.datasets.retrieval_protocol import (ProtocolRows,
                                               build_candidate_protocol,
@@ -14,7 +15,8 @@ from mvlt.datasets.retrieval_protocol import (ProtocolRows,
                                               load_candidate_protocol,
                                               save_protocol)
 from mvlt.registry import DATASETS
-from mvlt.utils import build_tokenizer, register_all_modules
+from mvlt.text import build_tokenizer
+from mvlt.utils import register_all_modules
 
 register_all_modules()
 
@@ -172,6 +174,28 @@ def test_caption_key_is_the_text_the_tokenizer_sees(vocab, tokenizer):
                         tokenizer) == ['a red dress'] * 3
     with pytest.raises(TypeError, match='fast tokenizer'):
         caption_key('a red dress', object())
+
+
+def test_training_and_protocols_share_one_identical_caption(tokenizer):
+    """ITM / ITC training groups captions by the protocols' caption_key
+    (CaptionEncoder.key_ids), not by token ids, which merge unknown words."""
+    from mvlt.models.utils.pairing import caption_identity
+    from mvlt.text.tokenizer import CaptionEncoder
+    captions = ['A Red  Dress', 'a red dress', 'a \u2603 dress',
+                'a \u2602 dress', 'a blue dress']
+    encoder = CaptionEncoder(tokenizer, 16)
+    ids, mask = (torch.from_numpy(a) for a in encoder(captions))
+    keys = torch.from_numpy(encoder.key_ids(captions))
+    by_key = caption_identity(ids, mask, keys).tolist()
+    groups = {}
+    for index, key in enumerate(caption_keys(captions, tokenizer)):
+        groups.setdefault(key, set()).add(index)
+    for members in groups.values():
+        assert len({by_key[i] for i in members}) == 1
+    assert len(set(by_key)) == len(groups) == 4
+    # Pre-tokenised captions (no text): the word pieces decide.
+    by_ids = caption_identity(ids, mask).tolist()
+    assert by_ids[2] == by_ids[3] and by_key[2] != by_key[3]
 
 
 def _twin_rows(tokenizer=None):

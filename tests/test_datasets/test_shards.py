@@ -74,6 +74,7 @@ def _rank_loader(dataset, rank, world, monkeypatch, epoch, shuffle=True):
         multiprocessing_context='fork')
 
 
+@pytest.mark.slow
 def test_every_sample_once_per_epoch_over_ranks_and_workers(
         tmp_path, monkeypatch):
     pattern = write_uneven_shards(tmp_path)

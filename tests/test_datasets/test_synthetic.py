@@ -90,6 +90,7 @@ def test_categories_follow_attributes(synthetic_fashiongen):
     assert len(set(subcategories)) == 8 and len(set(categories)) == 4
 
 
+@pytest.mark.slow
 def test_one_attribute_change_is_visible():
     """Two garments that differ in exactly one attribute (any of them) are
     drawn differently in a sizeable part of a 64 px image, so a caption
@@ -130,6 +131,7 @@ def test_one_attribute_change_is_visible():
     assert smallest['pattern'] > 0.12
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(tmp_path):
     kwargs = dict(train_products=5, val_products=3, views=(1, 2), img_size=32)
     first = write_synthetic_fashiongen(str(tmp_path / 'a'), seed=7, **kwargs)
@@ -148,7 +150,7 @@ def test_deterministic_for_a_seed(tmp_path):
 
 
 def test_vocabulary_covers_every_caption(synthetic_fashiongen):
-    from mvlt.utils import build_tokenizer
+    from mvlt.text import build_tokenizer
     tokenizer = build_tokenizer(synthetic_fashiongen['vocab'])
     with h5py.File(synthetic_fashiongen['validation'], 'r') as f:
         texts = _column(f, 'input_description') + _column(f, 'input_name')

@@ -88,7 +88,11 @@ def _check_workers(data: dict, reference: list, method: str, num_workers: int,
 
 #: Spawned and forkserver workers import torch and mvlt again (seconds
 #: each), so most combinations are slow tests.
-METHODS = ['fork', 'spawn', pytest.param('forkserver', marks=pytest.mark.slow)]
+METHODS = [
+    'fork',
+    pytest.param('spawn', marks=pytest.mark.slow),
+    pytest.param('forkserver', marks=pytest.mark.slow)
+]
 
 
 @pytest.mark.parametrize('method', METHODS)

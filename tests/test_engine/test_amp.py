@@ -64,6 +64,7 @@ def test_autocast_wrapper_runs_the_forward_in_bf16():
             dtype='float16')
 
 
+@pytest.mark.slow
 def test_train_tool_amp_on_cpu_matches_fp32(nano_data, tmp_path):
     options = nano_cfg_options(nano_data)
     log, amp_losses = _train(options, tmp_path / 'amp', '--amp')

@@ -160,17 +160,20 @@ def _check_records(twins, records, identical_positive):
             assert record['rank'] == 1 + beaten + 2 * (not identical_positive)
 
 
+@pytest.mark.slow
 def test_full_gallery_counts_identical_captions_as_positives(twins, tmp_path):
     records = _run(twins, FULL_GALLERY, tmp_path, 'full')
     _check_records(twins, records, identical_positive=True)
 
 
+@pytest.mark.slow
 def test_full_gallery_naive_switch_reproduces_the_old_count(twins, tmp_path):
     records = _run(
         twins, FULL_GALLERY, tmp_path, 'naive', identical_captions='negative')
     _check_records(twins, records, identical_positive=False)
 
 
+@pytest.mark.slow
 def test_candidate_scoring_counts_identical_captions_as_positives(
         twins, monkeypatch, tmp_path):
     """A protocol file drawn naively (identical captions among the

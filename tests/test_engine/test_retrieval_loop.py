@@ -23,7 +23,8 @@ from mvlt.engine.loops import RetrievalScorer
 from mvlt.engine.loops.test_loop import pad_batch
 from mvlt.evaluation import positive_ranks
 from mvlt.registry import DATASETS, MODELS
-from mvlt.utils import build_vocab, register_all_modules
+from mvlt.text import build_vocab
+from mvlt.utils import register_all_modules
 
 register_all_modules()
 
@@ -191,6 +192,7 @@ def test_loop_and_inferencer_rank_alike(nano_setup, nano_test):
         assert [h['by'] for h in hits] == ['itm'] * k + ['itc'] * (5 - k)
 
 
+@pytest.mark.slow
 def test_protocol_of_another_split_is_refused(nano_setup, nano_test, tmp_path):
     rows = copy.deepcopy(nano_setup['rows'])
     rows.caption[0] = 'a caption the test split does not have'
@@ -205,6 +207,7 @@ def test_protocol_of_another_split_is_refused(nano_setup, nano_test, tmp_path):
         run_test(cfg)
 
 
+@pytest.mark.slow
 def test_checkpoint_without_needed_heads_is_refused(nano_config, nano_test,
                                                     tmp_path):
     # The plain nano model has no ITC head: re-ranking needs one.
@@ -217,6 +220,7 @@ def test_checkpoint_without_needed_heads_is_refused(nano_config, nano_test,
             run_test(cfg)
 
 
+@pytest.mark.slow
 def test_test_config_without_evaluator_is_refused(nano_test):
     cfg = nano_test(protocol='full_gallery')
     cfg.test_evaluator = []
@@ -224,6 +228,7 @@ def test_test_config_without_evaluator_is_refused(nano_test):
         run_test(cfg)
 
 
+@pytest.mark.slow
 def test_bad_loop_settings_are_named(nano_test):
     for settings, message in ((dict(protocol='candidates'), 'protocol_file'),
                               (dict(protocol='nearest'), 'protocol must be'),

@@ -13,7 +13,7 @@ from test_resume import _env, _train_and_kill
 
 from conftest import REPO, load_tool, write_jsonl_dataset
 
-SHARDS_CONFIG = os.path.join(REPO, 'configs', 'mvlt',
+SHARDS_CONFIG = os.path.join(REPO, 'tests', 'configs',
                              'mvlt_nano_cpu_shards.py')
 #: 16 samples in shards of 3 (the last holds 1) at batch 4: 4 iterations an
 #: epoch, 3 epochs; a checkpoint every 3 iterations (mid-epoch ones).

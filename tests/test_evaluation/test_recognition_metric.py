@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.structures import BaseDataElement
 from sklearn.metrics import f1_score
 
-from conftest import REPO
+from conftest import REPO, save_without_heads
 from mvlt.evaluation import RecognitionMetric, accuracy, macro_f1
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
@@ -77,6 +77,7 @@ def test_metric_names_missing_fields():
         metric.process(None, [BaseDataElement(category_label=1)])
 
 
+@pytest.mark.slow
 def test_zero_shot_config_reports_recognition(synthetic_fashiongen, tmp_path):
     """The zero-shot task config (ITC similarity to prompt captions, no
     fine-tuning) reports M-CR / S-CR accuracy, macro-F1 and SumC through
@@ -125,14 +126,8 @@ def test_zero_shot_config_reports_recognition(synthetic_fashiongen, tmp_path):
             pytest.approx(accuracy_pc +
                           100 * metrics[f'recognition/validation/{task}/'
                                         'macro-F'])
-    without_itc = str(tmp_path / 'no_itc.pth')
-    torch.save(
-        dict(
-            state_dict={
-                k: v
-                for k, v in state.items() if not k.startswith('heads.itc.')
-            },
-            meta={}), without_itc)
+    without_itc = save_without_heads(state, str(tmp_path / 'no_itc.pth'),
+                                     'itc')
     result, _ = run(without_itc, 'no_itc')
     assert result.returncode != 0
     assert "no weights for the head(s) ['itc']" in result.stderr

@@ -4,11 +4,11 @@ import copy
 
 import pytest
 import torch
+from benchmark_modes.measure import synthetic_samples
 
 from conftest import baseline_of
 from mvlt.registry import MODELS
 from mvlt.utils import register_all_modules
-from mvlt.utils.benchmark import synthetic_samples
 
 TOL = dict(atol=1e-4, rtol=1e-4)
 
@@ -191,6 +191,7 @@ def _loss(losses: dict) -> torch.Tensor:
     return sum(v for k, v in losses.items() if k.startswith('loss'))
 
 
+@pytest.mark.slow
 def test_compile_regions_give_same_losses(cfg):
     """Dynamo + AOT autograd capture (the graphs ``--compile`` hands to
     inductor) of every block on its own, and of the whole forward."""
@@ -279,8 +280,9 @@ def test_compile_inductor_trains_like_eager(cfg):
 
 
 def test_gelu_linear_matches_autograd_and_saves_memory():
+    from benchmark_modes.measure import PeakMemory
+
     from mvlt.models.layers.gelu_linear import gelu_linear
-    from mvlt.utils.benchmark import PeakMemory
     torch.manual_seed(0)
     fc1, fc2 = torch.nn.Linear(16, 256), torch.nn.Linear(256, 16)
     x = torch.randn(4, 512, 16, requires_grad=True)

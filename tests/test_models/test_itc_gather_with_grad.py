@@ -4,6 +4,7 @@ process x 8 rows)."""
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -103,6 +104,7 @@ def _max_difference(result, loss, grads, visual, text) -> dict:
         largest_gradient=max(float(g.abs().max()) for g in grads.values()))
 
 
+@pytest.mark.slow
 def test_gather_with_grad_equals_the_single_process_batch(tmp_path):
     single = _step(_head(), *_data())
     exact = _max_difference(_two_ranks(tmp_path, True), *single)

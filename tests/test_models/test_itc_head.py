@@ -98,6 +98,7 @@ def test_mvlt_trains_itc_on_unmasked_matched_pairs(nano_config):
     assert out['itc_image_embeds'].shape == (3, 32)
 
 
+@pytest.mark.slow
 def test_itc_loss_decreases_when_overfitting(nano_config):
     cfg = copy.deepcopy(nano_config.model)
     cfg.heads = dict(itc=NANO_ITC)

@@ -3,20 +3,19 @@ import copy
 import importlib.util
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
+from benchmark_modes.measure import (PeakMemory, config_changes, count_flops,
+                                     growth_exponent, interleaved_timings,
+                                     summarize, synthetic_samples,
+                                     write_throwaway_vocab)
 from mmengine.config import Config
 
-from conftest import NANO_CONFIG, REPO, baseline_of, nano_cfg_options
-from mvlt.utils import build_tokenizer
-from mvlt.utils.benchmark import (PeakMemory, config_changes, count_flops,
-                                  growth_exponent, interleaved_timings,
-                                  summarize, synthetic_samples,
-                                  write_throwaway_vocab)
+from conftest import (NANO_CONFIG, REPO, baseline_of, nano_cfg_options,
+                      run_python)
+from mvlt.text import build_tokenizer
 
 BENCH = osp.join(REPO, 'configs', 'mvlt', 'benchmark')
 # A nano model at 32 px with captions of 16 tokens: seconds per step.
@@ -151,6 +150,7 @@ def test_baseline_config_changes_per_module_options():
     }
 
 
+@pytest.mark.slow
 def test_tool_train_mode(tmp_path, nano_baseline):
     tool = load_tool()
     out = tmp_path / 'train.json'
@@ -210,6 +210,7 @@ def test_tool_train_memory(nano_baseline):
     assert result['memory_ratio_fast_vs_baseline']['increase'] > 0
 
 
+@pytest.mark.slow
 def test_tool_retrieval_mode(nano_baseline):
     tool = load_tool()
     result = tool.main(TINY_RUN + [
@@ -224,6 +225,7 @@ def test_tool_retrieval_mode(nano_baseline):
     assert 0 < estimate['rerank_minutes'] < estimate['exact_hours'] * 60
 
 
+@pytest.mark.slow
 def test_tool_sweep():
     tool = load_tool()
     result = tool.main(TINY_RUN + [
@@ -249,6 +251,7 @@ def data_args(nano_data, mode: str) -> list:
     ] + [f'{k}={v}' for k, v in options.items()]
 
 
+@pytest.mark.slow
 def test_tool_data_mode(nano_data):
     tool = load_tool()
     result = tool.main(
@@ -297,17 +300,13 @@ def test_tool_runs_without_optional_packages():
                'matplotlib')
     code = (f'import sys\nfor name in {blocked!r}:\n'
             '    sys.modules[name] = None\n'
-            'sys.path.insert(0, "tests")\n'
+            'sys.path[:0] = ["tests", "tools/analysis_tools"]\n'
             'from test_tools.test_benchmark import TINY_RUN, load_tool\n'
             'tool = load_tool()\n'
             'for mode in ("train", "retrieval"):\n'
             '    tool.main(TINY_RUN + ["--mode", mode, "--no-memory", '
             '"--iters", "1"])\n')
-    done = subprocess.run([sys.executable, '-c', code],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_python(code)
 
 
 @pytest.mark.slow

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 from mvlt.datasets import COCORetrievalDataset, FashionGenDataset, ShardDataset
 
@@ -17,6 +19,7 @@ def _convert(*args):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_fashiongen_to_shards(synthetic_fashiongen, tmp_path):
     h5 = synthetic_fashiongen['train']
     out = tmp_path / 'fg'
@@ -35,6 +38,7 @@ def test_fashiongen_to_shards(synthetic_fashiongen, tmp_path):
         assert got['category_label'] == want['category_label']
 
 
+@pytest.mark.slow
 def test_coco_to_shards(synthetic_coco, tmp_path):
     out = tmp_path / 'coco'
     _convert('tools/dataset_converters/coco_to_shards.py',

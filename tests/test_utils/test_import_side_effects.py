@@ -2,14 +2,13 @@
 checkpoint loader and the allocator tuning are explicit opt-ins."""
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
+import pytest
 import torch
 import torch.nn as nn
 
-from conftest import REPO
+from conftest import REPO, run_python
 from mvlt.engine import MVLTRunner
 
 #: Run in a fresh interpreter: snapshots of global state before and after
@@ -74,15 +73,11 @@ SNAPSHOT_SCRIPT = textwrap.dedent('''
 
 def _snapshots() -> dict:
     env = dict(os.environ, PYTHONPATH=REPO, HF_HUB_OFFLINE='1')
-    result = subprocess.run([sys.executable, '-c', SNAPSHOT_SCRIPT],
-                            cwd=REPO,
-                            env=env,
-                            capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_python(SNAPSHOT_SCRIPT, env=env)
+    return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_import_mvlt_changes_no_global_state():
     states = _snapshots()
     before, after = states['before'], states['after_import']

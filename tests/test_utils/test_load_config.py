@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from conftest import NANO_CONFIG, REPO, cfg_options_args, nano_cfg_options
+from conftest import (NANO_CONFIG, REPO, cfg_options_args, nano_cfg_options,
+                      run_python)
 from mvlt.registry import MASK_GENERATORS
 from mvlt.utils import register_all_modules
 from mvlt.utils.config import load_config
@@ -116,6 +117,7 @@ def test_plugin_failing_inside_names_its_own_error(tmp_path, clean_path):
         info.value)
 
 
+@pytest.mark.slow
 def test_project_config_loads_without_pythonpath(tmp_path):
     """The block_mask project config from another folder, with nothing but
     the installed package on sys.path (a fresh process)."""
@@ -132,13 +134,8 @@ def test_project_config_loads_without_pythonpath(tmp_path):
         print(type(generator).__name__)
         ''')
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-    result = subprocess.run([sys.executable, '-c', script],
-                            cwd=str(tmp_path),
-                            env=env,
-                            capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split()[-1] == 'BlockwiseMask'
+    out = run_python(script, cwd=str(tmp_path), env=env)
+    assert out.split()[-1] == 'BlockwiseMask'
 
 
 @pytest.mark.slow

@@ -5,12 +5,13 @@ import copy
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import REPO
 from mvlt.registry import MODELS
-from mvlt.utils import (build_tokenizer, load_checkpoint_file,
-                        register_all_modules)
+from mvlt.text import build_tokenizer
+from mvlt.utils import load_checkpoint_file, register_all_modules
 from mvlt.utils.checkpoint import check_state_dict_shapes
 
 register_all_modules()
@@ -21,6 +22,7 @@ SHOP_CAPTIONS = [
 ] * 3
 
 
+@pytest.mark.slow
 def test_extend_vocab_keeps_old_ids_and_loads(nano_config, tmp_path):
     vocab = nano_config.model.data_preprocessor.tokenizer.vocab_file
     old_tokenizer = build_tokenizer(dict(vocab_file=vocab))

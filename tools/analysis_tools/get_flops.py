@@ -5,7 +5,7 @@
         [--placeholder-vocab] [--cfg-options k=v ...]
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` for one
-image-caption pair (``mvlt.utils.benchmark.count_flops``, which also counts
+image-caption pair (``benchmark_modes.measure.count_flops``, which also counts
 the CPU flash-attention and oneDNN fused-linear kernels of the fast path):
 matrix products, convolutions and attention, counting a
 multiply-add as 2 FLOPs (so GMACs = GFLOPs / 2); norms, activations and
@@ -17,6 +17,7 @@ size matters for counting).
 """
 import argparse
 import os.path as osp
+import sys
 import tempfile
 from typing import Dict, Iterable, List, Optional
 
@@ -24,9 +25,14 @@ import torch
 import torch.nn as nn
 
 from mvlt.registry import MODELS
-from mvlt.utils.benchmark import count_flops
+from mvlt.text.tokenizer import SPECIAL_TOKENS
 from mvlt.utils.cli import config_parser, load_args_config
-from mvlt.utils.tokenizer import SPECIAL_TOKENS
+
+# The benchmark's measuring tools sit beside this script (run as a path, the
+# folder is not a package on sys.path otherwise).
+if osp.dirname(osp.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_modes.measure import count_flops  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

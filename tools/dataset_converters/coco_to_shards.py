@@ -8,11 +8,9 @@ DATA_ROOT holds ``dataset_coco.json`` and the image folders, as
 sample per (image, caption) pair, ``product_id`` = the COCO image id, so
 the captions of one image are positives of each other.
 """
-import argparse
-
 from mvlt.datasets import COCORetrievalDataset
-from mvlt.datasets.shard_writer import (ShardSample, add_shard_arguments,
-                                        read_image_file, write_from_arguments)
+from mvlt.datasets.shard_writer import (converter_parser, image_file_sample,
+                                        write_from_arguments)
 
 
 def read_coco(data_root: str, splits, ann_file: str) -> list:
@@ -26,20 +24,16 @@ def read_coco(data_root: str, splits, ann_file: str) -> list:
     samples = []
     for index in range(len(dataset)):
         info = dataset.get_data_info(index)
-        data, ext = read_image_file(info['img_path'], f'{ann_file} #{index}')
         samples.append(
-            ShardSample(
-                image=data,
-                image_ext=ext,
-                caption=info['caption'],
-                meta=dict(product_id=info['product_id'])))
+            image_file_sample(info['img_path'], f'{ann_file} #{index}',
+                              info['caption'],
+                              dict(product_id=info['product_id'])))
     return samples
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('data_root', help='folder of dataset_coco.json')
-    add_shard_arguments(parser)
+    parser = converter_parser(__doc__.split('\n')[0], 'data_root',
+                              'folder of dataset_coco.json')
     parser.add_argument('--ann-file', default='dataset_coco.json')
     parser.add_argument('--split', nargs='+', default=['train', 'restval'])
     args = parser.parse_args()

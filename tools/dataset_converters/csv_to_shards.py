@@ -13,12 +13,11 @@ optional: a missing product id makes each row its own product). Image paths
 are local files, relative to ``--image-root`` (default: the CSV's folder);
 the files are stored as they are (no re-encoding). See docs/custom_data.md.
 """
-import argparse
 import csv
 import os.path as osp
 
-from mvlt.datasets.shard_writer import (ShardSample, add_shard_arguments,
-                                        read_image_file, write_from_arguments)
+from mvlt.datasets.shard_writer import (converter_parser, image_file_sample,
+                                        write_from_arguments)
 
 
 def read_csv(path: str, image_root: str, columns: dict) -> list:
@@ -38,7 +37,6 @@ def read_csv(path: str, image_root: str, columns: dict) -> list:
             if not caption:
                 raise ValueError(f'{where}: empty {columns["caption"]!r}.')
             image = (row.get(columns['image']) or '').strip()
-            data, ext = read_image_file(osp.join(image_root, image), where)
             meta = dict(
                 product_id=(row.get(columns['product']) or '').strip()
                 or f'row{line}',
@@ -48,17 +46,16 @@ def read_csv(path: str, image_root: str, columns: dict) -> list:
                 if value:
                     meta[field] = value
             samples.append(
-                ShardSample(
-                    image=data, image_ext=ext, caption=caption, meta=meta))
+                image_file_sample(
+                    osp.join(image_root, image), where, caption, meta))
     if not samples:
         raise ValueError(f'{path} has no data rows.')
     return samples
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('csv', help='the CSV file (UTF-8, header row)')
-    add_shard_arguments(parser)
+    parser = converter_parser(__doc__.split('\n')[0], 'csv',
+                              'the CSV file (UTF-8, header row)')
     parser.add_argument('--image-root', help='folder of the image paths')
     for role, default in (('image', 'image_path'), ('caption', 'caption'),
                           ('product', 'product_id'), ('category', 'category'),

@@ -9,13 +9,12 @@ caption is the product description (``--caption-fields`` as the data set's
 ``caption_fields``), the JSON holds ``product_id``, ``category``,
 ``subcategory`` and the source row.
 """
-import argparse
 import os.path as osp
 
 import cv2
 
 from mvlt.datasets import FashionGenDataset
-from mvlt.datasets.shard_writer import (ShardSample, add_shard_arguments,
+from mvlt.datasets.shard_writer import (ShardSample, converter_parser,
                                         write_from_arguments)
 from mvlt.datasets.transforms import LoadFashionGenImage
 
@@ -53,9 +52,8 @@ def read_fashiongen(path: str, caption_fields, quality: int) -> list:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('h5', help='fashiongen_256_256_{split}.h5')
-    add_shard_arguments(parser)
+    parser = converter_parser(__doc__.split('\n')[0], 'h5',
+                              'fashiongen_256_256_{split}.h5')
     parser.add_argument('--quality', type=int, default=95, help='JPEG')
     parser.add_argument(
         '--caption-fields', nargs='+', default=['input_description'])

@@ -8,12 +8,11 @@ Each line: ``img_path`` (relative to ``--image-root``, default the file's
 folder), ``caption``, optional ``product_id``, ``category``,
 ``subcategory`` (docs/custom_data.md).
 """
-import argparse
 import os.path as osp
 
 from mvlt.datasets import ImageTextDataset
-from mvlt.datasets.shard_writer import (ShardSample, add_shard_arguments,
-                                        read_image_file, write_from_arguments)
+from mvlt.datasets.shard_writer import (converter_parser, image_file_sample,
+                                        write_from_arguments)
 
 
 def read_jsonl(path: str, image_root: str) -> list:
@@ -24,8 +23,6 @@ def read_jsonl(path: str, image_root: str) -> list:
     samples = []
     for row in dataset._read_rows():
         where = f'{path}:{row["_line"]}'
-        data, ext = read_image_file(
-            osp.join(image_root, row['img_path']), where)
         meta = dict(
             product_id=row.get('product_id', f'line{row["_line"]}'),
             source=where)
@@ -33,15 +30,15 @@ def read_jsonl(path: str, image_root: str) -> list:
             if row.get(field) is not None:
                 meta[field] = row[field]
         samples.append(
-            ShardSample(
-                image=data, image_ext=ext, caption=row['caption'], meta=meta))
+            image_file_sample(
+                osp.join(image_root, row['img_path']), where, row['caption'],
+                meta))
     return samples
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('jsonl', help='the JSON-lines file')
-    add_shard_arguments(parser)
+    parser = converter_parser(__doc__.split('\n')[0], 'jsonl',
+                              'the JSON-lines file')
     parser.add_argument('--image-root', help='folder of img_path')
     args = parser.parse_args()
     image_root = args.image_root or osp.dirname(osp.abspath(args.jsonl))

@@ -9,17 +9,15 @@ with the MIR head and saves masked / reconstructed / original side by side.
 import argparse
 
 from mvlt.apis import MVLTInferencer
-from mvlt.utils.cli import config_parser, load_args_config
+from mvlt.utils.cli import load_args_config, model_parser
 from mvlt.visualization import reconstruction_figure, write_rgb_image
 
 
 def parse_args() -> argparse.Namespace:
-    parser = config_parser('MVLT MIG demo')
-    parser.add_argument('checkpoint')
+    parser = model_parser('MVLT MIG demo', 'config file path')
     parser.add_argument('image')
     parser.add_argument('--out', default='mig.png')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--device', default='cpu')
     return parser.parse_args()
 
 

@@ -14,12 +14,11 @@ that ITM re-ranks.
 import argparse
 
 from mvlt.apis import MVLTInferencer
-from mvlt.utils.cli import config_parser, load_args_config
+from mvlt.utils.cli import load_args_config, model_parser
 
 
 def parse_args() -> argparse.Namespace:
-    parser = config_parser('MVLT retrieval demo')
-    parser.add_argument('checkpoint')
+    parser = model_parser('MVLT retrieval demo', 'config file path')
     parser.add_argument('--images', nargs='+', required=True)
     parser.add_argument('--captions', nargs='+', required=True)
     parser.add_argument(
@@ -28,7 +27,6 @@ def parse_args() -> argparse.Namespace:
         default='score')
     parser.add_argument('--topk', type=int, default=5)
     parser.add_argument('--rerank-k', type=int, default=None)
-    parser.add_argument('--device', default='cpu')
     return parser.parse_args()
 
 

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 from mvlt.apis import MVLTInferencer, open_gallery
 from mvlt.datasets.synthetic import COLOURS, GARMENT_TYPES, LENGTHS, Garment
-from mvlt.utils.cli import config_parser
+from mvlt.utils.cli import model_parser
 
 
 def garment_prompts(attribute: str) -> Dict[str, List[str]]:
@@ -71,8 +71,7 @@ def zero_shot_accuracy(inferencer: MVLTInferencer, images: list,
 
 def main(argv: Optional[List[str]] = None) -> dict:
     """Print (and return) the zero-shot accuracy of each attribute."""
-    parser = config_parser(__doc__.split('\n')[0], 'model config')
-    parser.add_argument('checkpoint')
+    parser = model_parser(__doc__.split('\n')[0], device=False)
     parser.add_argument('--gallery', required=True, help='gallery spec')
     parser.add_argument('--batch-size', type=int, default=64)
     args = parser.parse_args(argv)

@@ -17,16 +17,15 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-from mvlt.utils.cli import config_parser
+from mvlt.utils.cli import model_parser
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
-    parser = config_parser(
+    parser = model_parser(
         __doc__.split('\n')[0],
-        'model config',
+        device=False,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('checkpoint', help='trained weights')
     parser.add_argument('--out', required=True, help='export folder')
     parser.add_argument('--opset', type=int, default=None, help='ONNX opset')
     parser.add_argument(

@@ -43,7 +43,7 @@ from mvlt.apis.ann_files import describe_ann
 from mvlt.apis.ranking_choice import describe_ranking
 from mvlt.apis.search_index import BACKENDS
 from mvlt.image import ImageDecodeError
-from mvlt.utils.cli import config_parser
+from mvlt.utils.cli import model_parser
 
 #: Exit status when the model has no ITC head (scripts tell it apart from
 #: errors, e.g. tools/demo/run_demo.sh).
@@ -52,11 +52,9 @@ NO_ITC_EXIT = 3
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
-    parser = config_parser(
+    parser = model_parser(
         __doc__.split('\n')[0],
-        'model config',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('checkpoint', help='trained weights')
     parser.add_argument(
         '--gallery',
         required=True,
@@ -77,7 +75,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='raise',
         help='an unreadable image: stop and name it (raise), or leave it '
         'out of the index and list it (skip)')
-    parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--index',
         default='auto',

@@ -9,7 +9,7 @@ OUT_DIR receives ``vocab.txt`` with [PAD], [UNK], [CLS], [SEP], [MASK] first.
 import argparse
 import os.path as osp
 
-from mvlt.utils.tokenizer import build_vocab
+from mvlt.text.tokenizer import build_vocab
 from mvlt.utils.vocab_extension import iter_captions
 
 

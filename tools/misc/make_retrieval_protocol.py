@@ -26,7 +26,7 @@ from mvlt.datasets.retrieval_protocol import (IDENTICAL_CAPTIONS,
                                               build_candidate_protocol,
                                               dataset_rows, save_protocol)
 from mvlt.registry import DATASETS
-from mvlt.utils import build_tokenizer
+from mvlt.text import build_tokenizer
 from mvlt.utils.cli import config_parser, load_args_config
 
 

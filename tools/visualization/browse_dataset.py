@@ -20,7 +20,7 @@ import torch
 from mmengine.dataset import pseudo_collate
 
 from mvlt.registry import DATASETS, MODELS
-from mvlt.utils import build_tokenizer
+from mvlt.text import build_tokenizer
 from mvlt.utils.cli import config_parser, load_args_config
 
 

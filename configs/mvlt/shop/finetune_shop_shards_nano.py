@@ -1,5 +1,6 @@
-# finetune_shop_shards.py with the nano model of mvlt_nano_cpu_jsonl.py
-# (half the demo widths) and a few iterations: what the guide's slow test
+# finetune_shop_shards.py with the nano model of the tests' config
+# tests/configs/mvlt_nano_cpu_jsonl.py (half the demo widths) and a few
+# iterations: what the guide's slow test
 # (tests/test_tools/test_custom_data_guide.py) trains on CPU in minutes.
 _base_ = ['./finetune_shop_shards.py']
 

@@ -9,7 +9,7 @@
 _base_ = [
     '../../_base_/models/mvlt_synthetic-demo.py',
     '../../_base_/datasets/fashioniq.py',
-    '../../_base_/schedules/adamw_cosine_150e.py',
+    '../../_base_/schedules/adamw_cosine_750it.py',
     '../../_base_/tasks/tgir.py',
     '../../_base_/default_runtime.py',
 ]
@@ -40,22 +40,14 @@ max_iters = 400
 warmup_iters = 50
 optim_wrapper = dict(optimizer=dict(lr=5e-4, weight_decay=0.05))
 param_scheduler = [
+    dict(_base_.param_scheduler[0], end=warmup_iters),
     dict(
-        type='LinearLR',
-        start_factor=1e-3,
-        by_epoch=False,
-        begin=0,
-        end=warmup_iters),
-    dict(
-        type='CosineAnnealingLR',
+        _base_.param_scheduler[1],
         T_max=max_iters - warmup_iters,
-        eta_min=1e-5,
-        by_epoch=False,
         begin=warmup_iters,
         end=max_iters),
 ]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
-auto_scale_lr = dict(base_batch_size=64, enable=False)
+train_cfg = dict(max_iters=max_iters)
 default_hooks = dict(
     logger=dict(interval=25),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))

@@ -29,7 +29,7 @@ from typing import Dict, List, Sequence, Tuple
 import h5py
 import numpy as np
 
-from mvlt.utils.tokenizer import SPECIAL_TOKENS, write_vocab_file
+from mvlt.text.tokenizer import SPECIAL_TOKENS, write_vocab_file
 from .garments import (Garment, Style, View, all_garments, draw_garment,
                        sample_style, sample_view)
 

@@ -4,7 +4,7 @@ from typing import Union
 from mmcv.transforms import BaseTransform
 
 from mvlt.registry import TRANSFORMS
-from mvlt.utils.tokenizer import build_tokenizer, encode_captions
+from mvlt.text.tokenizer import build_tokenizer, encode_captions
 
 
 @TRANSFORMS.register_module()

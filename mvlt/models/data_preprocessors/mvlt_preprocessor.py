@@ -8,7 +8,7 @@ from mmengine.model import BaseDataPreprocessor
 from mvlt.deploy.preprocessing import prepare_image
 from mvlt.image import RESIZE_KERNELS
 from mvlt.registry import MASK_GENERATORS, MODELS
-from mvlt.utils.tokenizer import CaptionEncoder, build_tokenizer
+from mvlt.text.tokenizer import CaptionEncoder, build_tokenizer
 from ..utils import bert_mask_tokens
 from .image_ops import ImageBatch, crop_resize, decode_images, foreground_boxes
 
@@ -34,7 +34,7 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
     ``PackMVLTInputs`` packs them); here the white background is cropped
     (``foreground_crop``, once per batch instead of per sample in the loader
     workers), the crop resized to ``img_size`` and each distinct caption
-    tokenised once (:class:`mvlt.utils.tokenizer.CaptionEncoder`). Images
+    tokenised once (:class:`mvlt.text.tokenizer.CaptionEncoder`). Images
     already at ``img_size`` and pre-tokenised captions (``input_ids`` /
     ``attention_mask``) pass through.
 
@@ -316,6 +316,13 @@ class MVLTDataPreprocessor(BaseDataPreprocessor):
             inputs = dict(inputs)
             inputs['input_ids'], inputs['attention_mask'] = self.tokenize(
                 inputs['captions'])
+            if training:
+                # Which captions are identical (mvlt.text.caption_key):
+                # ITM / ITC negatives leave them out.
+                batch['caption_key'] = self._stack(
+                    torch.from_numpy(
+                        self.caption_encoder.key_ids(list(
+                            inputs['captions']))))
         for key in ('input_ids', 'attention_mask'):
             if inputs.get(key) is not None:
                 batch[key] = self._stack(inputs[key]).long()

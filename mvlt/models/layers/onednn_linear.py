@@ -110,7 +110,8 @@ def fused_linear(x: torch.Tensor,
     (its backward needs the product). Elsewhere (GPU, autocast, other
     dtypes) it is ``layer(x)``. Same numbers up to float rounding. torch's
     FLOP counter has no formula for the oneDNN kernel; count with
-    :func:`mvlt.utils.benchmark.count_flops`, which passes one.
+    ``count_flops`` (tools/analysis_tools/benchmark_modes/measure.py),
+    which passes one.
 
     Args:
         x (Tensor): (..., in_features).

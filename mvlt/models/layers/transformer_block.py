@@ -62,8 +62,9 @@ class PVTVLBlock(nn.Module):
                  mlp_chunk_size: Optional[int] = None) -> None:
         super().__init__()
         if mlp_chunk_size is not None and mlp_chunk_size < 1:
-            raise ValueError('PVTVLBlock: mlp_chunk_size must be a positive '
-                             f'number of tokens or None, got {mlp_chunk_size}.')
+            raise ValueError(
+                'PVTVLBlock: mlp_chunk_size must be a positive number of '
+                f'tokens or None, got {mlp_chunk_size}.')
         self.mlp_chunk_size = mlp_chunk_size
         self.recompute_gelu = recompute_gelu
         self.onednn = onednn

@@ -10,17 +10,30 @@ from mmengine.dist import all_gather, get_dist_info
 from .itm_pairs import ITMPairs
 from .text_masking import unmask_input_ids
 
-#: Per-caption fields of a training batch, gathered with the captions.
-CAPTION_FIELDS = ('input_ids', 'attention_mask', 'mlm_positions', 'mlm_labels')
+#: Per-caption fields of a training batch, gathered with the captions
+#: (``caption_key``: :meth:`mvlt.text.tokenizer.CaptionEncoder.key_ids`).
+CAPTION_FIELDS = ('input_ids', 'attention_mask', 'mlm_positions', 'mlm_labels',
+                  'caption_key')
 #: Per-image fields, indexed by the pairs' image rows.
 IMAGE_FIELDS = ('images', 'target_images', 'image_mask', 'product_index',
                 'category_labels', 'subcategory_labels')
 
 
 def caption_identity(input_ids: torch.Tensor,
-                     attention_mask: torch.Tensor) -> torch.Tensor:
-    """(N,) int ids, equal exactly where two captions have the same word
-    pieces (identical text after the tokenizer's normalisation)."""
+                     attention_mask: torch.Tensor,
+                     caption_key: Optional[torch.Tensor] = None
+                     ) -> torch.Tensor:
+    """(N,) int ids, equal exactly where two captions are identical.
+
+    Identical means the same :func:`mvlt.text.tokenizer.caption_key` (the
+    text after the tokenizer's normalisation), as in the retrieval
+    protocols: ``caption_key`` holds its (N,) int64 ids, which the data
+    preprocessor computes when it tokenises the captions. Captions that come
+    pre-tokenised (no text, no ``caption_key``) are identical when their word
+    pieces are.
+    """
+    if caption_key is not None:
+        return torch.unique(caption_key, return_inverse=True)[1]
     ids = input_ids.masked_fill(attention_mask == 0, -1)
     return torch.unique(ids, dim=0, return_inverse=True)[1]
 
@@ -97,7 +110,8 @@ def candidate_pool(inputs: Dict[str, torch.Tensor],
         pool = {key: _gather(value) for key, value in pool.items()}
         offset = rank * inputs['input_ids'].shape[0]
     pool['caption_id'] = caption_identity(
-        pool.pop('unmasked_ids'), pool['attention_mask'])
+        pool.pop('unmasked_ids'), pool['attention_mask'],
+        pool.get('caption_key'))
     return pool, offset
 
 

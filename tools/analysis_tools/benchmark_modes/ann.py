@@ -126,7 +126,10 @@ def run_synthetic(num: int,
     truth_seconds = time.perf_counter() - generated
     index, build = build_ann_index(embeds, factory, memory_budget, seed)
     tuned = tune_search_params(
-        index, embeds, held_out[:queries // 2], target_recall,
+        index,
+        embeds,
+        held_out[:queries // 2],
+        target_recall,
         truth=truth[:queries // 2])
     if search_params:
         tuned['params'] = parse_search_params(search_params)
@@ -173,8 +176,7 @@ def run_synthetic(num: int,
             after_open=round(rss_open, 1),
             after_queries=round(_rss_mb(), 1),
             peak=round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                1)),
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
         build=dict(
             generate_s=round(generated - start, 2),
             exact_truth_s=round(truth_seconds, 2),

@@ -12,10 +12,9 @@ from mmengine.optim import build_optim_wrapper
 
 from mvlt.models.layers import onednn_available
 from mvlt.registry import MODELS
-from mvlt.utils.benchmark import (config_changes, interleaved_timings,
-                                  matmul_rate, summarize, synthetic_samples,
-                                  write_throwaway_vocab)
 from mvlt.utils.config import amp_precision, load_config
+from .measure import (config_changes, interleaved_timings, matmul_rate,
+                      summarize, synthetic_samples, write_throwaway_vocab)
 
 
 def machine_info(device: torch.device) -> Dict[str, Any]:
@@ -47,7 +46,7 @@ def prepare_config(path: str, args: argparse.Namespace,
     checkpoint is dropped (speed does not depend on it) and the model gets
     a vocabulary of its configured size: the configured file's entries
     first when it exists (so real captions tokenise as in training), then
-    made-up word pieces (:func:`mvlt.utils.benchmark.write_throwaway_vocab`).
+    made-up word pieces (:func:`.measure.write_throwaway_vocab`).
 
     Raises:
         KeyError: The config has no ``model``.
@@ -245,7 +244,7 @@ def timed_rounds(steps: Dict[str, Callable[[], Any]], args: argparse.Namespace,
                  device: torch.device) -> Dict[str, list]:
     """Time ``steps`` round by round (``--iters`` / ``--warmup`` /
     ``--clock``) with the matmul rate probed between rounds, under
-    ``'between'``: :func:`mvlt.utils.benchmark.interleaved_timings`."""
+    ``'between'``: :func:`benchmark_modes.measure.interleaved_timings`."""
     return interleaved_timings(
         steps,
         args.iters,

@@ -10,9 +10,9 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mvlt.utils.benchmark import summarize, synchronize
 from .common import (Variant, compile_options, img_size_of, pipeline_img_size,
                      text_len_of, workers_of)
+from .measure import summarize, synchronize
 from .train import run_train
 
 

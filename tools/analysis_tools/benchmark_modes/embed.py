@@ -21,8 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from mvlt.utils.benchmark import count_flops, interleaved_timings, summarize
 from .common import Variant, img_size_of, text_len_of
+from .measure import count_flops, interleaved_timings, summarize
 
 #: CLIP ViT-B/32 as FashionCLIP runs it: 224 px images, 77-token captions.
 CLIP_MODEL, CLIP_SIZE, CLIP_CONTEXT = 'ViT-B-32', 224, 77

@@ -5,10 +5,10 @@ from typing import Any, Callable, Dict, Optional
 import torch
 from mmengine.config import Config
 
-from mvlt.utils.benchmark import count_flops, interleaved_timings, summarize
 from .common import (Variant, autocast_context, build_variants, caption_len_of,
                      figures, img_size_of, synthetic_for, text_len_of,
                      timed_rounds)
+from .measure import count_flops, interleaved_timings, summarize
 
 #: COCO 5K test split: images x captions scored by the exact protocol.
 COCO_IMAGES, COCO_CAPTIONS = 5000, 25000

@@ -6,11 +6,10 @@ from typing import Any, Dict, Optional
 import torch
 from mmengine.config import Config
 
-from mvlt.utils.benchmark import (PeakMemory, count_flops, growth_exponent,
-                                  summarize)
 from .common import (Variant, build_variants, figures, rate_key,
                      set_model_setting, synthetic_for, text_len_of,
                      timed_rounds)
+from .measure import PeakMemory, count_flops, growth_exponent, summarize
 
 
 def train_flops(variant: Variant, data: dict) -> tuple:

@@ -18,7 +18,7 @@ from torch.utils.flop_counter import (FlopCounterMode,
                                       sdpa_backward_flop_count,
                                       sdpa_flop_count)
 
-from .tokenizer import SPECIAL_TOKENS, write_vocab_file
+from mvlt.text.tokenizer import SPECIAL_TOKENS, write_vocab_file
 
 #: Clocks of the timings: wall time, or CPU time of this process.
 CLOCKS = dict(wall=time.perf_counter, process=time.process_time)

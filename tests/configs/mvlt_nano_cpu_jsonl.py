@@ -3,11 +3,11 @@
 # stage, captions of 32 tokens, a vocabulary built from the data) at half its
 # widths, on JSON-lines image-caption files. Used by the tests.
 _base_ = [
-    '../_base_/models/mvlt_synthetic-demo.py',
-    '../_base_/datasets/image_text_jsonl.py',
-    '../_base_/schedules/adamw_cosine_150e.py',
-    '../_base_/tasks/mig.py',
-    '../_base_/default_runtime.py',
+    '../../configs/_base_/models/mvlt_synthetic-demo.py',
+    '../../configs/_base_/datasets/image_text_jsonl.py',
+    '../../configs/_base_/schedules/adamw_cosine_150e.py',
+    '../../configs/_base_/tasks/mig.py',
+    '../../configs/_base_/default_runtime.py',
 ]
 
 data_root = 'data/nano/'

@@ -1,5 +1,6 @@
 """Word-piece tokenizer from a local BERT vocabulary (never downloaded)."""
 import functools
+import hashlib
 import os
 import os.path as osp
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
@@ -118,6 +119,61 @@ def encode_captions(tokenizer: BertTokenizerFast, captions: Sequence[str],
                        np.int64).reshape(-1, max_length))
 
 
+def caption_key(caption: str, tokenizer) -> str:
+    """The caption as the tokenizer sees it: normalised, split into words.
+
+    The key is the tokenizer backend's normaliser output (for uncased BERT:
+    control characters removed, whitespace unified, CJK characters spaced,
+    lower case, accents stripped) split by its pre-tokenizer (whitespace and
+    punctuation) and joined by single spaces. Two captions with equal keys
+    give the same word pieces, hence the same token ids: the model cannot
+    tell them apart. Token ids themselves are not the key because they
+    merge more than the text does: distinct out-of-vocabulary words all
+    become ``[UNK]``, and captions that differ only past ``max_length`` are
+    truncated alike.
+
+    Args:
+        caption (str): The caption.
+        tokenizer: A ``transformers`` fast tokenizer (e.g. from
+            :func:`build_tokenizer`).
+
+    Raises:
+        TypeError: The tokenizer has no ``backend_tokenizer`` (not a fast
+            tokenizer).
+    """
+    backend = getattr(tokenizer, 'backend_tokenizer', None)
+    if backend is None:
+        raise TypeError(
+            f'caption_key needs a transformers fast tokenizer (with '
+            f'backend_tokenizer), got {type(tokenizer).__name__}; build one '
+            'with mvlt.text.build_tokenizer.')
+    text = caption
+    if backend.normalizer is not None:
+        text = backend.normalizer.normalize_str(text)
+    if backend.pre_tokenizer is None:
+        return ' '.join(text.split())
+    return ' '.join(
+        word for word, _ in backend.pre_tokenizer.pre_tokenize_str(text))
+
+
+def caption_keys(captions: Sequence[str], tokenizer) -> List[str]:
+    """:func:`caption_key` of each caption (each distinct one computed
+    once)."""
+    cache: Dict[str, str] = {}
+    for caption in captions:
+        if caption not in cache:
+            cache[caption] = caption_key(caption, tokenizer)
+    return [cache[caption] for caption in captions]
+
+
+def caption_key_id(key: str) -> int:
+    """A :func:`caption_key` as a signed 64-bit integer (BLAKE2b, 8 bytes):
+    the same on every process and run, so keys compare across DDP ranks as
+    tensors. Two distinct keys collide with probability 2**-64."""
+    digest = hashlib.blake2b(key.encode('utf-8'), digest_size=8).digest()
+    return int.from_bytes(digest, 'little', signed=True)
+
+
 class CaptionEncoder:
     """:func:`encode_captions` with a cache: each distinct caption is
     tokenised once per encoder.
@@ -143,6 +199,7 @@ class CaptionEncoder:
         self.max_length = int(max_length)
         self.max_entries = max_entries
         self._cache: Dict[str, np.ndarray] = {}
+        self._key_ids: Dict[str, int] = {}
         # ids < 2**16 fit uint16 (BERT: 30,522); wider vocabularies int32.
         self._dtype = np.uint16 if len(tokenizer) <= 2**16 else np.int32
 
@@ -168,10 +225,22 @@ class CaptionEncoder:
             mask[index, :len(row)] = 1
         return ids, mask
 
+    def key_ids(self, captions: Sequence[str]) -> np.ndarray:
+        """(N,) int64 :func:`caption_key_id` of each caption's
+        :func:`caption_key`: equal exactly for identical captions."""
+        for caption in captions:
+            if caption not in self._key_ids:
+                if len(self._key_ids) >= self.max_entries:
+                    self._key_ids.clear()
+                self._key_ids[caption] = caption_key_id(
+                    caption_key(caption, self.tokenizer))
+        return np.array([self._key_ids[c] for c in captions], np.int64)
+
     def __getstate__(self) -> dict:
-        # Pickled into other processes without its cache.
+        # Pickled into other processes without its caches.
         state = self.__dict__.copy()
         state['_cache'] = {}
+        state['_key_ids'] = {}
         return state
 
 
