@@ -15,8 +15,8 @@ an index costs the same at a thousand items and at a million.
   never rewrites the old ones (thumbnails of removed items stay until a
   rebuild), so a killed update leaves the old index whole.
 
-  Why packs and not a SQLite BLOB column: measured (2-vCPU AMD EPYC Zen 3,
-  AVX2, machine not quiet, load 5; 100K thumbnails of 4 KB) the two are
+  Why packs and not a SQLite BLOB column: measured (2-vCPU AMD EPYC Zen 4,
+  AVX-512, machine not quiet, load 5; 100K thumbnails of 4 KB) the two are
   alike: writing 3.6 s to a pack (+ offsets table) and 3.4 s to BLOBs,
   a random read 23 us and 26 us. The deciding reason is the update: with
   BLOBs in the table, a crash-safe update (new file, then rename) copies
