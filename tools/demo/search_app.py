@@ -31,6 +31,7 @@ index's checkpoint) and this process never imports torch
 (docs/deployment.md).
 """
 import argparse
+import gc
 import os
 import os.path as osp
 import sys
@@ -92,10 +93,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def open_app(args: argparse.Namespace):
-    """The app of one server process (SystemExit: the index is refused)."""
+def open_index(args: argparse.Namespace) -> SearchIndex:
+    """The index, checked against its checkpoint and gallery (SystemExit
+    naming the problem when it is refused)."""
     try:
-        index = SearchIndex(
+        return SearchIndex(
             args.index_dir,
             checkpoint=args.checkpoint,
             device=args.device,
@@ -106,7 +108,12 @@ def open_app(args: argparse.Namespace):
             threads=args.threads)
     except (FileNotFoundError, RuntimeError, ValueError) as err:
         raise SystemExit(str(err)) from None
-    search = CatalogueSearch(index, max_query_chars=args.max_query_chars)
+
+
+def open_app(args: argparse.Namespace):
+    """The app of one server process (SystemExit: the index is refused)."""
+    search = CatalogueSearch(
+        open_index(args), max_query_chars=args.max_query_chars)
     return build_app(search, args.host, args.port, args.topk, args.rerank_k,
                      args.max_upload_mb, args.max_pixels, args.allowed_host)
 
@@ -125,7 +132,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     # file routes serve (gradio's default is shared by every gradio app).
     os.environ.setdefault('GRADIO_TEMP_DIR',
                           tempfile.mkdtemp(prefix='mvlt-search-'))
-    app = open_app(args)  # also checks the index before workers start
+    if args.workers > 1:
+        # The index is checked here, before workers start; each worker then
+        # opens its own, and the supervisor keeps none (the 100K index of
+        # docs/search_at_scale.md: 2,374 MiB resident with an app built here,
+        # which FastAPI's endpoint cache keeps alive, 986 MiB with the index
+        # only opened and let go).
+        open_index(args)
+        gc.collect()
+        app = None
+    else:
+        app = open_app(args)
     print(f'MVLT catalogue search of {args.index_dir}: http://{args.host}:'
           f'{args.port}/ ({args.workers} worker(s); Ctrl+C stops it)',
           flush=True)
