@@ -61,3 +61,22 @@ def add_serving_args(parser: argparse.ArgumentParser) -> None:
         default='',
         help='faiss search parameters, e.g. nprobe=128 (default: the ones '
         'the index build tuned, in meta.json)')
+
+
+def add_query_options(parser: argparse.ArgumentParser, queries: int,
+                      rerank_k: int) -> None:
+    """Add ``--queries``, ``--topk`` and ``--rerank-k`` for the tools that
+    send searches to an index (``search_benchmark.py``,
+    ``search_load_test.py``): one name and meaning each, as the search
+    page's ``--topk`` / ``--rerank-k``. ``--k`` and ``--rerank`` are kept
+    as the load test's former names."""
+    parser.add_argument(
+        '--queries', type=int, default=queries, help='text queries sent')
+    parser.add_argument(
+        '--topk', '--k', type=int, default=10, help='results per query')
+    parser.add_argument(
+        '--rerank-k',
+        '--rerank',
+        type=int,
+        default=rerank_k,
+        help="ITC candidates re-ranked by ITM (k'; 0: the ITC order)")

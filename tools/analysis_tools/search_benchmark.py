@@ -64,8 +64,8 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from mvlt.apis import (CatalogueSearch, MVLTInferencer, SearchIndex,
-                       build_search_index, open_gallery)
+from mvlt.apis import CatalogueSearch, SearchIndex, open_gallery
+from mvlt.apis.serving import add_query_options
 from mvlt.registry import MODELS
 from mvlt.utils.cli import add_cfg_options, load_args_config
 
@@ -75,7 +75,8 @@ if osp.dirname(osp.abspath(__file__)) not in sys.path:
 from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
 from benchmark_modes.e2e import ensure_catalogue  # noqa: E402
 from benchmark_modes.e2e import print_build_figures  # noqa: E402
-from benchmark_modes.e2e import build_figures, build_progress  # noqa: E402
+from benchmark_modes.e2e import run_build_tool  # noqa: E402
+from benchmark_modes.e2e import build_figures, cfg_options_argv  # noqa: E402
 from benchmark_modes.store import run_store  # noqa: E402
 from benchmark_modes.update import run_update  # noqa: E402
 
@@ -92,10 +93,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', nargs='?')
     parser.add_argument('--gallery')
     parser.add_argument('--image-root')
-    parser.add_argument('--queries', type=int, default=100)
+    add_query_options(parser, queries=100, rerank_k=16)
     parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--topk', type=int, default=10)
-    parser.add_argument('--rerank-k', type=int, default=16)
     parser.add_argument(
         '--build-batch-size',
         type=int,
@@ -240,28 +239,22 @@ def main(argv: Optional[List[str]] = None) -> dict:
         del model
     if args.generate:
         ensure_catalogue(args.gallery, args.generate, args.generate_workers)
-    gallery = open_gallery(args.gallery, args.image_root)
-    inferencer = MVLTInferencer(
-        cfg, checkpoint, batch_size=args.build_batch_size)
-    if not inferencer.has_itc:
-        raise SystemExit('The model has no ITC head: add one to the config '
-                         'or with --cfg-options model.heads.itc.type=ITCHead'
-                         ' model.heads.itc.visual_channels=C ...')
     index_dir = osp.join(work_dir, 'index')
     load_before = os.getloadavg()
-    meta = build_search_index(
-        inferencer,
-        gallery,
-        index_dir,
-        config_source=args.config,
-        config_options=args.cfg_options,
-        chunk_size=args.build_batch_size,
-        index=args.index,
-        memory_budget_mb=args.memory_budget_mb,
-        target_recall=args.target_recall,
-        rank_queries=args.rank_queries,
-        progress=build_progress(len(gallery)))
-    del inferencer
+    argv = [
+        args.config, checkpoint, '--gallery', args.gallery, '--out',
+        index_dir, '--batch-size',
+        str(args.build_batch_size), '--index', args.index,
+        '--target-recall',
+        str(args.target_recall), '--rank-queries',
+        str(args.rank_queries)
+    ] + cfg_options_argv(args.cfg_options)
+    if args.image_root:
+        argv += ['--image-root', args.image_root]
+    if args.memory_budget_mb:
+        argv += ['--memory-budget-mb', str(args.memory_budget_mb)]
+    meta = run_build_tool(argv)
+    gallery = open_gallery(args.gallery, args.image_root)
     search = CatalogueSearch(
         SearchIndex(index_dir, batch_size=args.batch_size))
     captions = search.index.items.live_captions()

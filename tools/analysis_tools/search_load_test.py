@@ -2,7 +2,7 @@
 
     python tools/analysis_tools/search_load_test.py INDEX_DIR \
         [--workers 2] [--clients 16] [--queries 2000] [--distinct 200] \
-        [--k 10] [--rerank 0] [--rounds 1] [--deadline-s 1800] \
+        [--topk 10] [--rerank-k 0] [--rounds 1] [--deadline-s 1800] \
         [--out FILE.json]
 
 Starts ``tools/demo/search_app.py INDEX_DIR --workers N`` on a free port of
@@ -41,6 +41,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, REPO)
 from mvlt.apis.item_store import index_captions  # noqa: E402
+from mvlt.apis.serving import add_query_options  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -51,10 +52,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('index_dir')
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--clients', type=int, default=16)
-    parser.add_argument('--queries', type=int, default=2000)
+    add_query_options(parser, queries=2000, rerank_k=0)
     parser.add_argument('--distinct', type=int, default=200)
-    parser.add_argument('--k', type=int, default=10)
-    parser.add_argument('--rerank', type=int, default=0)
     parser.add_argument(
         '--rounds',
         type=int,
@@ -165,7 +164,7 @@ def run(args: argparse.Namespace) -> dict:
 
     def ask(text: str) -> tuple:
         query = urllib.parse.urlencode(
-            dict(q=text, k=args.k, rerank=args.rerank))
+            dict(q=text, k=args.topk, rerank=args.rerank_k))
         begin = time.perf_counter()
         out = get_json(f'{base}/api/search?{query}', args.request_timeout_s)
         return ([(r['row'], round(r['score'], 5)) for r in out['results']],

@@ -4,16 +4,22 @@ build (rate, time per stage, size on disk, measured recall).
 
 The catalogue is written once by
 :func:`mvlt.datasets.synthetic.write_synthetic_catalogue` (tar shards of the
-demo's garment drawer) and reused by later runs; the build is the index
-builder's (:func:`mvlt.apis.build_search_index`), so a killed run resumes
-after its last finished embedding shard.
+demo's garment drawer) and reused by later runs; the build is
+``tools/misc/build_search_index.py`` run as a user runs it, so a killed run
+resumes after its last finished embedding shard.
 """
+import importlib.util
 import os
 import os.path as osp
 import time
-from typing import Callable, Dict
+from typing import Dict, List, Optional
 
 from mvlt.datasets.shards import read_manifest
+
+#: The index builder the end-to-end mode runs.
+BUILD_TOOL = osp.join(
+    osp.dirname(osp.abspath(__file__)), '..', '..', 'misc',
+    'build_search_index.py')
 
 
 def ensure_catalogue(spec: str, num_images: int, workers: int = 0) -> dict:
@@ -48,27 +54,29 @@ def ensure_catalogue(spec: str, num_images: int, workers: int = 0) -> dict:
     return manifest
 
 
-def build_progress(total: int,
-                   every: float = 0.05) -> Callable[[int, int], None]:
-    """A progress function for the builder that prints a line every
-    ``every`` of the gallery: images done, images/s since the last line
-    (shards a resumed build kept count as done at once) and the time left
-    at that rate (a log, unlike the tool's rich bar)."""
-    last = dict(done=0, at=time.perf_counter(), next=0)
+def run_build_tool(argv: List[str]) -> dict:
+    """Build an index with ``tools/misc/build_search_index.py`` itself
+    (its ``main(argv)``, in this process), so that the figures are the
+    tool's as a user runs it; return its meta data.
 
-    def progress(done: int, _total: int) -> None:
-        if done < last['next'] and done < total:
-            return
-        now = time.perf_counter()
-        rate = (done - last['done']) / max(now - last['at'], 1e-9)
-        left = (total - done) / rate if rate > 0 else float('nan')
-        last.update(done=done, at=now, next=done + max(1, int(every * total)))
-        print(
-            f'  embedded {done}/{total} ({rate:.1f} images/s, '
-            f'{left:.0f} s left, load average {os.getloadavg()[0]:.1f})',
-            flush=True)
+    Raises:
+        SystemExit: what the tool exits with (bad arguments, a model
+            without an ITC head...).
+    """
+    spec = importlib.util.spec_from_file_location(
+        'build_search_index', BUILD_TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool.main(argv)
 
-    return progress
+
+def cfg_options_argv(options: Optional[dict]) -> List[str]:
+    """``--cfg-options KEY=VALUE ...`` of a parsed options dict (empty
+    without options)."""
+    if not options:
+        return []
+    return ['--cfg-options'] + [f'{key}={value}'
+                                for key, value in options.items()]
 
 
 def _bytes_under(path: str) -> int:
