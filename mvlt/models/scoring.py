@@ -22,6 +22,21 @@ class RetrievalScoringMixin:
             raise KeyError(f'MVLT.{what} needs the {name!r} head, but '
                            f'model.heads builds only {sorted(self.heads)}.')
 
+    def _head_output(self, head: str, what: str, key: str,
+                     batch_size: Optional[int],
+                     **inputs: torch.Tensor) -> torch.Tensor:
+        """``predict_outputs(inputs, (head, ))[key]`` in padded batches of
+        ``batch_size`` rows, as float32 (KeyError without the head)."""
+        self._require_head(head, what)
+        names = tuple(inputs)
+
+        def run(*tensors: torch.Tensor) -> torch.Tensor:
+            return self.predict_outputs(dict(zip(names, tensors)),
+                                        (head, ))[key]
+
+        return run_in_batches(run, tuple(inputs.values()),
+                              batch_size).float()
+
     @torch.no_grad()
     def score_pairs(self,
                     images: torch.Tensor,
@@ -47,14 +62,14 @@ class RetrievalScoringMixin:
         Raises:
             KeyError: The model has no ITM head.
         """
-        self._require_head('itm', 'score_pairs')
-
-        def score(imgs, ids, mask):
-            batch = dict(images=imgs, input_ids=ids, attention_mask=mask)
-            return self.predict_outputs(batch, ('itm', ))['itm_score']
-
-        return run_in_batches(score, (images, input_ids, attention_mask),
-                              batch_size).float()
+        return self._head_output(
+            'itm',
+            'score_pairs',
+            'itm_score',
+            batch_size,
+            images=images,
+            input_ids=input_ids,
+            attention_mask=attention_mask)
 
     @torch.no_grad()
     def embed_images(self,
@@ -69,13 +84,12 @@ class RetrievalScoringMixin:
         Raises:
             KeyError: The model has no ITC head.
         """
-        self._require_head('itc', 'embed_images')
-
-        def embed(imgs):
-            outputs = self.predict_outputs(dict(images=imgs), ('itc', ))
-            return outputs['itc_image_embeds']
-
-        return run_in_batches(embed, (images, ), batch_size).float()
+        return self._head_output(
+            'itc',
+            'embed_images',
+            'itc_image_embeds',
+            batch_size,
+            images=images)
 
     @torch.no_grad()
     def embed_composed(self,
@@ -97,14 +111,14 @@ class RetrievalScoringMixin:
         Raises:
             KeyError: The model has no TGIR head.
         """
-        self._require_head('tgir', 'embed_composed')
-
-        def embed(imgs, ids, mask):
-            batch = dict(images=imgs, input_ids=ids, attention_mask=mask)
-            return self.predict_outputs(batch, ('tgir', ))['tgir_query_embeds']
-
-        return run_in_batches(embed, (images, input_ids, attention_mask),
-                              batch_size).float()
+        return self._head_output(
+            'tgir',
+            'embed_composed',
+            'tgir_query_embeds',
+            batch_size,
+            images=images,
+            input_ids=input_ids,
+            attention_mask=attention_mask)
 
     @torch.no_grad()
     def embed_texts(self,
@@ -120,12 +134,10 @@ class RetrievalScoringMixin:
         Raises:
             KeyError: The model has no ITC head.
         """
-        self._require_head('itc', 'embed_texts')
-
-        def embed(ids, mask):
-            outputs = self.predict_outputs(
-                dict(input_ids=ids, attention_mask=mask), ('itc', ))
-            return outputs['itc_text_embeds']
-
-        return run_in_batches(embed, (input_ids, attention_mask),
-                              batch_size).float()
+        return self._head_output(
+            'itc',
+            'embed_texts',
+            'itc_text_embeds',
+            batch_size,
+            input_ids=input_ids,
+            attention_mask=attention_mask)
