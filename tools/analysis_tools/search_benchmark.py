@@ -64,7 +64,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from mvlt.apis import CatalogueSearch, SearchIndex, open_gallery
+from mvlt.apis import CatalogueSearch, SearchIndex
 from mvlt.apis.serving import add_query_options
 from mvlt.registry import MODELS
 from mvlt.utils.cli import add_cfg_options, load_args_config
@@ -254,7 +254,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.memory_budget_mb:
         argv += ['--memory-budget-mb', str(args.memory_budget_mb)]
     meta = run_build_tool(argv)
-    gallery = open_gallery(args.gallery, args.image_root)
     search = CatalogueSearch(
         SearchIndex(index_dir, batch_size=args.batch_size))
     captions = search.index.items.live_captions()
@@ -268,8 +267,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     image_ms = time_image_queries(search, args.image_sizes,
                                   args.image_rounds, args.topk, args.rerank_k)
     result = dict(
-        gallery=gallery.path,
-        num_images=len(gallery),
+        gallery=meta['gallery']['path'],
+        num_images=meta['num_items'],
         build_seconds=meta['build_seconds'],
         build_images_per_second=meta['images_per_second'],
         **build_figures(meta, index_dir),
@@ -286,9 +285,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
         load_average_before=load_before,
         load_average=os.getloadavg(),
         processor=platform.processor() or platform.machine())
-    print(f"Index build: {len(gallery)} images in {meta['build_seconds']:.1f}"
-          f" s = {meta['images_per_second']:.1f} images/s (decode, "
-          'thumbnail, ITC embedding, hashing)')
+    print(f"Index build: {meta['num_items']} images in "
+          f"{meta['build_seconds']:.1f} s = "
+          f"{meta['images_per_second']:.1f} images/s (decode, thumbnail, "
+          'ITC embedding, hashing)')
     print(f'Text queries: {args.queries}, top {args.topk}, ITM re-rank of '
           f'the top {args.rerank_k}; torch threads {torch.get_num_threads()}'
           f', load average {os.getloadavg()[0]:.1f}')
