@@ -5,6 +5,7 @@ import os
 import os.path as osp
 import signal
 import subprocess
+import tempfile
 
 import cv2
 import numpy as np
@@ -237,6 +238,38 @@ def train_steps(model,
         optimizer.step()
         history.append({k: float(v.detach()) for k, v in losses.items()})
     return history
+
+
+def start_tool(command: list, env: dict) -> subprocess.Popen:
+    """Start ``command`` in the repository, its stdout and stderr going to
+    temporary files; ``finish_tool`` waits for it.
+
+    For two independent runs of one test: each tool the tests start runs
+    one thread (``OMP_NUM_THREADS=1``), so on the suite's two cores a run
+    started here goes on while the test does the other.
+    """
+    stdout, stderr = tempfile.TemporaryFile('w+'), tempfile.TemporaryFile('w+')
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=stdout, stderr=stderr, text=True)
+    process.logs = stdout, stderr
+    return process
+
+
+def finish_tool(process: subprocess.Popen,
+                returncode: int = 0) -> subprocess.CompletedProcess:
+    """Wait for a ``start_tool`` process; its exit status and output, as
+    ``subprocess.run`` gives them. Asserts the exit status ``returncode``
+    (None: any)."""
+    code = process.wait()
+    outputs = []
+    for log in process.logs:
+        log.seek(0)
+        outputs.append(log.read())
+        log.close()
+    result = subprocess.CompletedProcess(process.args, code, *outputs)
+    if returncode is not None:
+        assert code == returncode, (result.stdout + result.stderr)[-3000:]
+    return result
 
 
 def kill_when(command: list, env: dict, stop) -> str:

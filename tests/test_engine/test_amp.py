@@ -3,14 +3,14 @@ import glob
 import json
 import math
 import os
-import subprocess
 import sys
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import NANO_CONFIG, REPO, cfg_options_args, nano_cfg_options
+from conftest import (NANO_CONFIG, cfg_options_args, finish_tool,
+                      nano_cfg_options, start_tool)
 from mvlt.utils.config import amp_precision, enable_amp
 
 #: bf16 keeps 8 bits of mantissa (relative rounding 2^-8 = 0.4 %). Over the
@@ -19,13 +19,15 @@ from mvlt.utils.config import amp_precision, enable_amp
 LOSS_RTOL = 0.01
 
 
-def _train(options, work_dir, *extra):
+def _start(options, work_dir, *extra):
     args = [sys.executable, 'tools/train.py', NANO_CONFIG, *extra
             ] + cfg_options_args(dict(options, work_dir=str(work_dir)))
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    result = subprocess.run(
-        args, cwd=REPO, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
+    return start_tool(args, env)
+
+
+def _finish(process, work_dir):
+    result = finish_tool(process)
     (scalars, ) = glob.glob(str(work_dir / '*' / 'vis_data' / 'scalars.json'))
     with open(scalars) as f:
         rows = [json.loads(line) for line in f]
@@ -67,9 +69,11 @@ def test_autocast_wrapper_runs_the_forward_in_bf16():
 @pytest.mark.slow
 def test_train_tool_amp_on_cpu_matches_fp32(nano_data, tmp_path):
     options = nano_cfg_options(nano_data)
-    log, amp_losses = _train(options, tmp_path / 'amp', '--amp')
+    amp_run = _start(options, tmp_path / 'amp', '--amp')
+    fp32_run = _start(options, tmp_path / 'fp32')  # at the same time
+    log, amp_losses = _finish(amp_run, tmp_path / 'amp')
     assert '--amp: training in bfloat16' in log
-    _, fp32_losses = _train(options, tmp_path / 'fp32')
+    _, fp32_losses = _finish(fp32_run, tmp_path / 'fp32')
     assert len(amp_losses) == len(fp32_losses) >= 4
     assert all(math.isfinite(x) for x in amp_losses)
     for amp, fp32 in zip(amp_losses, fp32_losses):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import (NANO_CONFIG, REPO, cfg_options_args, kill_when,
-                      nano_cfg_options)
+from conftest import (NANO_CONFIG, REPO, cfg_options_args, finish_tool,
+                      kill_when, nano_cfg_options, start_tool)
 from mvlt.engine.hooks.resume_state_hook import (capture_rng_state,
                                                  restore_rng_state)
 from mvlt.utils import load_checkpoint_file
@@ -95,10 +95,12 @@ def test_sigkill_then_resume_gives_bitwise_equal_weights(nano_data, tmp_path):
     kill_after = random.Random(os.urandom(8)).randint(4, MAX_ITERS - 3)
     print(f'killing after iteration {kill_after}')
 
-    _train(_command(nano_data, tmp_path / 'uninterrupted'))
-
+    # The uninterrupted run goes on while the other is killed.
+    uninterrupted = start_tool(
+        _command(nano_data, tmp_path / 'uninterrupted'), _env())
     interrupted = tmp_path / 'interrupted'
     _train_and_kill(_command(nano_data, interrupted), kill_after)
+    finish_tool(uninterrupted)
     last = (interrupted / 'last_checkpoint').read_text()
     resumed_from = int(re.search(r'iter_(\d+)\.pth', last).group(1))
     assert resumed_from <= kill_after

@@ -4,7 +4,6 @@ import copy
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import numpy as np
@@ -15,7 +14,7 @@ from mmengine.dataset import pseudo_collate
 from retrieval_test_utils import (NANO_ITC, nano_retrieval_config, run_test,
                                   save_model_checkpoint, synthetic_options)
 
-from conftest import REPO, cfg_options_args
+from conftest import REPO, cfg_options_args, finish_tool, start_tool
 from mvlt.datasets.retrieval_protocol import (build_candidate_protocol,
                                               build_gallery_protocol,
                                               dataset_rows, save_protocol)
@@ -303,24 +302,6 @@ def test_coco_protocol_exact_and_rerank(synthetic_coco, nano_config, tmp_path):
     assert len(results[('rerank', 3)][1]) == len(exact_records)
 
 
-def _run(command, env=None):
-    result = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stdout[-3000:] + \
-        result.stderr[-3000:]
-    return result
-
-
-def _tool(args):
-    return _run([sys.executable] + args)
-
-
-def _dist(args, port):
-    env = dict(
-        os.environ, PYTHON=sys.executable, PORT=str(port), OMP_NUM_THREADS='1')
-    return _run(['bash', 'tools/dist_test.sh'] + args, env)
-
-
 def _metrics(work_dir):
     with open(osp.join(work_dir, 'test_metrics.json')) as f:
         return json.load(f)['metrics']
@@ -356,11 +337,14 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
     cfg.merge_from_dict(synthetic_options(data))
     checkpoint = save_model_checkpoint(cfg.model, str(tmp_path / 'demo.pth'))
     protocol = str(tmp_path / 'synthetic-101_validation.json')
-    _tool([
-        'tools/misc/make_retrieval_protocol.py', zeroshot, '--out', protocol,
-        '--num-negatives', '5', '--name', 'synthetic-101', '--split',
-        'validation'
-    ] + cfg_options_args(synthetic_options(data)))
+    # Tools run one thread each, at the same time as what the test does in
+    # this process where they are independent of it (two cores).
+    one_thread = dict(os.environ, OMP_NUM_THREADS='1')
+    making_protocol = start_tool([
+        sys.executable, 'tools/misc/make_retrieval_protocol.py', zeroshot,
+        '--out', protocol, '--num-negatives', '5', '--name', 'synthetic-101',
+        '--split', 'validation'
+    ] + cfg_options_args(synthetic_options(data)), one_thread)
 
     def options(config, **extra):
         needs_protocol = config.startswith('retrieval_synthetic_zeroshot')
@@ -368,14 +352,23 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
             synthetic_options(data, protocol if needs_protocol else None),
             **extra)
 
-    def cli(config, checkpoint, name, procs=1, port=29650):
+    def start(config, checkpoint, name, procs=1, port=29650):
+        """tools/test.py (procs=1) or tools/dist_test.sh, started."""
         work_dir = str(tmp_path / name)
         args = [osp.join(cfg_dir, config), checkpoint]
         tail = ['--work-dir', work_dir] + cfg_options_args(options(config))
         if procs == 1:
-            output = _tool(['tools/test.py'] + args + tail).stdout
+            command = [sys.executable, 'tools/test.py'] + args + tail
+            env = one_thread
         else:
-            output = _dist(args + [str(procs)] + tail, port).stdout
+            command = ['bash', 'tools/dist_test.sh', *args, str(procs), *tail]
+            env = dict(one_thread, PYTHON=sys.executable, PORT=str(port))
+        return start_tool(command, env), work_dir
+
+    def finish(started):
+        """The metrics and printed output of a ``start``-ed run."""
+        process, work_dir = started
+        output = finish_tool(process).stdout
         return _metrics(work_dir), output
 
     def here(config, checkpoint, name):
@@ -383,19 +376,27 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
             osp.join(cfg_dir, config), checkpoint, str(tmp_path / name),
             options(config))
 
-    first, output = cli('retrieval_synthetic_zeroshot.py', checkpoint,
-                        'zeroshot_cli')
+    single = {
+        config: here(config, checkpoint, config + '1')
+        for config in ('retrieval_synthetic_fullgallery.py',
+                       'mig_synthetic.py')
+    }
+    finish_tool(making_protocol)
+    started = start('retrieval_synthetic_zeroshot.py', checkpoint,
+                    'zeroshot_cli')
+    again = here('retrieval_synthetic_zeroshot.py', checkpoint,
+                 'zeroshot_again')
+    first, output = finish(started)
     assert '| TIR (synthetic-101, validation)' in output
     assert '| ITR (synthetic-101, validation)' in output
-    assert here('retrieval_synthetic_zeroshot.py', checkpoint,
-                'zeroshot_again') == first
+    assert again == first
+    single['retrieval_synthetic_zeroshot.py'] = first
     for config, port in (('retrieval_synthetic_zeroshot.py', 29651),
                          ('retrieval_synthetic_fullgallery.py',
                           29652), ('mig_synthetic.py', 29653)):
-        one = first if 'zeroshot' in config else here(config, checkpoint,
-                                                      config + '1')
-        two, _ = cli(config, checkpoint, config + '2', procs=2, port=port)
-        assert one == two, config
+        two, _ = finish(
+            start(config, checkpoint, config + '2', procs=2, port=port))
+        assert single[config] == two, config
     assert set(two) == {
         'mig/psnr_masked', 'mig/psnr_whole', 'mig/ssim_masked',
         'mig/ssim_whole'
@@ -412,13 +413,21 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
                                                     1}),
         train=True)
     finetuned = osp.join(finetune_dir, 'epoch_1.pth')
-    one, output = cli('recognition_synthetic_finetune.py', finetuned, 'recog1')
-    two, _ = cli(
-        'recognition_synthetic_finetune.py',
-        finetuned,
-        'recog2',
-        procs=2,
-        port=29654)
+    runs = [
+        start('recognition_synthetic_finetune.py', finetuned, 'recog1'),
+        start(
+            'recognition_synthetic_finetune.py',
+            finetuned,
+            'recog2',
+            procs=2,
+            port=29654)
+    ]
+    # The pre-trained checkpoint has no category head: a clear error.
+    with pytest.raises(
+            KeyError, match=r"no weights for the head\(s\) "
+            r"\['category'\]"):
+        here('recognition_synthetic_finetune.py', checkpoint, 'bad')
+    (one, output), (two, _) = map(finish, runs)
     assert one == two
     assert '| M-CR (validation)' in output and '| S-CR (validation)' in output
     for task in ('M-CR', 'S-CR'):
@@ -426,8 +435,3 @@ def test_synthetic_fashiongen_end_to_end(synthetic_fashiongen, tmp_path):
         assert one[f'recognition/validation/{task}/SumC'] == pytest.approx(
             one[f'recognition/validation/{task}/A'] +
             100 * one[f'recognition/validation/{task}/macro-F'])
-    # The pre-trained checkpoint has no category head: a clear error.
-    with pytest.raises(
-            KeyError, match=r"no weights for the head\(s\) "
-            r"\['category'\]"):
-        here('recognition_synthetic_finetune.py', checkpoint, 'bad')

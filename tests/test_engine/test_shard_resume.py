@@ -11,7 +11,8 @@ import sys
 import pytest
 from test_resume import _env, _train_and_kill
 
-from conftest import REPO, load_tool, write_jsonl_dataset
+from conftest import (REPO, finish_tool, load_tool, start_tool,
+                      write_jsonl_dataset)
 
 SHARDS_CONFIG = os.path.join(REPO, 'tests', 'configs',
                              'mvlt_nano_cpu_shards.py')
@@ -87,14 +88,15 @@ def _read(work_dir) -> dict:
 @pytest.mark.slow
 def test_killed_mid_epoch_and_resumed_reads_the_same_samples(tmp_path):
     root, vocab = _shards(tmp_path)
-    full = tmp_path / 'uninterrupted'
-    result = subprocess.run(
-        _command(tmp_path, root, vocab, full),
-        cwd=REPO,
-        env=_env(),
-        capture_output=True,
-        text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
+    full, cut = tmp_path / 'uninterrupted', tmp_path / 'interrupted'
+    # (_command writes the config files: both before either run starts.)
+    commands = [_command(tmp_path, root, vocab, d) for d in (full, cut)]
+    # The uninterrupted run goes on while the other is killed.
+    uninterrupted = start_tool(commands[0], _env())
+    kill_after = random.Random(os.urandom(8)).randint(4, 7)  # epoch 2
+    print(f'killing after iteration {kill_after}')
+    _train_and_kill(commands[1], kill_after)
+    finish_tool(uninterrupted)
     expected = _read(full)
     # (runner.iter counts from 0 in after_train_iter)
     assert sorted(expected) == list(range(MAX_EPOCHS * ITERS_PER_EPOCH))
@@ -105,11 +107,6 @@ def test_killed_mid_epoch_and_resumed_reads_the_same_samples(tmp_path):
         ]
         assert len(names) == len(set(names)) == 16
 
-    kill_after = random.Random(os.urandom(8)).randint(4, 7)  # epoch 2
-    print(f'killing after iteration {kill_after}')
-    cut = tmp_path / 'interrupted'
-
-    _train_and_kill(_command(tmp_path, root, vocab, cut), kill_after)
     resumed_from = int(
         re.search(r'iter_(\d+)\.pth',
                   (cut / 'last_checkpoint').read_text()).group(1))

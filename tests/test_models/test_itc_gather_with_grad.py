@@ -41,31 +41,37 @@ def _step(head, visual, text, product_index):
     return loss.detach(), grads, visual.grad, text.grad
 
 
-def _rank(rank, port, with_grad, out):
+def _rank(rank, port, out):
+    """One rank: the ITC step with and without ``gather_with_grad``."""
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     dist.init_process_group('gloo', rank=rank, world_size=WORLD)
     try:
-        head = _head()
-        head.gather_with_grad = with_grad
-        rows = slice(rank * ROWS // WORLD, (rank + 1) * ROWS // WORLD)
-        visual, text, product = _data()
-        loss, grads, visual_grad, text_grad = _step(head, visual[rows],
-                                                    text[rows], product[rows])
-        # What DDP does: the parameters' gradients averaged over the ranks,
-        # and the loss logged as the ranks' mean.
-        for grad in list(grads.values()) + [loss]:
-            dist.all_reduce(grad)
-            grad /= WORLD
-        # The features' gradients flow into the backbone, whose parameter
-        # gradients DDP averages: scaled like the head's.
-        torch.save(
-            dict(
-                loss=loss,
-                grads=grads,
-                visual=visual_grad / WORLD,
-                text=text_grad / WORLD), f'{out}_{rank}.pt')
+        for with_grad in (True, False):
+            _rank_step(rank, with_grad, f'{out}_{with_grad}')
     finally:
         dist.destroy_process_group()
+
+
+def _rank_step(rank, with_grad, out):
+    head = _head()
+    head.gather_with_grad = with_grad
+    rows = slice(rank * ROWS // WORLD, (rank + 1) * ROWS // WORLD)
+    visual, text, product = _data()
+    loss, grads, visual_grad, text_grad = _step(head, visual[rows], text[rows],
+                                                product[rows])
+    # What DDP does: the parameters' gradients averaged over the ranks, and
+    # the loss logged as the ranks' mean.
+    for grad in list(grads.values()) + [loss]:
+        dist.all_reduce(grad)
+        grad /= WORLD
+    # The features' gradients flow into the backbone, whose parameter
+    # gradients DDP averages: scaled like the head's.
+    torch.save(
+        dict(
+            loss=loss,
+            grads=grads,
+            visual=visual_grad / WORLD,
+            text=text_grad / WORLD), f'{out}_{rank}.pt')
 
 
 def _free_port() -> int:
@@ -74,22 +80,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _two_ranks(tmp_path, with_grad: bool):
-    out = str(tmp_path / f'rank_with_grad_{with_grad}')
+def _two_ranks(tmp_path) -> dict:
+    """with_grad (True / False) -> the 2-rank step's loss, gradients and
+    feature gradients (one spawn of the two ranks runs both)."""
+    out = str(tmp_path / 'rank_with_grad')
     mp.start_processes(
         _rank,
-        args=(_free_port(), with_grad, out),
+        args=(_free_port(), out),
         nprocs=WORLD,
         # spawn, not fork: a child forked after the parent has used OpenMP
         # (any earlier test of the suite) hangs in its first parallel region
         # (libgomp after fork; faiss #5206 is the same hang).
         start_method='spawn')
-    ranks = [torch.load(f'{out}_{r}.pt') for r in range(WORLD)]
-    return dict(
-        loss=ranks[0]['loss'],
-        grads=ranks[0]['grads'],
-        visual=torch.cat([r['visual'] for r in ranks]),
-        text=torch.cat([r['text'] for r in ranks]))
+    results = {}
+    for with_grad in (True, False):
+        ranks = [torch.load(f'{out}_{with_grad}_{r}.pt') for r in range(WORLD)]
+        results[with_grad] = dict(
+            loss=ranks[0]['loss'],
+            grads=ranks[0]['grads'],
+            visual=torch.cat([r['visual'] for r in ranks]),
+            text=torch.cat([r['text'] for r in ranks]))
+    return results
 
 
 def _max_difference(result, loss, grads, visual, text) -> dict:
@@ -107,12 +118,13 @@ def _max_difference(result, loss, grads, visual, text) -> dict:
 @pytest.mark.slow
 def test_gather_with_grad_equals_the_single_process_batch(tmp_path):
     single = _step(_head(), *_data())
-    exact = _max_difference(_two_ranks(tmp_path, True), *single)
+    ranks = _two_ranks(tmp_path)
+    exact = _max_difference(ranks[True], *single)
     assert exact['loss'] <= 1e-5 and exact['params'] <= 1e-5 and \
         exact['features'] <= 1e-5, exact
     # Without it (the default) the loss is the same and the gradients are
     # not: each rank misses its rows' terms in the other rank's loss.
-    local = _max_difference(_two_ranks(tmp_path, False), *single)
+    local = _max_difference(ranks[False], *single)
     print('ITC 2 ranks x 4 rows vs 1 x 8, max |difference|: with grad', exact,
           'without', local)
     assert local['loss'] <= 1e-5
