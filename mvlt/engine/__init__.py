@@ -3,6 +3,5 @@
 from .hooks import *  # noqa: F401,F403
 from .log_processor import ResumeAwareLogProcessor  # noqa: F401
 from .loops import *  # noqa: F401,F403
-from .optim_wrappers import (AutocastOptimWrapper,  # noqa: F401
-                             NonFiniteSkipOptimWrapper)
+from .optim_wrappers import AutocastOptimWrapper, NonFiniteSkipOptimWrapper
 from .runner import MVLTRunner, build_runner  # noqa: F401
