@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The offline demo, from nothing to results on a CPU (about 13 minutes on 2
-# cores, 10 of them pre-training):
+# The offline demo, from nothing to results on a CPU (about 11 minutes on 2
+# idle cores, 8 of them pre-training):
 #   1. set up ./.venv (tools/setup_env.sh),
 #   2. write a synthetic Fashion-Gen in the release's HDF5 layout,
 #   3. draw its 101-candidate retrieval lists (validation split),
