@@ -1,4 +1,6 @@
 """MMEngine's Runner with crash-safe checkpoint files and CPU heap tuning."""
+import copy
+import itertools
 import os.path as osp
 from typing import Dict, Optional, Union
 
@@ -13,6 +15,10 @@ from mmengine.runner import Runner
 from mvlt.registry import MODELS, RUNNERS
 from mvlt.utils.allocator import tune_cpu_allocator
 from mvlt.utils.checkpoint import replace_atomically, temporary_path
+from .cached_config import CachedTextConfig
+
+#: Runners built by :meth:`MVLTRunner.from_cfg` in this process so far.
+_RUNNERS_BUILT = itertools.count(1)
 
 
 @RUNNERS.register_module()
@@ -31,6 +37,10 @@ class MVLTRunner(Runner):
       configured (``configs/_base_/default_runtime.py`` turns it on).
     * The model is built through mvlt's ``MODELS`` registry so that a
       misspelt ``model.type`` gets a "did you mean" hint.
+    * :meth:`from_cfg` keeps the config as a :class:`CachedTextConfig`, so
+      that its text is formatted once, not at each log, dump and
+      checkpoint, and gives a second runner of one process its own logger,
+      message hub and visualizer.
 
     Loading is MMEngine's; the checks on a loaded checkpoint are hooks
     (``CheckpointShapeCheckHook``, ``LabelMapCheckHook``), the safe file
@@ -39,6 +49,33 @@ class MVLTRunner(Runner):
     Select it with ``runner_type = 'MVLTRunner'`` (``default_runtime.py``);
     ``tools/train.py`` and ``tools/test.py`` build ``RUNNERS.build(cfg)``.
     """
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> 'MVLTRunner':
+        """MMEngine's ``Runner.from_cfg``, with the config as a
+        :class:`CachedTextConfig` (same content, text formatted once) and,
+        from the second runner of a process on, an experiment name of its
+        own.
+
+        MMEngine names a run's logger, message hub and visualizer
+        ``{experiment_name or config file name}_{time to the second}`` and
+        hands back the existing instance for a name it has seen. A runner
+        built in the same second as an earlier one of the same config would
+        log into the earlier run's file, read its message hub (counters such
+        as ``nonfinite_steps``) and write its visualizer files into the
+        earlier work_dir. The n-th runner (n >= 2) of a process is named
+        ``..._run{n}`` before MMEngine adds the time; the first keeps
+        MMEngine's name. The caller's config is not changed.
+        """
+        cfg = copy.deepcopy(CachedTextConfig.of(cfg))
+        number = next(_RUNNERS_BUILT)
+        if number > 1:
+            name = cfg.get('experiment_name')
+            if name is None and cfg.filename is not None:
+                name = osp.splitext(osp.basename(cfg.filename))[0]
+            cfg.experiment_name = f'{name}_run{number}' if name \
+                else f'run{number}'
+        return super().from_cfg(cfg)
 
     def build_model(self, model: Union[nn.Module, dict]) -> nn.Module:
         """Build the model from its config with mvlt's registry."""

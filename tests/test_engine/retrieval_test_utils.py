@@ -3,9 +3,9 @@ import copy
 import os.path as osp
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 from conftest import NANO_ITC, save_model_checkpoint  # noqa: F401
+from mvlt.engine import build_runner
 
 
 def nano_retrieval_config(nano_config: Config, checkpoint: str, work_dir: str,
@@ -30,8 +30,9 @@ def nano_retrieval_config(nano_config: Config, checkpoint: str, work_dir: str,
 
 
 def run_test(cfg: Config) -> tuple:
-    """Runner.test(); returns (metrics, the loop's ranked query records)."""
-    runner = Runner.from_cfg(cfg)
+    """``test()`` of the runner the tools build; returns (metrics, the
+    loop's ranked query records)."""
+    runner = build_runner(cfg)
     metrics = runner.test()
     return metrics, getattr(runner.test_loop, 'records', None)
 

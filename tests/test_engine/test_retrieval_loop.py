@@ -308,20 +308,19 @@ def _metrics(work_dir):
 
 
 def _in_process(config, checkpoint, work_dir, options, train=False):
-    """Run a config with MMEngine's Runner in this process: test (metrics)
-    or train."""
-    from mmengine.runner import Runner
-
+    """Run a config with the runner the tools build, in this process: test
+    (metrics) or train."""
+    from mvlt.engine import build_runner
     from mvlt.utils.config import prepare_test_config
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(options)
     cfg.work_dir = work_dir
     cfg.load_from = checkpoint
     if train:
-        Runner.from_cfg(cfg).train()
+        build_runner(cfg).train()
         return None
     prepare_test_config(cfg, config)
-    return Runner.from_cfg(cfg).test()
+    return build_runner(cfg).test()
 
 
 @pytest.mark.slow
