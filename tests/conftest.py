@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from mvlt.utils.cfg_options import cfg_options_argv
+
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
@@ -163,8 +165,9 @@ def nano_cfg_options(data: dict, work_dir: str = None) -> dict:
 
 
 def cfg_options_args(options: dict) -> list:
-    """Command-line form of :func:`nano_cfg_options`."""
-    return ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+    """Command-line form of :func:`nano_cfg_options` (the tools' own
+    :func:`mvlt.utils.cfg_options.cfg_options_argv`)."""
+    return cfg_options_argv(options)
 
 
 def load_tool(relative_path: str):

@@ -23,6 +23,8 @@ import os.path as osp
 import shlex
 from typing import Callable
 
+from mvlt.utils.cfg_options import cfg_options_argv
+
 #: Version of the folder layout; an index of another version is refused.
 #: 2: item table in SQLite and packed thumbnails (1: items.jsonl, one
 #: thumbnail file per item, captions.json).
@@ -92,7 +94,5 @@ def rebuild_command(meta: dict, out_dir: str) -> str:
             words += [flag, str(build[key])]
     if meta.get('onnx_dir'):
         words += ['--backend', 'onnxruntime', '--onnx', meta['onnx_dir']]
-    options = meta['config'].get('options') or {}
-    if options:
-        words += ['--cfg-options'] + [f'{k}={v}' for k, v in options.items()]
+    words += cfg_options_argv(meta['config'].get('options'))
     return ' '.join(shlex.quote(w) for w in words)

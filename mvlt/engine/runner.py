@@ -67,7 +67,9 @@ class MVLTRunner(Runner):
         ``..._run{n}`` before MMEngine adds the time; the first keeps
         MMEngine's name. The caller's config is not changed.
         """
-        cfg = copy.deepcopy(CachedTextConfig.of(cfg))
+        # A shallow copy (MMEngine's from_cfg deep-copies it anyway): the
+        # name below is set on it, not on the caller's config.
+        cfg = copy.copy(CachedTextConfig.of(cfg))
         number = next(_RUNNERS_BUILT)
         if number > 1:
             name = cfg.get('experiment_name')

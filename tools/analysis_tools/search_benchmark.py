@@ -67,16 +67,17 @@ import torch
 from mvlt.apis import CatalogueSearch, SearchIndex
 from mvlt.apis.serving import add_query_options
 from mvlt.registry import MODELS
+from mvlt.utils.cfg_options import cfg_options_argv
 from mvlt.utils.cli import add_cfg_options, load_args_config
 
 # The mode modules lie next to this file (as for benchmark.py).
 if osp.dirname(osp.abspath(__file__)) not in sys.path:
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_modes.ann import run_synthetic, write_result  # noqa: E402
+from benchmark_modes.e2e import build_figures  # noqa: E402
 from benchmark_modes.e2e import ensure_catalogue  # noqa: E402
 from benchmark_modes.e2e import print_build_figures  # noqa: E402
 from benchmark_modes.e2e import run_build_tool  # noqa: E402
-from benchmark_modes.e2e import build_figures, cfg_options_argv  # noqa: E402
 from benchmark_modes.store import run_store  # noqa: E402
 from benchmark_modes.update import run_update  # noqa: E402
 

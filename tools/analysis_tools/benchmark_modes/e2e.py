@@ -12,7 +12,7 @@ import importlib.util
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from mvlt.datasets.shards import read_manifest
 
@@ -68,15 +68,6 @@ def run_build_tool(argv: List[str]) -> dict:
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool.main(argv)
-
-
-def cfg_options_argv(options: Optional[dict]) -> List[str]:
-    """``--cfg-options KEY=VALUE ...`` of a parsed options dict (empty
-    without options)."""
-    if not options:
-        return []
-    return ['--cfg-options'] + [f'{key}={value}'
-                                for key, value in options.items()]
 
 
 def _bytes_under(path: str) -> int:
